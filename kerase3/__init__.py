@@ -1,0 +1,15 @@
+"""kerase3: E(3)-equivariant neural networks for Keras 3.
+
+Floors (imports only go down): ``o3`` (numpy constants of O(3)) -> ``ops``
+(stateless keras.ops functions) -> layers and models. ``kerase3.testing`` holds
+the equivariance checks users run on their own models.
+
+Importing ``kerase3`` imports only ``o3``; ``kerase3.ops`` and
+``kerase3.testing`` load Keras when they are imported.
+"""
+
+from . import o3
+
+__version__ = "0.1.0"
+
+__all__ = ["o3", "__version__"]

@@ -1,0 +1,13 @@
+import os
+
+import numpy as np
+import pytest
+
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
+
+
+@pytest.fixture(scope="session")
+def o3_ref():
+    """e3nn 0.6 numbers made by tests/reference/make_o3_fixtures.py."""
+    with np.load(os.path.join(REFERENCE, "o3_e3nn.npz")) as f:
+        return {k: f[k] for k in f.files}
