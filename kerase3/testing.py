@@ -71,7 +71,10 @@ def _transform(x, spec, R, k, t):
             raise ValueError(f"equivariance_error: {spec} must have a last axis of size 3. Received: shape={x.shape}")
         y = (-1) ** k * x @ R.T
         return y + t if spec == _POINTS else y
-    if x.shape[-1] != spec.dim:
+    if spec.dim == 1 and (x.ndim == 0 or x.shape[-1] != 1):
+        # one scalar irrep (0e or 0o) may come without a feature axis
+        return x * float(spec[0].ir.p) ** k
+    if x.ndim == 0 or x.shape[-1] != spec.dim:
         raise ValueError(
             f"equivariance_error: an argument described by irreps {spec} must have a last axis of size {spec.dim}. "
             f"Received: shape={x.shape}"

@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="kerase3",
+    version="0.1.0",
+    description="E(3)-equivariant neural networks for Keras 3 and TensorFlow, with e3nn's conventions",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["kerase3", "kerase3.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "numpy",
+        "sympy",
+    ],
+    extras_require={
+        # the test suite also checks the Keras JAX backend
+        "test": ["pytest", "hypothesis", "jax"],
+        "jax": ["jax"],
+        # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
+        "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax"],
+    },
+    license="MIT",
+)
