@@ -19,7 +19,6 @@ Every check draws a random rotation ``R``, composes it with inversion (``-R``) w
 import itertools
 
 import numpy as np
-import keras
 from keras import ops
 
 from .o3 import Irrep, Irreps, rand_matrix
