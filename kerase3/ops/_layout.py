@@ -1,0 +1,66 @@
+"""Moving features between e3nn's "mul_ir" layout and the "ir_mul" layout used inside.
+
+At every layer boundary features are ``[..., irreps.dim]`` with each block
+``[mul, 2l+1]`` flattened (mul_ir). Inside, each block is ``[Z, 2l+1, mul]``: channels
+innermost, so that Clebsch-Gordan sums are elementwise over channels and channel
+mixing is one large matrix product.
+"""
+
+import numpy as np
+from keras import ops
+
+
+def check_last_dim(x, irreps, layer, arg):
+    dim = x.shape[-1]
+    if dim is not None and dim != irreps.dim:
+        raise ValueError(
+            f"{layer}: {arg} must have a last axis of size {irreps.dim} for irreps {irreps}. "
+            f"Received: {arg}.shape={tuple(x.shape)}"
+        )
+
+
+def broadcast_batch(xs):
+    """Broadcast the batch axes (all but the last) of several tensors; returns tensors and batch shape."""
+    shapes = [tuple(x.shape[:-1]) for x in xs]
+    if all(None not in s for s in shapes):
+        batch = tuple(int(d) for d in np.broadcast_shapes(*shapes))
+        out = [x if tuple(x.shape[:-1]) == batch else ops.broadcast_to(x, batch + (x.shape[-1],)) for x in xs]
+        return out, batch
+    # dynamic batch sizes: broadcast by arithmetic with a ones tensor shaped like the others' batch
+    ref = None
+    for x in xs:
+        ref = ops.ones_like(x[..., :1]) if ref is None else ref * ops.cast(ops.ones_like(x[..., :1]), ref.dtype)
+    out = [x * ops.cast(ref, x.dtype) for x in xs]
+    return out, tuple(ops.shape(out[0])[:-1])
+
+
+def flatten_batch(x):
+    return ops.reshape(x, (-1, x.shape[-1]))
+
+
+def to_blocks(x, irreps):
+    """``[Z, irreps.dim]`` -> list of ``[Z, 2l+1, mul]`` (None for empty blocks)."""
+    blocks = []
+    for s, (mul, ir) in zip(irreps.slices(), irreps):
+        if mul == 0:
+            blocks.append(None)
+            continue
+        b = x[:, s.start : s.stop] if len(irreps) > 1 else x
+        blocks.append(ops.transpose(ops.reshape(b, (-1, mul, ir.dim)), (0, 2, 1)))
+    return blocks
+
+
+def from_blocks(blocks, irreps, batch_shape, like):
+    """List of ``[Z, 2l+1, mul]`` -> ``[*batch_shape, irreps.dim]``."""
+    parts = []
+    for b, (mul, ir) in zip(blocks, irreps):
+        if mul == 0:
+            continue
+        parts.append(ops.reshape(ops.transpose(b, (0, 2, 1)), (-1, mul * ir.dim)))
+    if not parts:
+        out = ops.zeros_like(like[:, :0])
+    elif len(parts) == 1:
+        out = parts[0]
+    else:
+        out = ops.concatenate(parts, axis=-1)
+    return ops.reshape(out, tuple(batch_shape) + (irreps.dim,))

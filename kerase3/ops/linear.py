@@ -1,0 +1,91 @@
+"""Equivariant linear maps (channel mixing within each irrep), on ``keras.ops``."""
+
+from keras import ops
+
+from ._layout import broadcast_batch, check_last_dim, flatten_batch, from_blocks, to_blocks
+from ._plan import LinearPlan
+
+__all__ = ["linear", "LinearPlan"]
+
+
+def linear(plan, x, weight=None, bias=None, shared_weights=True):
+    """``y = W x (+ b)`` mixing the channels of each irrep, e3nn's normalisation.
+
+    Args:
+        plan: `LinearPlan`.
+        x: tensor ``(..., irreps_in.dim)``.
+        weight: ``(weight_numel,)``, or ``(..., weight_numel)`` if not ``shared_weights``.
+        bias: ``(bias_numel,)``, or ``(..., bias_numel)`` if not ``shared_weights``; only
+            scalar (0e) output blocks have biases.
+
+    Returns:
+        Tensor ``(..., irreps_out.dim)``.
+    """
+    name = plan.name
+    x = ops.convert_to_tensor(x)
+    check_last_dim(x, plan.irreps_in, name, "x")
+    tensors = [x]
+    if plan.weight_numel:
+        if weight is None:
+            raise ValueError(f"{name}: weights are needed ({plan.weight_numel} numbers). Received: weight=None")
+        weight = ops.cast(ops.convert_to_tensor(weight), x.dtype)
+        if weight.shape[-1] is not None and weight.shape[-1] != plan.weight_numel:
+            raise ValueError(
+                f"{name}: weight must have a last axis of size {plan.weight_numel}. Received: weight.shape={tuple(weight.shape)}"
+            )
+        if not shared_weights:
+            tensors.append(weight)
+    if plan.bias_numel:
+        if bias is None:
+            raise ValueError(f"{name}: biases are needed ({plan.bias_numel} numbers). Received: bias=None")
+        bias = ops.cast(ops.convert_to_tensor(bias), x.dtype)
+        if not shared_weights:
+            tensors.append(bias)
+    tensors, batch = broadcast_batch(tensors)
+    xf = flatten_batch(tensors[0])
+    k = 1
+    if plan.weight_numel and not shared_weights:
+        weight = flatten_batch(tensors[k])
+        k += 1
+    if plan.bias_numel and not shared_weights:
+        bias = flatten_batch(tensors[k])
+    blocks_in = to_blocks(xf, plan.irreps_in)
+
+    # group instructions by output block: one matrix product each
+    groups = [[] for _ in plan.irreps_out]
+    offset = 0
+    for i_in, i_out, (u, w), alpha in plan.instructions:
+        n = u * w
+        if u > 0 and w > 0:
+            if shared_weights:
+                W = ops.reshape(weight[offset : offset + n], (u, w)) * alpha
+            else:
+                W = ops.reshape(weight[:, offset : offset + n], (-1, u, w)) * alpha
+            groups[i_out].append((blocks_in[i_in], W))
+        offset += n
+
+    blocks = []
+    b_offset = 0
+    for i_out, (mul, ir) in enumerate(plan.irreps_out):
+        if mul == 0:
+            blocks.append(None)
+            continue
+        items = groups[i_out]
+        out = None
+        if items:
+            X = items[0][0] if len(items) == 1 else ops.concatenate([b for b, _ in items], axis=2)  # [Z, d, sum u]
+            if shared_weights:
+                W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
+                out = ops.reshape(ops.matmul(ops.reshape(X, (-1, X.shape[2])), W), (-1, ir.dim, mul))
+            else:
+                W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=1)
+                out = ops.einsum("zdu,zuw->zdw", X, W)
+        if plan.biases[i_out]:
+            b = bias[b_offset : b_offset + mul] if shared_weights else bias[:, b_offset : b_offset + mul]
+            b = ops.reshape(b, (1, 1, mul)) if shared_weights else ops.reshape(b, (-1, 1, mul))
+            b_offset += mul
+            out = b + (out if out is not None else ops.zeros_like(xf[:, :1, None]))
+        if out is None:
+            out = ops.zeros_like(xf[:, :1, None]) * ops.zeros((1, ir.dim, mul), dtype=xf.dtype)
+        blocks.append(out)
+    return from_blocks(blocks, plan.irreps_out, batch, xf)

@@ -1,0 +1,272 @@
+"""Clebsch-Gordan tensor products by instruction list, on ``keras.ops``.
+
+Inside, features are "ir_mul" blocks ``[Z, 2l+1, mul]``. Each instruction's
+Clebsch-Gordan sum is unrolled over the non-zeros of ``wigner_3j`` into
+elementwise multiply-adds over the channel axis (never a small per-sample matrix
+product), and channel mixing with shared weights becomes a few large matrix
+products: the paths mixed on the input side are grouped by input block, those
+mixed on the output side by output block; each path is mixed on its cheaper side.
+"""
+
+import functools
+
+import numpy as np
+from keras import ops
+
+from ._layout import broadcast_batch, check_last_dim, flatten_batch, from_blocks, to_blocks
+from ._plan import TensorProductPlan, cg_terms
+
+__all__ = ["tensor_product", "TensorProductPlan"]
+
+
+@functools.lru_cache(maxsize=None)
+def _terms_by_k(l1, l2, l3):
+    """For each output component k: ((i, ((j, c), ...)), ...), grouped by i."""
+    out = []
+    for k in range(2 * l3 + 1):
+        by_i = {}
+        for i, j, kk, c in cg_terms(l1, l2, l3):
+            if kk == k:
+                by_i.setdefault(i, []).append((j, c))
+        out.append(tuple((i, tuple(jc)) for i, jc in sorted(by_i.items())))
+    return tuple(out)
+
+
+def _cg(l1, l2, l3, scale, left, right, combine):
+    """``out_k = sum_ij scale * C_ijk combine(left(i), right(j))``, list over k (bilinear combine)."""
+    outs = []
+    for groups in _terms_by_k(l1, l2, l3):
+        acc = None
+        for i, jc in groups:
+            r = None
+            for j, c in jc:
+                t = (scale * c) * right(j)
+                r = t if r is None else r + t
+            term = combine(left(i), r)
+            acc = term if acc is None else acc + term
+        outs.append(acc)
+    return outs
+
+
+def _outer(a, b):  # [Z, u], [Z, v] -> [Z, u, v]
+    return a[:, :, None] * b[:, None, :]
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _comp(block):
+    """Cached component accessor of a block ``[Z, d, mul]`` -> ``[Z, mul]``."""
+    cache = {}
+
+    def get(i):
+        if i not in cache:
+            cache[i] = block[:, i, :]
+        return cache[i]
+
+    return get
+
+
+def _stack(comps):
+    return ops.stack(comps, axis=1)
+
+
+def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
+    """Tensor product ``x1 ⊗ x2`` following ``plan``'s instructions.
+
+    Args:
+        plan: `TensorProductPlan`.
+        x1: tensor ``(..., irreps_in1.dim)``.
+        x2: tensor ``(..., irreps_in2.dim)``.
+        weights: ``(weight_numel,)`` if ``shared_weights`` else ``(..., weight_numel)``
+            broadcast against the batch; None when no instruction has weights.
+        shared_weights: `bool`.
+
+    Returns:
+        Tensor ``(..., irreps_out.dim)``; the batch axes are broadcast.
+    """
+    name = plan.name
+    x1 = ops.convert_to_tensor(x1)
+    x2 = ops.convert_to_tensor(x2, dtype=x1.dtype)
+    check_last_dim(x1, plan.irreps_in1, name, "x1")
+    check_last_dim(x2, plan.irreps_in2, name, "x2")
+    if plan.weight_numel > 0:
+        if weights is None:
+            raise ValueError(f"{name}: weights are needed ({plan.weight_numel} numbers). Received: weights=None")
+        weights = ops.cast(ops.convert_to_tensor(weights), x1.dtype)
+        if weights.shape[-1] is not None and weights.shape[-1] != plan.weight_numel:
+            raise ValueError(
+                f"{name}: weights must have a last axis of size weight_numel={plan.weight_numel}. "
+                f"Received: weights.shape={tuple(weights.shape)}"
+            )
+    if shared_weights or plan.weight_numel == 0:
+        (x1, x2), batch = broadcast_batch([x1, x2])
+        w_flat = weights
+    else:
+        (x1, x2, weights), batch = broadcast_batch([x1, x2, weights])
+        w_flat = flatten_batch(weights)
+    x1f, x2f = flatten_batch(x1), flatten_batch(x2)
+    A1 = to_blocks(x1f, plan.irreps_in1)
+    A2 = to_blocks(x2f, plan.irreps_in2)
+    irreps_out = plan.irreps_out
+    contrib = [[] for _ in irreps_out]
+    out_gemm = [[] for _ in irreps_out]  # shared-weight mixing on the output side: (t [Z,d3,K], W [K, w])
+    in_gemm = {}  # shared-weight uvw mixing on the input side, by i_in1: [(W [u, v*w], finish)]
+
+    w_offsets = {id(ins): s for ins, s in plan.weight_slices()}
+
+    def weight(ins):
+        s = w_offsets[id(ins)]
+        if shared_weights:
+            return ops.reshape(w_flat[s.start : s.stop], ins.path_shape)
+        return ops.reshape(w_flat[:, s.start : s.stop], (-1,) + ins.path_shape)
+
+    for ins in plan.instructions:
+        (m1, ir1), (m2, ir2), (mo, iro) = plan.irreps_in1[ins.i_in1], plan.irreps_in2[ins.i_in2], irreps_out[ins.i_out]
+        if m1 == 0 or m2 == 0 or mo == 0 or ins.path_weight == 0:
+            continue
+        a1, a2 = A1[ins.i_in1], A2[ins.i_in2]
+        c1, c2 = _comp(a1), _comp(a2)
+        l1, l2, l3 = ir1.l, ir2.l, iro.l
+        pw = ins.path_weight
+        mode = ins.connection_mode
+        w = weight(ins) if ins.has_weight else None
+        d1, d3 = ir1.dim, iro.dim
+        nnz = len(cg_terms(l1, l2, l3))
+
+        if mode == "uvw":
+            u, v, wo = ins.path_shape
+            cost_in = d1 * u * v * wo + nnz * v * wo
+            cost_out = nnz * u * v + d3 * u * v * wo
+            if cost_in < cost_out:
+                # mix x1 first: y[z, i, v, w] = sum_u x1[z, i, u] W[u, v, w]
+                def finish(y, ins=ins, c2=c2, l=(l1, l2, l3), pw=pw, v=v, wo=wo):
+                    y = ops.reshape(y, (-1, l[0] * 2 + 1, v, wo))
+                    cy = _comp(y)
+                    if v == 1:
+                        return _cg(*l, pw, cy, lambda j: c2(j), lambda yi, r: yi[:, 0, :] * r[:, 0:1])
+                    return _cg(*l, pw, cy, lambda j: c2(j), lambda yi, r: ops.sum(yi * r[:, :, None], axis=1))
+
+                if shared_weights:
+                    in_gemm.setdefault(ins.i_in1, []).append((ops.reshape(w, (u, v * wo)), ins.i_out, finish))
+                else:
+                    y = ops.einsum("ziu,zuq->ziq", a1, ops.reshape(w, (-1, u, v * wo)))
+                    contrib[ins.i_out].append(_stack(finish(y)))
+            else:
+                t = _cg(l1, l2, l3, pw, c1, c2, lambda a, b: ops.reshape(_outer(a, b), (-1, u * v)))
+                t = _stack(t)  # [Z, d3, u*v]
+                if shared_weights:
+                    out_gemm[ins.i_out].append((t, ops.reshape(w, (u * v, wo))))
+                else:
+                    contrib[ins.i_out].append(ops.einsum("zkq,zqw->zkw", t, ops.reshape(w, (-1, u * v, wo))))
+
+        elif mode in ("uvu", "uvv"):
+            # uvu: out[z,k,u] = sum_ij C x1[z,i,u] b[z,j,u], b[z,j,u] = sum_v x2[z,j,v] w[u,v]
+            if mode == "uvu":
+                keep, other, ck, co, m_keep, m_other = a1, a2, c1, c2, m1, m2
+            else:
+                keep, other, ck, co, m_keep, m_other = a2, a1, c2, c1, m2, m1
+            if w is None:
+                red = ops.sum(other, axis=2, keepdims=True)  # [Z, d, 1]
+                b = _comp(red)
+            else:
+                if mode == "uvu":
+                    wt = w  # [(Z,) u, v]: keep index first
+                else:
+                    wt = ops.swapaxes(w, -1, -2)  # [(Z,) v, u]: keep index first
+                if m_other == 1:
+                    wk = wt[..., 0]  # [(Z,) keep]
+                    b = _comp_scaled(other, wk, shared_weights)
+                elif shared_weights:
+                    d_o = other.shape[1]
+                    bb = ops.reshape(ops.matmul(ops.reshape(other, (-1, m_other)), ops.transpose(wt)), (-1, d_o, m_keep))
+                    b = _comp(bb)
+                else:
+                    bb = ops.einsum("zjv,zuv->zju", other, wt)
+                    b = _comp(bb)
+            if mode == "uvu":
+                out = _cg(l1, l2, l3, pw, ck, b, _mul)
+            else:
+                out = _cg(l1, l2, l3, pw, b, ck, _mul)
+            contrib[ins.i_out].append(_stack(out))
+
+        elif mode in ("uuw", "uuu"):
+            t = _stack(_cg(l1, l2, l3, pw, c1, c2, _mul))  # [Z, d3, u]
+            if mode == "uuu":
+                if w is not None:
+                    t = t * (w[None, None, :] if shared_weights else w[:, None, :])
+                contrib[ins.i_out].append(t)
+            elif w is None:
+                contrib[ins.i_out].append(ops.sum(t, axis=2, keepdims=True))
+            elif shared_weights:
+                out_gemm[ins.i_out].append((t, w))
+            else:
+                contrib[ins.i_out].append(ops.einsum("zku,zuw->zkw", t, w))
+
+        else:  # uvuv, uvu<v, u<vw: outer products over (u, v)
+            outer = _cg(l1, l2, l3, pw, c1, c2, _outer)  # list over k of [Z, u, v]
+            if mode == "uvuv":
+                t = _stack([ops.reshape(o, (-1, m1 * m2)) for o in outer])
+                if w is not None:
+                    wf = ops.reshape(w, (-1, 1, m1 * m2)) if not shared_weights else ops.reshape(w, (1, 1, m1 * m2))
+                    t = t * wf
+                contrib[ins.i_out].append(t)
+            else:
+                iu, iv = np.triu_indices(m1, 1)
+                flat_idx = (iu * m2 + iv).astype("int32")
+                t = _stack([ops.take(ops.reshape(o, (-1, m1 * m2)), flat_idx, axis=1) for o in outer])  # [Z, d3, q]
+                if mode == "uvu<v":
+                    if w is not None:
+                        t = t * (ops.reshape(w, (1, 1, -1)) if shared_weights else w[:, None, :])
+                    contrib[ins.i_out].append(t)
+                elif shared_weights:
+                    out_gemm[ins.i_out].append((t, w))
+                else:
+                    contrib[ins.i_out].append(ops.einsum("zkq,zqw->zkw", t, w))
+
+    # shared-weight uvw paths mixed on the input side: one matrix product per input block
+    for i_in1, items in in_gemm.items():
+        a1 = A1[i_in1]
+        d1, u = plan.irreps_in1[i_in1].ir.dim, plan.irreps_in1[i_in1].mul
+        W = items[0][0] if len(items) == 1 else ops.concatenate([it[0] for it in items], axis=1)
+        Y = ops.reshape(ops.matmul(ops.reshape(a1, (-1, u)), W), (-1, d1, W.shape[1]))
+        start = 0
+        for Wp, i_out, finish in items:
+            n = Wp.shape[1]
+            contrib[i_out].append(_stack(finish(Y[:, :, start : start + n])))
+            start += n
+    # shared-weight paths mixed on the output side: one matrix product per output block
+    for i_out, items in enumerate(out_gemm):
+        if not items:
+            continue
+        d3, mo = irreps_out[i_out].ir.dim, irreps_out[i_out].mul
+        T = items[0][0] if len(items) == 1 else ops.concatenate([t for t, _ in items], axis=2)
+        W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
+        contrib[i_out].append(ops.reshape(ops.matmul(ops.reshape(T, (-1, T.shape[2])), W), (-1, d3, mo)))
+
+    blocks = []
+    for i_out, (mul, ir) in enumerate(irreps_out):
+        if mul == 0:
+            blocks.append(None)
+        elif not contrib[i_out]:
+            blocks.append(ops.zeros_like(x1f[:, :1, None]) * ops.zeros((1, ir.dim, mul), dtype=x1f.dtype))
+        else:
+            acc = contrib[i_out][0]
+            for c in contrib[i_out][1:]:
+                acc = acc + c
+            blocks.append(acc)
+    return from_blocks(blocks, irreps_out, batch, x1f)
+
+
+def _comp_scaled(block, wk, shared):
+    """Components of ``block [Z, d, 1]`` times per-channel weights ``wk [(Z,) m]``: ``[Z, m]`` each."""
+    cache = {}
+    scale = wk[None, :] if shared else wk
+
+    def get(j):
+        if j not in cache:
+            cache[j] = block[:, j, :] * scale
+        return cache[j]
+
+    return get

@@ -1,0 +1,148 @@
+"""Make e3nn reference fixtures for kerase3's tensor products and linear layers.
+
+Run by hand in a separate environment (the test suite never imports torch):
+
+    python -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 e3nn==0.6.0 numpy
+    /tmp/ref/bin/python tests/reference/make_layer_fixtures.py
+
+Writes tests/reference/layers_e3nn.npz: for each case, its config (JSON), the inputs,
+e3nn's flat weights and e3nn's output, all float64.
+"""
+
+import json
+import os
+
+import numpy as np
+import torch
+from e3nn import o3
+
+torch.set_default_dtype(torch.float64)
+torch.manual_seed(0)
+out = {}
+B = 5
+
+
+def save(name, config, inputs, weight, output, bias=None):
+    out[f"{name}/config"] = np.array(json.dumps(config))
+    for i, x in enumerate(inputs):
+        out[f"{name}/x{i + 1}"] = x.detach().numpy()
+    out[f"{name}/weight"] = weight.detach().numpy()
+    if bias is not None:
+        out[f"{name}/bias"] = bias.detach().numpy()
+    out[f"{name}/out"] = output.detach().numpy()
+
+
+def tp_case(name, irreps_in1, irreps_in2, irreps_out, instructions, shared=True, **kw):
+    try:
+        tp = o3.TensorProduct(irreps_in1, irreps_in2, irreps_out, instructions, shared_weights=shared, internal_weights=shared, **kw)
+    except AssertionError as e:
+        raise SystemExit(f"invalid case {name}") from e
+    x1 = tp.irreps_in1.randn(B, -1)
+    x2 = tp.irreps_in2.randn(B, -1)
+    if shared:
+        w = tp.weight if tp.weight_numel else torch.zeros(0)
+        y = tp(x1, x2)
+    else:
+        w = torch.randn(B, tp.weight_numel)
+        y = tp(x1, x2, w)
+    cfg = dict(kind="TensorProduct", irreps_in1=irreps_in1, irreps_in2=irreps_in2, irreps_out=irreps_out,
+               instructions=[list(i) for i in instructions], shared_weights=shared, **kw)
+    save(name, cfg, [x1, x2], w, y)
+
+
+# every mode, shared (internal) weights and per-sample (external) weights
+tp_case("uvw", "2x0e+3x1o+2x2e", "2x0e+1o+2x1e", "3x0e+2x1o+2x1e+2x2e",
+        [(0, 0, 0, "uvw", True), (1, 1, 0, "uvw", True), (1, 1, 3, "uvw", True), (2, 1, 1, "uvw", True),
+         (1, 0, 1, "uvw", True), (1, 2, 1, "uvw", True), (2, 2, 3, "uvw", True), (0, 1, 1, "uvw", True, 0.5)])
+tp_case("uvw_ext", "2x0e+3x1o+2x2e", "2x0e+1o+2x1e", "3x0e+2x1o+2x2e",
+        [(0, 0, 0, "uvw", True), (1, 1, 0, "uvw", True), (1, 1, 2, "uvw", True), (2, 1, 1, "uvw", True), (1, 0, 1, "uvw", True)],
+        shared=False)
+tp_case("uvu", "3x0e+3x1o+2x2e", "0e+1o+2e", "3x0e+3x1o+2x2e+3x1e+3x2e",
+        [(0, 0, 0, "uvu", True), (1, 1, 0, "uvu", True), (0, 1, 1, "uvu", True), (1, 0, 1, "uvu", True),
+         (1, 2, 1, "uvu", True), (2, 0, 2, "uvu", True), (1, 1, 3, "uvu", True), (1, 1, 4, "uvu", True)])
+tp_case("uvu_ext", "4x0e+4x1o+2x2e", "0e+1o+2e", "4x0e+4x1o+2x2e",
+        [(0, 0, 0, "uvu", True), (1, 1, 0, "uvu", True), (0, 1, 1, "uvu", True), (1, 0, 1, "uvu", True),
+         (1, 2, 1, "uvu", True), (2, 0, 2, "uvu", True), (2, 2, 2, "uvu", True)], shared=False)
+tp_case("uvu_multi", "3x0e+2x1o", "2x0e+3x1o", "3x0e+2x1o+3x1o+2x0e",
+        [(0, 0, 0, "uvu", True), (1, 1, 3, "uvu", False), (1, 0, 1, "uvu", True), (0, 1, 2, "uvu", True)])
+tp_case("uvv", "2x0e+3x1o", "3x0e+2x1o", "3x0e+2x1e",
+        [(0, 0, 0, "uvv", True), (1, 1, 1, "uvv", True), (0, 0, 0, "uvv", False)])
+tp_case("uvv_ext", "2x0e+3x1o", "3x0e+2x1o+2x2e", "3x0e+2x1e+2x2e+2x1o",
+        [(0, 0, 0, "uvv", True), (1, 1, 1, "uvv", True), (1, 2, 3, "uvv", True), (1, 1, 2, "uvv", True)], shared=False)
+tp_case("uuw", "3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", "4x0e+2x1o+1x1e+2x2e",
+        [(0, 0, 0, "uuw", True), (1, 1, 0, "uuw", True), (1, 1, 2, "uuw", False), (1, 2, 1, "uuw", True), (2, 2, 3, "uuw", True)])
+tp_case("uuw_ext", "3x0e+3x1o", "3x0e+3x1o", "4x0e+2x1o",
+        [(0, 0, 0, "uuw", True), (1, 1, 0, "uuw", True), (0, 1, 1, "uuw", True)], shared=False)
+tp_case("uuu", "3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", "3x0e+3x1o+3x1e+3x2e",
+        [(0, 0, 0, "uuu", True), (1, 1, 0, "uuu", False), (1, 1, 2, "uuu", True), (1, 2, 1, "uuu", True), (2, 2, 3, "uuu", False), (0, 1, 1, "uuu", True)])
+tp_case("uuu_ext", "3x0e+3x1o", "3x0e+3x1o", "3x0e+3x1o+3x1e",
+        [(0, 0, 0, "uuu", True), (1, 1, 2, "uuu", True), (0, 1, 1, "uuu", True)], shared=False)
+tp_case("uvuv", "2x0e+3x1o", "2x1o+1x2e", "4x1o+6x0e+6x2e+3x1o+3x3o",
+        [(0, 0, 0, "uvuv", True), (1, 0, 1, "uvuv", False), (1, 0, 2, "uvuv", True), (1, 1, 3, "uvuv", True), (1, 1, 4, "uvuv", False)])
+tp_case("uvuv_ext", "2x0e+3x1o", "2x1o", "4x1o+6x0e+6x2e",
+        [(0, 0, 0, "uvuv", True), (1, 0, 1, "uvuv", True), (1, 0, 2, "uvuv", True)], shared=False)
+tp_case("norm_path", "2x0e+3x1o+2x2e", "0e+1o", "2x0e+3x1o+2x2e",
+        [(0, 0, 0, "uvu", True), (1, 1, 0, "uvw", True), (1, 0, 1, "uvu", True), (2, 1, 1, "uvw", True), (2, 0, 2, "uvu", True)],
+        irrep_normalization="norm", path_normalization="path")
+tp_case("none_norm", "2x0e+3x1o", "0e+1o", "2x0e+3x1o",
+        [(0, 0, 0, "uvu", True), (1, 1, 0, "uvw", True), (1, 0, 1, "uvu", True)],
+        irrep_normalization="none", path_normalization="none")
+tp_case("vars", "2x0e+3x1o", "0e+1o", "2x0e+3x1o",
+        [(0, 0, 0, "uvu", True), (1, 1, 0, "uvw", True), (1, 0, 1, "uvu", True), (0, 1, 1, "uvw", True)],
+        in1_var=[1.0, 2.0], in2_var=[0.5, 3.0], out_var=[2.0, 0.25])
+
+
+def sub_case(name, cls, args, kw, x_irreps, shared=True):
+    tp = getattr(o3, cls)(*args, **kw, shared_weights=shared, internal_weights=shared)
+    xs = [tp.irreps_in1.randn(B, -1), tp.irreps_in2.randn(B, -1)]
+    if cls == "TensorSquare":
+        xs = xs[:1]
+    if shared:
+        w = tp.weight if tp.weight_numel else torch.zeros(0)
+        y = tp(*xs)
+    else:
+        w = torch.randn(B, tp.weight_numel)
+        y = tp(*xs, w)
+    cfg = dict(kind=cls, args=list(args), kwargs=kw, shared_weights=shared, irreps_out=str(tp.irreps_out))
+    save(name, cfg, xs, w, y)
+
+
+sub_case("fctp", "FullyConnectedTensorProduct", ["5x0e+3x1o+2x2e", "2x0e+1o+2e", "4x0e+3x1o+2x1e+3x2e"], {}, None)
+sub_case("fctp_ext", "FullyConnectedTensorProduct", ["3x0e+2x1o", "0e+1o", "3x0e+2x1o"], {}, None, shared=False)
+sub_case("fctp_norm", "FullyConnectedTensorProduct", ["3x0e+2x1o+2x2o", "0e+1o+2e", "3x0o+2x1e+2x2e"], {"irrep_normalization": "norm"}, None)
+sub_case("etp", "ElementwiseTensorProduct", ["3x0e+2x1o+1x2e", "1x1o+2x0e+3x1e"], {}, None)
+sub_case("etp_filter", "ElementwiseTensorProduct", ["2x0e+3x1o", "3x1o+2x2e"], {"filter_ir_out": ["1o", "2e", "1e"]}, None)
+sub_case("ftp", "FullTensorProduct", ["2x0e+2x1o+1x2e", "0e+1o+1e"], {}, None)
+sub_case("ftp_filter", "FullTensorProduct", ["2x0e+2x1o", "3x1o"], {"filter_ir_out": ["0e", "2e"]}, None)
+sub_case("tsq", "TensorSquare", ["3x0e+2x1o+1x2e"], {}, None)
+sub_case("tsq_filter", "TensorSquare", ["2x0e+3x1o"], {"filter_ir_out": ["0e", "1e"]}, None)
+sub_case("tsq_out", "TensorSquare", ["3x0e+2x1o+2x2e", "4x0e+2x1e+3x2e"], {}, None)
+sub_case("tsq_out_norm", "TensorSquare", ["2x0e+3x1o", "4x0e+2x2e"], {"irrep_normalization": "norm"}, None)
+
+
+def linear_case(name, irreps_in, irreps_out, shared=True, **kw):
+    lin = o3.Linear(irreps_in, irreps_out, shared_weights=shared, internal_weights=shared, **kw)
+    x = lin.irreps_in.randn(B, -1)
+    if shared:
+        with torch.no_grad():
+            if lin.bias_numel:
+                lin.bias.normal_()
+        w, b = lin.weight, (lin.bias if lin.bias_numel else torch.zeros(0))
+        y = lin(x)
+    else:
+        w, b = torch.randn(B, lin.weight_numel), torch.randn(B, lin.bias_numel)
+        y = lin(x, w, b)
+    cfg = dict(kind="Linear", irreps_in=irreps_in, irreps_out=irreps_out, shared_weights=shared,
+               **{k: (v if not isinstance(v, list) else [list(i) if isinstance(i, tuple) else i for i in v]) for k, v in kw.items()})
+    save(name, cfg, [x], w, y, bias=b)
+
+
+linear_case("linear", "5x0e+3x1o+2x1e+2x2e", "3x0e+4x1o+2x2e+1x0o")
+linear_case("linear_bias", "5x0e+3x1o+2x0e", "3x0e+4x1o+2x0o", biases=True)
+linear_case("linear_instr", "2x0e+3x1o+2x0e", "3x0e+4x1o", instructions=[(0, 0), (1, 1)])
+linear_case("linear_path", "2x0e+3x1o+4x0e", "3x0e+4x1o", path_normalization="path")
+linear_case("linear_ext", "3x0e+2x1o", "2x0e+3x1o", shared=False)
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers_e3nn.npz")
+np.savez_compressed(path, **out)
+print(f"wrote {len(out)} arrays to {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
