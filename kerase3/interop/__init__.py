@@ -1,0 +1,1 @@
+"""Interoperability with other libraries (``kerase3.interop.e3nn``)."""

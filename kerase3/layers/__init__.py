@@ -1,0 +1,37 @@
+"""Keras layers of kerase3: thin wrappers around the stateless functions of ``kerase3.ops``."""
+
+from .batch_norm import BatchNorm
+from .dropout import Dropout
+from .extract import Extract
+from .fully_connected_net import FullyConnectedNet
+from .gate import Gate
+from .linear import Linear
+from .norm import Norm
+from .norm_activation import NormActivation
+from .radial_basis import RadialBasis
+from .spherical_harmonics import SphericalHarmonics
+from .tensor_product import TensorProduct
+from .tensor_product_variants import (
+    ElementwiseTensorProduct,
+    FullTensorProduct,
+    FullyConnectedTensorProduct,
+    TensorSquare,
+)
+
+__all__ = [
+    "SphericalHarmonics",
+    "Linear",
+    "TensorProduct",
+    "FullyConnectedTensorProduct",
+    "ElementwiseTensorProduct",
+    "FullTensorProduct",
+    "TensorSquare",
+    "Norm",
+    "Gate",
+    "NormActivation",
+    "BatchNorm",
+    "Dropout",
+    "Extract",
+    "FullyConnectedNet",
+    "RadialBasis",
+]

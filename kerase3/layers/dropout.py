@@ -1,0 +1,56 @@
+import keras
+from keras import ops
+
+from ._base import irreps_arg
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class Dropout(keras.layers.Layer):
+    """Equivariant dropout: whole irrep copies are zeroed with probability ``p`` (and the rest
+    scaled by ``1 / (1 - p)``) during training; identity at inference.
+
+    Args:
+        irreps: irreps of the input.
+        p: `float` in [0, 1].
+        seed: optional `int`.
+
+    Input shape:
+        `(..., irreps.dim)`.
+    Output shape:
+        same as the input.
+    """
+
+    def __init__(self, irreps, p, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self._irreps = irreps_arg(irreps, "Dropout", "irreps")
+        self.irreps = str(self._irreps)
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1]. Received: p={p}")
+        self.p = p
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training or self.p == 0:
+            return x
+        batch = ops.shape(x)[:-1]
+        if self.p >= 1:
+            return ops.zeros_like(x)
+        keep = keras.random.uniform(batch + (self._irreps.num_irreps,), seed=self.seed_generator, dtype=x.dtype) >= self.p
+        noise = ops.cast(keep, x.dtype) / (1 - self.p)
+        parts, k = [], 0
+        for mul, ir in self._irreps:
+            parts.append(ops.repeat(noise[..., k : k + mul], ir.dim, axis=-1))
+            k += mul
+        return x * (parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(irreps=self.irreps, p=self.p, seed=self.seed)
+        return config
+
+    def __repr__(self):
+        return f"Dropout({self.irreps}, p={self.p})"

@@ -1,0 +1,61 @@
+import keras
+from keras import ops
+
+from ._base import irreps_arg
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class Extract(keras.layers.Layer):
+    """Pick blocks of the input into several outputs (e3nn's ``nn.Extract``).
+
+    Args:
+        irreps_in: irreps of the input.
+        irreps_outs: list of irreps, one per output.
+        instructions: list (one per output) of tuples of block indices into ``irreps_in``;
+            the output's blocks must equal those blocks.
+
+    Input shape:
+        `(..., irreps_in.dim)`.
+    Output shape:
+        a list of `(..., irreps_outs[i].dim)`.
+    """
+
+    def __init__(self, irreps_in, irreps_outs, instructions, **kwargs):
+        super().__init__(**kwargs)
+        self._irreps_in = irreps_arg(irreps_in, "Extract", "irreps_in")
+        self._irreps_outs = [irreps_arg(i, "Extract", "irreps_outs") for i in irreps_outs]
+        self.irreps_in = str(self._irreps_in)
+        self.irreps_outs = [str(i) for i in self._irreps_outs]
+        self.instructions = [list(i) for i in instructions]
+        if len(self.instructions) != len(self._irreps_outs):
+            raise ValueError(f"Extract: one instruction per output is needed. Received: instructions={instructions!r}")
+        for irreps_out, ins in zip(self._irreps_outs, self.instructions):
+            picked = [self._irreps_in[i] if 0 <= i < len(self._irreps_in) else None for i in ins]
+            if len(irreps_out) != len(ins) or any(p is None or p != m for p, m in zip(picked, irreps_out)):
+                raise ValueError(
+                    f"Extract: blocks {ins} of {self._irreps_in} do not give {irreps_out}. Received: instructions={instructions!r}"
+                )
+
+    def call(self, x):
+        if x.shape[-1] is not None and x.shape[-1] != self._irreps_in.dim:
+            raise ValueError(
+                f"Extract: input must have a last axis of size {self._irreps_in.dim} for irreps {self.irreps_in}. "
+                f"Received: shape={tuple(x.shape)}"
+            )
+        slices = self._irreps_in.slices()
+        outs = []
+        for ins in self.instructions:
+            parts = [x[..., slices[i].start : slices[i].stop] for i in ins]
+            outs.append(x[..., :0] if not parts else (parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)))
+        return outs
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape[:-1]) + (i.dim,) for i in self._irreps_outs]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(irreps_in=self.irreps_in, irreps_outs=self.irreps_outs, instructions=self.instructions)
+        return config
+
+    def __repr__(self):
+        return f"Extract({self.irreps_in} -> {' | '.join(self.irreps_outs)})"

@@ -1,0 +1,81 @@
+import math
+
+import keras
+from keras import ops
+
+from ..ops.activations import normalize2mom
+from ._base import normal_init
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class FullyConnectedNet(keras.layers.Layer):
+    """Multilayer perceptron on scalars with e3nn's normalisation (e3nn's ``nn.FullyConnectedNet``),
+    typically the radial network of a convolution.
+
+    Weights are N(0, 1) and each layer computes ``act(x @ W / sqrt(h_in))``; the activation
+    is rescaled to unit second moment, so activations keep unit variance at initialisation.
+
+    Args:
+        hs: list of widths ``[h_in, h_1, ..., h_out]``.
+        act: activation name or callable (None: linear).
+        variance_in: `float`, variance of the input.
+        variance_out: `float`, variance of the output.
+        out_act: `bool`, also apply the activation after the last layer.
+
+    Input shape:
+        `(..., hs[0])`.
+    Output shape:
+        `(..., hs[-1])`.
+    """
+
+    def __init__(self, hs, act=None, variance_in=1, variance_out=1, out_act=False, **kwargs):
+        super().__init__(**kwargs)
+        self.hs = [int(h) for h in hs]
+        if len(self.hs) < 2:
+            raise ValueError(f"FullyConnectedNet: hs needs at least an input and an output width. Received: hs={hs!r}")
+        self.act = act
+        self.variance_in = variance_in
+        self.variance_out = variance_out
+        self.out_act = out_act
+        self._fn, self._cst = normalize2mom(act)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != self.hs[0]:
+            raise ValueError(f"FullyConnectedNet: input must have {self.hs[0]} features (hs={self.hs}). Received: shape={tuple(input_shape)}")
+        self.kernels = [
+            self.add_weight(name=f"layer{i}", shape=(h1, h2), initializer=normal_init())
+            for i, (h1, h2) in enumerate(zip(self.hs, self.hs[1:]))
+        ]
+
+    def call(self, x):
+        if x.shape[-1] is not None and x.shape[-1] != self.hs[0]:
+            raise ValueError(f"FullyConnectedNet: input must have {self.hs[0]} features (hs={self.hs}). Received: shape={tuple(x.shape)}")
+        var_in = self.variance_in
+        n = len(self.kernels)
+        for i, w in enumerate(self.kernels):
+            last = i == n - 1
+            var_out = self.variance_out if last else 1
+            h_in = self.hs[i]
+            use_act = self._fn is not None and (not last or self.out_act)
+            w = ops.cast(w, x.dtype)
+            if use_act:
+                x = ops.matmul(x, w / math.sqrt(h_in * var_in))
+                x = self._fn(x)
+                if self._cst != 1.0:
+                    x = x * self._cst
+                x = x * math.sqrt(var_out)
+            else:
+                x = ops.matmul(x, w / math.sqrt(h_in * var_in / var_out))
+            var_in = var_out
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.hs[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hs=self.hs, act=self.act, variance_in=self.variance_in, variance_out=self.variance_out, out_act=self.out_act)
+        return config
+
+    def __repr__(self):
+        return f"FullyConnectedNet{self.hs}"

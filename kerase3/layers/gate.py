@@ -1,0 +1,175 @@
+import keras
+from keras import ops
+
+from ..o3 import Irreps
+from ..ops.activations import activation_parity, normalize2mom
+from ._base import irreps_arg
+
+
+def _check_scalar_acts(irreps, acts, layer, arg):
+    """Output irreps of scalars after their activations (e3nn's parity rule)."""
+    if len(acts) != len(irreps):
+        raise ValueError(f"{layer}: {arg} needs one activation per block of {irreps}. Received: {acts!r}")
+    out = []
+    for (mul, ir), act in zip(irreps, acts):
+        if ir.l != 0:
+            raise ValueError(f"{layer}: {arg} must hold only scalars (l=0). Received: {irreps}")
+        if act is None:
+            out.append((mul, ir))
+            continue
+        p_act = activation_parity(act)
+        p_out = p_act if ir.p == -1 else ir.p
+        if p_out == 0:
+            raise ValueError(
+                f"{layer}: the activation {act!r} on odd scalars {mul}x{ir} is neither even nor odd, "
+                f"so the output would not have a parity. Received: {arg}={irreps}"
+            )
+        out.append((mul, (0, p_out)))
+    return Irreps(out)
+
+
+def _apply_scalar_acts(x, irreps, fns):
+    parts, i = [], 0
+    for (mul, ir), (fn, cst) in zip(irreps, fns):
+        b = x[..., i : i + mul]
+        i += mul
+        if fn is not None:
+            b = fn(b)
+            if cst != 1.0:
+                b = b * cst
+        parts.append(b)
+    return parts
+
+
+def _as_list(acts, n):
+    if acts is None or isinstance(acts, str) or callable(acts):
+        return [acts] * n
+    return list(acts)
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class Gate(keras.layers.Layer):
+    """Gate nonlinearity (e3nn's ``nn.Gate``): activations on scalars, and each gated irrep
+    multiplied by an activated gate scalar, ``sigma(g) * x``.
+
+    Activations are rescaled to unit second moment (``normalize2mom``) and checked for
+    parity: an odd scalar needs an even or odd activation.
+
+    Args:
+        irreps_scalars: scalars passed through ``act_scalars``.
+        act_scalars: activation name (or list, one per block of ``irreps_scalars``).
+        irreps_gates: scalars, one per gated irrep copy, passed through ``act_gates``.
+        act_gates: activation name (or list).
+        irreps_gated: the irreps that are gated.
+
+    Input shape:
+        `(..., irreps_in.dim)` with ``irreps_in`` the sorted, simplified concatenation
+        ``(irreps_scalars + irreps_gates + irreps_gated)``, e3nn's order (see ``layer.irreps_in``).
+    Output shape:
+        `(..., irreps_out.dim)`, ``irreps_out = irreps_scalars + irreps_gated`` (parities after
+        the activations).
+    """
+
+    def __init__(self, irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated, **kwargs):
+        super().__init__(**kwargs)
+        sc = irreps_arg(irreps_scalars, "Gate", "irreps_scalars").simplify()
+        ga = irreps_arg(irreps_gates, "Gate", "irreps_gates").simplify()
+        gd = irreps_arg(irreps_gated, "Gate", "irreps_gated").simplify()
+        if len(ga) > 0 and ga.lmax > 0:
+            raise ValueError(f"Gate: irreps_gates must hold only scalars (l=0). Received: irreps_gates={ga}")
+        if len(sc) > 0 and sc.lmax > 0:
+            raise ValueError(f"Gate: irreps_scalars must hold only scalars (l=0). Received: irreps_scalars={sc}")
+        if ga.num_irreps != gd.num_irreps:
+            raise ValueError(
+                f"Gate: there must be one gate per gated irrep copy. Received: irreps_gates={ga} "
+                f"({ga.num_irreps}), irreps_gated={gd} ({gd.num_irreps})"
+            )
+        self.irreps_scalars, self.irreps_gates, self.irreps_gated = str(sc), str(ga), str(gd)
+        self.act_scalars, self.act_gates = act_scalars, act_gates
+        acts_s, acts_g = _as_list(act_scalars, len(sc)), _as_list(act_gates, len(ga))
+        sc_out = _check_scalar_acts(sc, acts_s, "Gate", "irreps_scalars")
+        ga_out = _check_scalar_acts(ga, acts_g, "Gate", "irreps_gates")
+        self._fns_s = [normalize2mom(a) for a in acts_s]
+        self._fns_g = [normalize2mom(a) for a in acts_g]
+        self._sc, self._ga, self._gd, self._ga_out = sc, ga, gd, ga_out
+        # input layout: e3nn's sorted concatenation; remember where each piece sits
+        cat = sc + ga + gd
+        srt = cat.sort()
+        self._irreps_in = srt.irreps.simplify()
+        starts, j = {}, 0
+        for new_pos, old in enumerate(srt.inv):
+            starts[old] = j
+            j += cat[old].dim
+        self._pieces = [
+            [(starts[k], cat[k].dim) for k in range(0, len(sc))],
+            [(starts[k], cat[k].dim) for k in range(len(sc), len(sc) + len(ga))],
+            [(starts[k], cat[k].dim) for k in range(len(sc) + len(ga), len(cat))],
+        ]
+        # like e3nn's ElementwiseTensorProduct(gated, gates): blocks split where either side splits
+        g1, g2 = list(gd), list(ga_out)
+        gated_out, i = [], 0
+        while i < len(g1):
+            (m1, ir1), (m2, ir2) = g1[i], g2[i]
+            if m1 < m2:
+                g2[i:i + 1] = [(m1, ir2), (m2 - m1, ir2)]
+            elif m2 < m1:
+                g1[i:i + 1] = [(m2, ir1), (m1 - m2, ir1)]
+            gated_out.append((min(m1, m2), (ir1.l, ir1.p * ir2.p)))
+            i += 1
+        self._irreps_out = sc_out + Irreps(gated_out)
+
+    @property
+    def irreps_in(self):
+        return self._irreps_in
+
+    @property
+    def irreps_out(self):
+        return self._irreps_out
+
+    def _gather(self, x, pieces):
+        parts = [x[..., a : a + n] for a, n in pieces if n > 0]
+        if not parts:
+            return x[..., :0]
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+    def call(self, x):
+        if x.shape[-1] is not None and x.shape[-1] != self._irreps_in.dim:
+            raise ValueError(
+                f"Gate: input must have a last axis of size {self._irreps_in.dim} for irreps_in={self._irreps_in}. "
+                f"Received: shape={tuple(x.shape)}"
+            )
+        scalars = self._gather(x, self._pieces[0])
+        gates = self._gather(x, self._pieces[1])
+        gated = self._gather(x, self._pieces[2])
+        out = _apply_scalar_acts(scalars, self._sc, self._fns_s)
+        if self._ga.dim > 0:
+            g = _apply_scalar_acts(gates, self._ga, self._fns_g)
+            g = g[0] if len(g) == 1 else ops.concatenate(g, axis=-1)
+            i = k = 0
+            batch = ops.shape(x)[:-1]
+            for mul, ir in self._gd:
+                block = ops.reshape(gated[..., i : i + mul * ir.dim], batch + (mul, ir.dim))
+                block = block * g[..., k : k + mul, None]
+                out.append(ops.reshape(block, batch + (mul * ir.dim,)))
+                i += mul * ir.dim
+                k += mul
+        if not out:
+            return x[..., :0]
+        return out[0] if len(out) == 1 else ops.concatenate(out, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self._irreps_out.dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            irreps_scalars=self.irreps_scalars,
+            act_scalars=self.act_scalars,
+            irreps_gates=self.irreps_gates,
+            act_gates=self.act_gates,
+            irreps_gated=self.irreps_gated,
+        )
+        return config
+
+    def __repr__(self):
+        return f"Gate({self._irreps_in} -> {self._irreps_out})"

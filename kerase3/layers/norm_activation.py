@@ -1,0 +1,88 @@
+import keras
+from keras import ops
+
+from ..ops.activations import get_activation
+from ._base import irreps_arg
+from .norm import irrep_norms
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class NormActivation(keras.layers.Layer):
+    """``x -> f(|x| + b) x / |x|`` for every irrep copy (e3nn's ``nn.NormActivation``).
+
+    Args:
+        irreps_in: irreps of the input (and output).
+        scalar_nonlinearity: activation name or callable applied to the norms.
+        normalize: `bool`; if True divide by the norm (so the output norm is ``f(|x|)``).
+        epsilon: norms below ``epsilon`` are clamped to it (default 1e-8 when normalizing).
+        bias: `bool`, a learned bias per irrep copy added to the norm.
+
+    Input shape:
+        `(..., irreps_in.dim)`.
+    Output shape:
+        `(..., irreps_in.dim)`.
+    """
+
+    def __init__(self, irreps_in, scalar_nonlinearity, normalize=True, epsilon=None, bias=False, **kwargs):
+        super().__init__(**kwargs)
+        self._irreps = irreps_arg(irreps_in, "NormActivation", "irreps_in")
+        self.irreps_in = str(self._irreps)
+        self.scalar_nonlinearity = scalar_nonlinearity
+        self._fn = get_activation(scalar_nonlinearity)
+        if epsilon is None and normalize:
+            epsilon = 1e-8
+        elif epsilon is not None and not normalize:
+            raise ValueError(f"NormActivation: epsilon needs normalize=True. Received: epsilon={epsilon}, normalize=False")
+        if epsilon is not None and not epsilon > 0:
+            raise ValueError(f"NormActivation: epsilon must be > 0. Received: epsilon={epsilon}")
+        self.normalize = normalize
+        self.epsilon = epsilon
+        self.bias = bias
+
+    @property
+    def irreps_out(self):
+        return self.irreps_in
+
+    def build(self, input_shape):
+        if self.bias:
+            self.biases = self.add_weight(name="biases", shape=(self._irreps.num_irreps,), initializer="zeros")
+
+    def call(self, x):
+        if x.shape[-1] is not None and x.shape[-1] != self._irreps.dim:
+            raise ValueError(
+                f"NormActivation: input must have a last axis of size {self._irreps.dim} for irreps {self.irreps_in}. "
+                f"Received: shape={tuple(x.shape)}"
+            )
+        if self.epsilon is not None:
+            norms = ops.sqrt(ops.maximum(irrep_norms(x, self._irreps, squared=True), self.epsilon**2))
+        else:
+            norms = irrep_norms(x, self._irreps)
+        arg = norms + self.biases if self.bias else norms
+        scale = self._fn(arg)
+        if self.normalize:
+            scale = scale / norms
+        parts, i, k = [], 0, 0
+        batch = ops.shape(x)[:-1]
+        for mul, ir in self._irreps:
+            block = ops.reshape(x[..., i : i + mul * ir.dim], batch + (mul, ir.dim)) * scale[..., k : k + mul, None]
+            parts.append(ops.reshape(block, batch + (mul * ir.dim,)))
+            i += mul * ir.dim
+            k += mul
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            irreps_in=self.irreps_in,
+            scalar_nonlinearity=self.scalar_nonlinearity,
+            normalize=self.normalize,
+            epsilon=self.epsilon,
+            bias=self.bias,
+        )
+        return config
+
+    def __repr__(self):
+        return f"NormActivation({self.irreps_in} -> {self.irreps_in})"
