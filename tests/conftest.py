@@ -11,3 +11,10 @@ def o3_ref():
     """e3nn 0.6 numbers made by tests/reference/make_o3_fixtures.py."""
     with np.load(os.path.join(REFERENCE, "o3_e3nn.npz")) as f:
         return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="session")
+def layers_ref():
+    """e3nn 0.6 layer numbers made by tests/reference/make_layer_fixtures.py."""
+    with np.load(os.path.join(REFERENCE, "layers_e3nn.npz")) as f:
+        return {k: f[k] for k in f.files}

@@ -74,7 +74,7 @@ class Irrep(tuple):
                     raise ValueError(f'Irrep: unable to parse "{l}" (expected e.g. "0e", "1o", "2y"). Received: {l!r}')
                 l = int(m.group(1))
                 p = {"e": 1, "o": -1, "y": (-1) ** l}[m.group(2)]
-            elif isinstance(l, tuple) and len(l) == 2:
+            elif isinstance(l, (tuple, list)) and len(l) == 2:
                 l, p = l
             else:
                 raise ValueError(f"Irrep: expected a string, an Irrep or (l, p). Received: {l!r}")

@@ -143,6 +143,93 @@ linear_case("linear_instr", "2x0e+3x1o+2x0e", "3x0e+4x1o", instructions=[(0, 0),
 linear_case("linear_path", "2x0e+3x1o+4x0e", "3x0e+4x1o", path_normalization="path")
 linear_case("linear_ext", "3x0e+2x1o", "2x0e+3x1o", shared=False)
 
+# -- nonlinearities, norms, radial functions ---------------------------------------------------------
+from e3nn import nn as enn
+from e3nn.math import soft_one_hot_linspace, soft_unit_step
+
+F = torch.nn.functional
+ACTS = {"silu": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "abs": torch.abs,
+        "gelu": F.gelu, "softplus": F.softplus, None: None}
+
+
+def fcn_case(name, hs, act, **kw):
+    net = enn.FullyConnectedNet(hs, ACTS[act], **kw)
+    x = torch.randn(B, hs[0])
+    ws = [getattr(net, f"layer{i}").weight for i in range(len(hs) - 1)]
+    out[f"{name}/config"] = np.array(json.dumps(dict(kind="FullyConnectedNet", hs=hs, act=act, **kw)))
+    out[f"{name}/x1"] = x.numpy()
+    out[f"{name}/weight"] = torch.cat([w.flatten() for w in ws]).detach().numpy()
+    out[f"{name}/out"] = net(x).detach().numpy()
+
+
+fcn_case("fcn_silu", [4, 16, 8, 3], "silu")
+fcn_case("fcn_tanh_var", [3, 10, 2], "tanh", variance_in=2.0, variance_out=0.5, out_act=True)
+fcn_case("fcn_linear", [5, 7, 2], None)
+fcn_case("fcn_relu", [6, 12, 12, 1], "relu")
+
+
+def gate_case(name, sc, acts, ga, actg, gd):
+    gate = enn.Gate(sc, [ACTS[a] for a in acts], ga, [ACTS[a] for a in actg], gd)
+    x = gate.irreps_in.randn(B, -1)
+    out[f"{name}/config"] = np.array(json.dumps(dict(kind="Gate", irreps_scalars=sc, act_scalars=acts, irreps_gates=ga,
+                                                     act_gates=actg, irreps_gated=gd, irreps_in=str(gate.irreps_in),
+                                                     irreps_out=str(gate.irreps_out))))
+    out[f"{name}/x1"] = x.numpy()
+    out[f"{name}/out"] = gate(x).detach().numpy()
+
+
+gate_case("gate", "4x0e+2x0o", ["silu", "tanh"], "3x0e", ["sigmoid"], "2x1o+1x2e")
+gate_case("gate_odd_gates", "2x0e", ["relu"], "1x0e+2x0o", ["sigmoid", "tanh"], "1x1e+2x1o")
+gate_case("gate_scalars_only", "3x0e+1x0o", ["gelu", "abs"], "", [], "")
+
+norm_irreps = "2x0e+3x1o+2x2e+1x0o"
+xn = o3.Irreps(norm_irreps).randn(B, -1)
+for sq in (False, True):
+    out[f"norm_{int(sq)}/config"] = np.array(json.dumps(dict(kind="Norm", irreps_in=norm_irreps, squared=sq)))
+    out[f"norm_{int(sq)}/x1"] = xn.numpy()
+    out[f"norm_{int(sq)}/out"] = o3.Norm(norm_irreps, squared=sq)(xn).numpy()
+
+na = enn.NormActivation(o3.Irreps("2x0e+3x1o+1x2e"), torch.sigmoid, bias=True)
+with torch.no_grad():
+    na.biases.normal_()
+xna = o3.Irreps("2x0e+3x1o+1x2e").randn(B, -1)
+out["normact/config"] = np.array(json.dumps(dict(kind="NormActivation", irreps_in="2x0e+3x1o+1x2e", scalar_nonlinearity="sigmoid", bias=True)))
+out["normact/x1"], out["normact/weight"], out["normact/out"] = xna.numpy(), na.biases.detach().numpy(), na(xna).detach().numpy()
+
+
+def bn_case(name, irreps, **kw):
+    bn = enn.BatchNorm(irreps, **kw)
+    with torch.no_grad():
+        if bn.affine:
+            bn.weight.normal_()
+            if bn.include_bias and bn.bias.numel():
+                bn.bias.normal_()
+    x = o3.Irreps(irreps).randn(6, 4, -1) * 2 + 0.5
+    bn.train()
+    y_train = bn(x)
+    out[f"{name}/config"] = np.array(json.dumps(dict(kind="BatchNorm", irreps=irreps, **kw)))
+    out[f"{name}/x1"] = x.numpy()
+    out[f"{name}/weight"] = bn.weight.detach().numpy() if bn.affine else np.zeros(0)
+    out[f"{name}/bias"] = bn.bias.detach().numpy() if (bn.affine and bn.include_bias) else np.zeros(0)
+    out[f"{name}/out"] = y_train.detach().numpy()
+    if not kw.get("instance"):
+        out[f"{name}/running_mean"] = bn.running_mean.numpy()
+        out[f"{name}/running_var"] = bn.running_var.numpy()
+        bn.eval()
+        out[f"{name}/out_eval"] = bn(x).detach().numpy()
+
+
+bn_case("bn", "3x0e+2x1o+1x2e+2x0o")
+bn_case("bn_norm_max", "2x0e+2x1o", normalization="norm", reduce="max", momentum=0.3)
+bn_case("bn_instance", "2x0e+2x1o", instance=True)
+
+xr = torch.linspace(-0.3, 2.4, 40)
+for basis in ["gaussian", "cosine", "smooth_finite", "fourier", "bessel"]:
+    for cutoff in (True, False):
+        out[f"radial_{basis}_{int(cutoff)}/out"] = soft_one_hot_linspace(xr, 0.1, 2.0, 7, basis, cutoff).numpy()
+out["radial_x"] = xr.numpy()
+out["soft_unit_step"] = soft_unit_step(xr).numpy()
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers_e3nn.npz")
 np.savez_compressed(path, **out)
 print(f"wrote {len(out)} arrays to {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
