@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from ..ops._math import mean as f64_mean
+
 from ._base import irreps_arg
 
 
@@ -70,9 +72,9 @@ class BatchNorm(keras.layers.Layer):
             if ir.is_scalar():
                 if use_batch:
                     if self.instance:
-                        mean = ops.mean(field, axis=(1, 3))[:, None, :, None]
+                        mean = f64_mean(field, axis=(1, 3))[:, None, :, None]
                     else:
-                        m = ops.mean(field, axis=(0, 1, 3))
+                        m = f64_mean(field, axis=(0, 1, 3))
                         new_means.append(m)
                         mean = m[None, None, :, None]
                 else:
@@ -80,10 +82,10 @@ class BatchNorm(keras.layers.Layer):
                 irm += mul
                 field = field - mean
             if use_batch:
-                sq = ops.sum(ops.square(field), axis=3) if self.normalization == "norm" else ops.mean(ops.square(field), axis=3)
-                sq = ops.mean(sq, axis=1) if self.reduce == "mean" else ops.max(sq, axis=1)  # [batch, mul]
+                sq = ops.sum(ops.square(field), axis=3) if self.normalization == "norm" else f64_mean(ops.square(field), axis=3)
+                sq = f64_mean(sq, axis=1) if self.reduce == "mean" else ops.max(sq, axis=1)  # [batch, mul]
                 if not self.instance:
-                    sq = ops.mean(sq, axis=0)
+                    sq = f64_mean(sq, axis=0)
                     new_vars.append(sq)
             else:
                 sq = ops.cast(self.running_var[irv : irv + mul], x.dtype)

@@ -36,7 +36,7 @@ class Dropout(keras.layers.Layer):
         batch = ops.shape(x)[:-1]
         if self.p >= 1:
             return ops.zeros_like(x)
-        keep = keras.random.uniform(batch + (self._irreps.num_irreps,), seed=self.seed_generator, dtype=x.dtype) >= self.p
+        keep = keras.random.uniform(batch + (self._irreps.num_irreps,), seed=self.seed_generator, dtype="float32") >= self.p
         noise = ops.cast(keep, x.dtype) / (1 - self.p)
         parts, k = [], 0
         for mul, ir in self._irreps:

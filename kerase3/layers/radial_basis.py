@@ -73,3 +73,7 @@ class RadialBasis(keras.layers.Layer):
         config.update(number=self.number, max_radius=self.max_radius, basis=self.basis, cutoff=self.cutoff,
                       p=self.p, trainable=self.trainable_freqs, scale=self.scale)
         return config
+
+    def __repr__(self):
+        cut = f", cutoff={self.cutoff}" if self.cutoff else ""
+        return f"RadialBasis({self.basis}, number={self.number}, max_radius={self.max_radius}{cut})"

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from keras import ops
 
+from . import _math
+
 __all__ = ["get_activation", "normalize2mom", "activation_parity", "ACTIVATIONS"]
 
 
@@ -23,13 +25,13 @@ def _gelu(x):  # exact (erf) GELU, like torch's default
 
 
 def _mish(x):
-    return x * ops.tanh(ops.softplus(x))
+    return x * _math.tanh(ops.softplus(x))
 
 
 ACTIVATIONS = {
     "silu": ops.silu,
     "swish": ops.silu,
-    "tanh": ops.tanh,
+    "tanh": _math.tanh,
     "sigmoid": ops.sigmoid,
     "relu": ops.relu,
     "gelu": _gelu,
@@ -38,8 +40,8 @@ ACTIVATIONS = {
     "elu": ops.elu,
     "selu": ops.selu,
     "ssp": _ssp,
-    "sin": ops.sin,
-    "cos": ops.cos,
+    "sin": _math.sin,
+    "cos": _math.cos,
     "softsign": ops.softsign,
     "mish": _mish,
 }

@@ -5,6 +5,8 @@ import math
 import numpy as np
 from keras import ops
 
+from ._math import cos, sin
+
 __all__ = ["soft_unit_step", "soft_one_hot_linspace", "bessel_basis", "polynomial_cutoff", "BASES"]
 
 BASES = ("gaussian", "cosine", "smooth_finite", "fourier", "bessel")
@@ -44,10 +46,10 @@ def soft_one_hot_linspace(x, start, end, number, basis="smooth_finite", cutoff=T
     dtype = x.dtype
     if not cutoff:
         values = np.linspace(start, end, number)
-        step = values[1] - values[0] if number > 1 else float(end - start)
+        step = float(values[1] - values[0]) if number > 1 else float(end - start)
     else:
         values = np.linspace(start, end, number + 2)
-        step = values[1] - values[0]
+        step = float(values[1] - values[0])
         values = values[1:-1]
     xe = x[..., None]
     if basis in ("gaussian", "cosine", "smooth_finite"):
@@ -56,16 +58,16 @@ def soft_one_hot_linspace(x, start, end, number, basis="smooth_finite", cutoff=T
             return ops.exp(-ops.square(diff)) / 1.12
         if basis == "cosine":
             inside = ops.cast((diff < 1) & (diff > -1), dtype)
-            return ops.cos(math.pi / 2 * diff) * inside
+            return cos(math.pi / 2 * diff) * inside
         return 1.14136 * math.exp(2.0) * soft_unit_step(diff + 1) * soft_unit_step(1 - diff)
     if basis == "fourier":
         t = (xe - start) / (end - start)
         if not cutoff:
             i = ops.convert_to_tensor(np.arange(0, number), dtype=dtype)
-            return ops.cos(math.pi * i * t) / math.sqrt(0.25 + number / 2)
+            return cos(math.pi * i * t) / math.sqrt(0.25 + number / 2)
         i = ops.convert_to_tensor(np.arange(1, number + 1), dtype=dtype)
         inside = ops.cast((t > 0) & (t < 1), dtype)
-        return ops.sin(math.pi * i * t) / math.sqrt(0.25 + number / 2) * inside
+        return sin(math.pi * i * t) / math.sqrt(0.25 + number / 2) * inside
     # bessel
     r = xe - start
     c = end - start
@@ -80,7 +82,7 @@ def _sinc_over_r(roots, r, c):
     """``sqrt(2/c) sin(roots r / c) / r`` with its finite limit ``sqrt(2/c) roots / c`` at ``r = 0``."""
     nonzero = ops.not_equal(r, 0)
     safe_r = ops.where(nonzero, r, ops.ones_like(r))
-    value = math.sqrt(2 / c) * ops.sin(roots * safe_r / c) / safe_r
+    value = math.sqrt(2 / c) * sin(roots * safe_r / c) / safe_r
     return ops.where(nonzero, value, math.sqrt(2 / c) * roots / c * ops.ones_like(value))
 
 

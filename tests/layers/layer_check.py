@@ -91,10 +91,11 @@ def run_layer_test(layer_cls, init_kwargs, inputs, call_kwargs=None, fit=True):
 
     # mixed precision: runs and stays close to float32
     layer = layer_cls(**init_kwargs, dtype="mixed_bfloat16")
-    out = _np(layer(*cast("float32"), **call_kwargs))
     layer32 = layer_cls(**init_kwargs)
+    layer(*cast("float32"), **call_kwargs)  # build both (and advance any random state alike)
     layer32(*cast("float32"), **call_kwargs)
     layer32.set_weights(layer.get_weights())
+    out = _np(layer(*cast("float32"), **call_kwargs))
     for a, b in zip(out, _np(layer32(*cast("float32"), **call_kwargs))):
         assert np.isfinite(a).all()
         np.testing.assert_allclose(a, b, atol=0.1 * max(1.0, np.abs(b).max()))

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+from keras import ops
+
+from kerase3 import layers
+from kerase3.ops import radial
+from kerase3.testing import assert_equivariant
+
+from .layer_check import run_layer_test
+
+RNG = np.random.default_rng(3)
+
+
+@pytest.mark.parametrize("kwargs", [dict(hs=[4, 16, 8, 3], act="silu"), dict(hs=[3, 10, 2], act="tanh", out_act=True),
+                                    dict(hs=[5, 2])])
+def test_fully_connected_net(kwargs):
+    x = RNG.normal(size=(8, kwargs["hs"][0]))
+    run_layer_test(layers.FullyConnectedNet, kwargs, [x])
+    # invariant (scalars in, scalars out)
+    net = layers.FullyConnectedNet(**kwargs, dtype="float64")
+    assert_equivariant(lambda a: net(a), [f"{kwargs['hs'][0]}x0e"], [f"{kwargs['hs'][-1]}x0e"], [x], seed=0)
+
+
+def test_fully_connected_net_second_moment_and_errors():
+    net = layers.FullyConnectedNet([16, 64, 64, 16], "silu", dtype="float64")
+    y = ops.convert_to_numpy(net(RNG.normal(size=(4000, 16))))
+    assert 0.7 < np.mean(y**2) < 1.4
+    with pytest.raises(ValueError, match="FullyConnectedNet: input must have 16 features"):
+        net(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="at least"):
+        layers.FullyConnectedNet([3])
+
+
+@pytest.mark.parametrize("kwargs", [dict(number=8, max_radius=3.0), dict(number=6, max_radius=2.5, basis="smooth_finite", cutoff=True),
+                                    dict(number=5, max_radius=4.0, basis="gaussian", cutoff=None, trainable=True)])
+def test_radial_basis(kwargs):
+    r = np.concatenate([[0.0, 1e-9], RNG.uniform(0, 4.5, size=30)])
+    run_layer_test(layers.RadialBasis, kwargs, [r])
+    y = ops.convert_to_numpy(layers.RadialBasis(**kwargs, dtype="float64")(r))
+    assert y.shape == (32, kwargs["number"]) and np.isfinite(y).all()
+    if kwargs.get("cutoff", "polynomial") in ("polynomial", True):
+        np.testing.assert_allclose(y[r >= kwargs["max_radius"]], 0.0, atol=1e-12)
+
+
+def test_radial_functions_smooth_and_finite_at_zero():
+    import keras
+
+    r = np.array([0.0, 0.5, 1.0, 1.999, 2.0, 2.5])
+    b = ops.convert_to_numpy(radial.bessel_basis(r, 2.0, 4))
+    np.testing.assert_allclose(b[0], np.arange(1, 5) * np.pi * 2 / 2.0**2, rtol=1e-6)  # the r -> 0 limit
+    env = ops.convert_to_numpy(radial.polynomial_cutoff(r, 2.0, p=6))
+    assert env[0] == 1.0 and env[4] == 0.0 and env[5] == 0.0 and 0 < env[3] < 1e-6
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.Variable([0.0, 1.0, 3.0])
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(radial.bessel_basis(x, 2.0, 4) * radial.polynomial_cutoff(x, 2.0)[:, None])
+        assert np.isfinite(tape.gradient(y, x).numpy()).all()
+    with pytest.raises(ValueError, match="basis"):
+        radial.soft_one_hot_linspace(r, 0.0, 1.0, 3, basis="bogus")
+
+
+@pytest.mark.parametrize("kwargs", [dict(irreps_out=3), dict(irreps_out="0e+1o+2e+4e", normalization="norm"),
+                                    dict(irreps_out="1e+2e", normalize=False)])
+def test_spherical_harmonics_layer(kwargs):
+    v = RNG.normal(size=(7, 3))
+    run_layer_test(layers.SphericalHarmonics, kwargs, [v])
+    layer = layers.SphericalHarmonics(**kwargs, dtype="float64")
+    vin = "1e" if kwargs["irreps_out"] == "1e+2e" else "cartesian_vectors"
+    assert_equivariant(lambda a: layer(a), [vin], [layer._irreps_out], [v], seed=1)
+    with pytest.raises(ValueError, match=r"SphericalHarmonics: input must have shape \(..., 3\)"):
+        layer(np.zeros((2, 4)))
+
+
+def test_spherical_harmonics_stays_float32_under_mixed_precision():
+    layer = layers.SphericalHarmonics(2, dtype="mixed_bfloat16")
+    assert layer.compute_dtype == "bfloat16"  # explicit dtype is respected
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        auto = layers.SphericalHarmonics(2)
+        assert auto.compute_dtype == "float32"
+    finally:
+        keras.config.set_dtype_policy("float32")
