@@ -1,6 +1,8 @@
 """Keras layers of kerase3: thin wrappers around the stateless functions of ``kerase3.ops``."""
 
+from .atom_embedding import AtomEmbedding
 from .batch_norm import BatchNorm
+from .convolution import Convolution
 from .dropout import Dropout
 from .extract import Extract
 from .fully_connected_net import FullyConnectedNet
@@ -34,4 +36,6 @@ __all__ = [
     "Extract",
     "FullyConnectedNet",
     "RadialBasis",
+    "Convolution",
+    "AtomEmbedding",
 ]

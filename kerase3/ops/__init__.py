@@ -4,6 +4,8 @@ from ._plan import Instruction, LinearPlan, TensorProductPlan
 from .linear import linear
 from .spherical_harmonics import sh_irreps, spherical_harmonics
 from .tensor_product import tensor_product
+from .graph import edge_vectors, graph_pool, scatter_sum
+from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
 
 __all__ = [
     "spherical_harmonics",
@@ -13,4 +15,11 @@ __all__ = [
     "linear",
     "LinearPlan",
     "Instruction",
+    "edge_vectors",
+    "scatter_sum",
+    "graph_pool",
+    "soft_one_hot_linspace",
+    "soft_unit_step",
+    "bessel_basis",
+    "polynomial_cutoff",
 ]

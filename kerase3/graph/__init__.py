@@ -1,0 +1,19 @@
+"""Atomic graphs: neighbour lists (molecules and periodic cells), padded batches, tf.data."""
+
+from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
+from .data import GraphDataset, make_graphs
+from .neighbors import edge_vectors_numpy, neighbor_list
+
+__all__ = [
+    "neighbor_list",
+    "edge_vectors_numpy",
+    "graph_from_arrays",
+    "graph_from_atoms",
+    "batch_graphs",
+    "pad_batch",
+    "next_bucket",
+    "is_per_node",
+    "INPUT_KEYS",
+    "GraphDataset",
+    "make_graphs",
+]

@@ -1,0 +1,154 @@
+"""Batches of atomic graphs as flat arrays, padded to static sizes for XLA.
+
+A batch is a dict of numpy arrays (jraph's layout):
+
+    positions      (N, 3)    float   atom positions
+    atomic_numbers (N,)      int32   0 for padding atoms
+    senders        (E,)      int32   edge source atom
+    receivers      (E,)      int32   edge target atom
+    shifts         (E, 3)    float   integer cell shifts: vector = pos[s] - pos[r] + shifts @ cell[g]
+    cell           (G, 3, 3) float   lattice vectors as rows (zeros for molecules)
+    n_node         (G,)      int32   atoms per graph
+    n_edge         (G,)      int32   edges per graph
+    node_graph     (N,)      int32   graph index of every atom
+    node_mask      (N,)      float   1 for real atoms, 0 for padding
+    graph_mask     (G,)      float   1 for real graphs, 0 for the padding graph
+
+Targets ride along with the same layout: per-atom ``forces (N, 3)`` and any name starting
+with ``node_`` (e.g. ``node_charges``); everything else is per graph (``energy (G,)``,
+``stress (G, 3, 3)``, ``dipole (G, 3)``...).
+
+Padding atoms, all in one extra graph at the end, sit at the origin; padding edges join the
+first padding atom to itself with zero shift (zero length). Models must give them finite
+values and mask them out of losses and metrics.
+"""
+
+import numpy as np
+
+from .neighbors import neighbor_list
+
+__all__ = ["graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
+
+INPUT_KEYS = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "n_node", "n_edge",
+              "node_graph", "node_mask", "graph_mask")
+_NODE_KEYS = ("positions", "atomic_numbers", "node_graph", "node_mask", "forces")
+
+
+def is_per_node(key):
+    """Whether a batch key is per atom (else per graph, or an edge key)."""
+    return key in _NODE_KEYS or key.startswith("node_")
+
+
+def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, **targets):
+    """One graph (a dict) from arrays; the neighbour list is built here.
+
+    Args:
+        positions: `(n, 3)`.
+        atomic_numbers: `(n,)` ints.
+        cutoff: `float`.
+        cell: `(3, 3)` or None.
+        pbc: bools or None.
+        **targets: e.g. ``energy=float``, ``forces=(n, 3)``, ``stress=(3, 3)``, or other arrays
+            whose first axis is the atoms (per atom) or absent (per graph).
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    z = np.asarray(atomic_numbers, dtype=np.int32)
+    if len(z) != len(positions):
+        raise ValueError(f"graph_from_arrays: {len(positions)} positions but {len(z)} atomic numbers")
+    if np.any(z <= 0):
+        raise ValueError(f"graph_from_arrays: atomic numbers must be positive (0 marks padding). Received: {z.tolist()}")
+    s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
+    g = dict(positions=positions, atomic_numbers=z, senders=s, receivers=r, shifts=sh,
+             cell=np.zeros((3, 3)) if cell is None or pbc is None or not np.any(pbc) else np.asarray(cell, np.float64))
+    for k, v in targets.items():
+        if v is not None:
+            g[k] = np.asarray(v, dtype=np.float64)
+    return g
+
+
+def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, **targets):
+    """One graph from an ASE ``Atoms``; reads energy/forces/stress from its calculator when asked."""
+    kw = dict(targets)
+    calc = atoms.calc
+    if calc is not None:
+        if energy:
+            kw["energy"] = atoms.get_potential_energy()
+        if forces:
+            kw["forces"] = atoms.get_forces()
+        if stress and atoms.pbc.all():
+            from ase.constraints import voigt_6_to_full_3x3_stress
+
+            kw["stress"] = voigt_6_to_full_3x3_stress(atoms.get_stress())
+    return graph_from_arrays(atoms.get_positions(), atoms.get_atomic_numbers(), cutoff,
+                             np.asarray(atoms.get_cell()), atoms.get_pbc(), **kw)
+
+
+def batch_graphs(graphs):
+    """Concatenate graphs into one (unpadded) batch dict."""
+    if not graphs:
+        raise ValueError("batch_graphs: no graphs given")
+    n_node = np.array([len(g["atomic_numbers"]) for g in graphs], np.int32)
+    n_edge = np.array([len(g["senders"]) for g in graphs], np.int32)
+    offsets = np.concatenate([[0], np.cumsum(n_node)[:-1]]).astype(np.int32)
+    out = dict(
+        positions=np.concatenate([g["positions"] for g in graphs]).reshape(-1, 3),
+        atomic_numbers=np.concatenate([g["atomic_numbers"] for g in graphs]).astype(np.int32),
+        senders=np.concatenate([g["senders"] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+        receivers=np.concatenate([g["receivers"] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+        shifts=np.concatenate([g["shifts"] for g in graphs]).reshape(-1, 3),
+        cell=np.stack([g["cell"] for g in graphs]),
+        n_node=n_node,
+        n_edge=n_edge,
+        node_graph=np.repeat(np.arange(len(graphs), dtype=np.int32), n_node),
+        node_mask=np.ones(int(n_node.sum())),
+        graph_mask=np.ones(len(graphs)),
+    )
+    extra = set().union(*[set(g) for g in graphs]) - set(out) - {"senders", "receivers", "shifts"}
+    for k in sorted(extra):
+        if not all(k in g for g in graphs):
+            raise ValueError(f"batch_graphs: target {k!r} is missing from some graphs")
+        vals = [np.asarray(g[k]) for g in graphs]
+        out[k] = np.concatenate(vals) if is_per_node(k) else np.stack(vals)
+    return out
+
+
+def next_bucket(n, minimum=8):
+    """Smallest bucket size >= n: powers of two up to 256, then multiples of 128 rounded up in
+    steps of ~25% (a bounded number of shapes, little padding)."""
+    b = minimum
+    while b < n:
+        b = b * 2 if b < 256 else int(np.ceil(b * 1.25 / 128) * 128)
+    return b
+
+
+def pad_batch(batch, n_node, n_edge, n_graph):
+    """Pad a batch to exactly ``n_node`` atoms, ``n_edge`` edges and ``n_graph`` graphs.
+
+    Needs room for one padding atom and one padding graph: ``n_node > sum(n_node)`` and
+    ``n_graph > len(n_node)``.
+    """
+    N, E, G = len(batch["atomic_numbers"]), len(batch["senders"]), len(batch["n_node"])
+    if n_node <= N or n_graph <= G or n_edge < E:
+        raise ValueError(
+            f"pad_batch: padding sizes must exceed the batch (one padding atom and graph). "
+            f"Received: n_node={n_node} (batch {N}), n_edge={n_edge} (batch {E}), n_graph={n_graph} (batch {G})"
+        )
+    pn, pe, pg = n_node - N, n_edge - E, n_graph - G
+    out = {}
+    for k, v in batch.items():
+        v = np.asarray(v)
+        if k in ("senders", "receivers"):
+            out[k] = np.concatenate([v, np.full(pe, N, np.int32)]).astype(np.int32)
+        elif k == "shifts":
+            out[k] = np.concatenate([v, np.zeros((pe, 3))])
+        elif k == "n_node":
+            out[k] = np.concatenate([v, [pn], np.zeros(pg - 1, np.int32)]).astype(np.int32)
+        elif k == "n_edge":
+            out[k] = np.concatenate([v, [pe], np.zeros(pg - 1, np.int32)]).astype(np.int32)
+        elif k == "node_graph":
+            out[k] = np.concatenate([v, np.full(pn, G, np.int32)]).astype(np.int32)
+        elif is_per_node(k):
+            out[k] = np.concatenate([v, np.zeros((pn,) + v.shape[1:], v.dtype)])
+        else:
+            out[k] = np.concatenate([v, np.zeros((pg,) + v.shape[1:], v.dtype)])
+    return out

@@ -1,0 +1,84 @@
+"""``tf.data`` pipelines of padded, bucketed graph batches."""
+
+import numpy as np
+
+from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, next_bucket, pad_batch
+
+__all__ = ["GraphDataset", "make_graphs"]
+
+
+def make_graphs(structures, cutoff, **kwargs):
+    """Graphs (dicts) from ASE ``Atoms`` or from dicts of arrays (``positions``, ``atomic_numbers``,
+    optional ``cell``, ``pbc`` and targets)."""
+    out = []
+    for s in structures:
+        if hasattr(s, "get_positions"):
+            out.append(graph_from_atoms(s, cutoff, **kwargs))
+        else:
+            s = dict(s)
+            out.append(graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None), s.pop("pbc", None), **s))
+    return out
+
+
+class GraphDataset:
+    """Batches of ``batch_size`` graphs, each padded to a bucket size, as a ``tf.data.Dataset``.
+
+    Padding sizes come from ``next_bucket`` (or fixed ``n_node``/``n_edge``), so XLA compiles one
+    program per bucket, a bounded number. Every epoch reshuffles when ``shuffle``.
+
+    Args:
+        graphs: list of graph dicts (``make_graphs``).
+        batch_size: graphs per batch.
+        targets: names of the targets to yield (``energy``, ``forces``, ``stress``...).
+        shuffle: `bool`.
+        seed: `int`.
+        n_node, n_edge: fixed padding sizes (default: buckets).
+
+    ``dataset()`` yields ``(inputs, targets)`` with ``inputs`` the keys of
+    ``kerase3.graph.INPUT_KEYS`` and ``targets`` a dict; use ``model.fit(ds.dataset())``.
+    """
+
+    def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None):
+        if not graphs:
+            raise ValueError("GraphDataset: no graphs given")
+        self.graphs = list(graphs)
+        self.batch_size = int(batch_size)
+        self.targets = tuple(targets)
+        self.shuffle = shuffle
+        self.n_node, self.n_edge = n_node, n_edge
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return -(-len(self.graphs) // self.batch_size)
+
+    def batches(self):
+        """The padded numpy batches of one epoch."""
+        order = self._rng.permutation(len(self.graphs)) if self.shuffle else np.arange(len(self.graphs))
+        for start in range(0, len(order), self.batch_size):
+            b = batch_graphs([self.graphs[i] for i in order[start : start + self.batch_size]])
+            nn = self.n_node or next_bucket(len(b["atomic_numbers"]) + 1)
+            ne = self.n_edge or next_bucket(len(b["senders"]))
+            yield pad_batch(b, nn, ne, self.batch_size + 1)
+
+    def shapes(self):
+        """The distinct padded shapes ``(n_node, n_edge)`` of one epoch (what XLA compiles)."""
+        return sorted({(len(b["atomic_numbers"]), len(b["senders"])) for b in self.batches()})
+
+    def dataset(self):
+        import tensorflow as tf
+
+        def split(b):
+            x = {k: b[k] for k in INPUT_KEYS}
+            for k in ("positions", "shifts", "cell", "node_mask", "graph_mask"):
+                x[k] = x[k].astype(np.float32)
+            y = {k: b[k].astype(np.float32) for k in self.targets}
+            return x, y
+
+        first = split(next(iter(self.batches())))
+
+        def spec(a):
+            return tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype))
+
+        signature = ({k: spec(v) for k, v in first[0].items()}, {k: spec(v) for k, v in first[1].items()})
+        ds = tf.data.Dataset.from_generator(lambda: (split(b) for b in self.batches()), output_signature=signature)
+        return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,206 @@
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import ops as k3ops
+from ..layers import AtomEmbedding, Convolution, Gate, Linear, RadialBasis, SphericalHarmonics
+from ..o3 import Irreps
+from ._autodiff import energy_and_gradients
+from .gated_conv_network import gated_block_irreps
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class Potential(keras.Model):
+    """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
+
+    One-hot species -> `Linear` -> ``layers`` x (`Convolution` with species self-connection +
+    `Gate`) on ``mul x (0e + 1o + 2e + ...)`` -> two `Linear` readouts -> per-atom energy,
+    scaled and shifted per species, summed per structure. Forces ``-dE/dr`` and the stress
+    ``(1/V) dE/d(strain)`` come from automatic differentiation inside the model.
+
+    Args:
+        species: list of atomic numbers.
+        cutoff: `float`, neighbour cutoff (Angstrom).
+        mul: `int`, channels per irrep.
+        lmax: `int`.
+        layers: `int`, interaction blocks.
+        number_of_basis: `int`, Bessel functions.
+        radial_neurons: hidden widths of the radial networks.
+        avg_num_neighbors: `float` (``fit_statistics`` sets it from data).
+        parity: `bool`; if False every hidden irrep is even (no odd/even distinction).
+        compute_stress: `bool`, also return the stress of periodic structures.
+        energy_weight, forces_weight, stress_weight: loss weights (energy is per atom).
+
+    Inputs:
+        the batch dict of ``kerase3.graph`` (``positions``, ``atomic_numbers``, ``senders``,
+        ``receivers``, ``shifts``, ``cell``, ``node_graph``, ``node_mask``, ``graph_mask``...).
+
+    Outputs:
+        dict with ``energy (G,)``, ``forces (N, 3)`` and, with ``compute_stress``, ``stress (G, 3, 3)``.
+    """
+
+    def __init__(self, species, cutoff, mul=32, lmax=2, layers=3, number_of_basis=8, radial_neurons=(64,),
+                 avg_num_neighbors=10.0, parity=True, compute_stress=False, energy_weight=1.0, forces_weight=10.0,
+                 stress_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.species = [int(z) for z in species]
+        self.cutoff = float(cutoff)
+        self.mul, self.lmax, self.num_layers = int(mul), int(lmax), int(layers)
+        self.number_of_basis = int(number_of_basis)
+        self.radial_neurons = [int(n) for n in radial_neurons]
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        self.parity = bool(parity)
+        self.compute_stress = bool(compute_stress)
+        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
+        t = len(self.species)
+        p = -1 if parity else 1
+        irreps_sh = Irreps.spherical_harmonics(self.lmax, p=p)
+        hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
+        attr = f"{t}x0e"
+        dt = dict(dtype=self.dtype_policy)
+        self.embedding = AtomEmbedding(self.species, **dt)
+        self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
+        self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
+        self.embed_linear = Linear(attr, f"{self.mul}x0e", **dt)
+        irreps = Irreps(f"{self.mul}x0e")
+        self.convs, self.gates = [], []
+        for _ in range(self.num_layers):
+            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, hidden)
+            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
+            self.convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
+                                          self.avg_num_neighbors, irreps_node_attr=attr, **dt))
+            self.gates.append(gate)
+            irreps = gate.irreps_out
+        self.readout1 = Linear(irreps, f"{max(self.mul // 2, 1)}x0e", **dt)
+        self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
+        self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
+        self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
+        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
+        self.forces_mae = keras.metrics.Mean(name="forces_mae")
+
+    # -- statistics from data ----------------------------------------------------------------------
+
+    def fit_statistics(self, graphs):
+        """Per-species energy shifts (least squares on composition), a common scale (RMS force,
+        or RMS residual energy per atom without forces) and the average number of neighbours.
+        Call before training (and before the first call: it also fixes ``avg_num_neighbors``)."""
+        t = len(self.species)
+        index = {z: i for i, z in enumerate(self.species)}
+        counts = np.zeros((len(graphs), t))
+        for g_i, g in enumerate(graphs):
+            for z in g["atomic_numbers"]:
+                if int(z) not in index:
+                    raise ValueError(f"Potential.fit_statistics: element {int(z)} is not in species={self.species}")
+                counts[g_i, index[int(z)]] += 1
+        shift = np.zeros(t + 1)
+        if all("energy" in g for g in graphs):
+            energies = np.array([float(g["energy"]) for g in graphs])
+            sol, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+            shift[:t] = sol
+            resid = (energies - counts @ sol) / counts.sum(1)
+        else:
+            resid = np.ones(1)
+        if all("forces" in g for g in graphs):
+            scale = float(np.sqrt(np.mean(np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs]) ** 2)))
+        else:
+            scale = float(np.sqrt(np.mean(resid**2)))
+        scale = scale if scale > 0 else 1.0
+        self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
+        self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
+        n_edges = sum(len(g["senders"]) for g in graphs)
+        n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
+        avg = n_edges / max(n_atoms, 1)
+        if not self.built:
+            self.avg_num_neighbors = avg
+            for conv in self.convs:
+                conv.avg_num_neighbors = avg
+        return dict(energy_shift=shift[:t], energy_scale=scale, avg_num_neighbors=avg)
+
+    # -- forward ---------------------------------------------------------------------------------------
+
+    def atomic_energies(self, inputs, positions=None, strain=None):
+        """Per-atom energies ``(N,)`` (zero for padding atoms)."""
+        pos = inputs["positions"] if positions is None else positions
+        dtype = self.compute_dtype
+        pos = ops.cast(pos, "float32" if dtype == "bfloat16" else dtype)
+        z = inputs["atomic_numbers"]
+        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
+        cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
+        if strain is not None:
+            # positions and cells deformed by (1 + strain) of their graph
+            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, node_graph, axis=0))
+            if cell is not None:
+                cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
+        vec = k3ops.edge_vectors(pos, senders, receivers, inputs.get("shifts"), cell, node_graph)
+        r2 = ops.sum(ops.square(vec), axis=-1)
+        r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
+        sh = ops.cast(self.sh(vec), dtype)
+        radial = ops.cast(self.radial(r), dtype)
+        attr = self.embedding(z)
+        x = self.embed_linear(attr)
+        for conv, gate in zip(self.convs, self.gates):
+            x = gate(conv(x, sh, radial, senders, receivers, attr))
+        e = self.readout2(ops.silu(self.readout1(x)))[:, 0]
+        e = ops.cast(e, pos.dtype)
+        types = self.embedding.type_index(z)
+        scale = ops.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
+        shift = ops.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
+        mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
+        return (e * scale + shift) * mask
+
+    def call(self, inputs, training=False):
+        pos = inputs["positions"]
+        dtype = "float32" if self.compute_dtype == "bfloat16" else self.compute_dtype
+        pos = ops.cast(pos, dtype)
+        num_graphs = inputs["graph_mask"].shape[0] if inputs["graph_mask"].shape[0] is not None else ops.shape(inputs["graph_mask"])[0]
+        strain = ops.zeros((num_graphs, 3, 3), dtype=dtype)
+
+        def energy_fn(p, s):
+            e_atoms = self.atomic_energies(inputs, p, s if self.compute_stress else None)
+            return ops.segment_sum(e_atoms, inputs["node_graph"], num_segments=num_graphs)
+
+        energy, g_pos, g_strain = energy_and_gradients(energy_fn, pos, strain)
+        out = {"energy": energy, "forces": -g_pos}
+        if self.compute_stress:
+            cell = ops.cast(inputs["cell"], dtype)
+            volume = ops.abs(ops.det(cell))
+            safe = ops.where(volume > 0, volume, ops.ones_like(volume))
+            out["stress"] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
+        return out
+
+    # -- training --------------------------------------------------------------------------------------
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Masked loss: MSE of the energy per atom, of force components, of stress components."""
+        dtype = y_pred["energy"].dtype
+        gmask = ops.cast(x["graph_mask"], dtype)
+        nmask = ops.cast(x["node_mask"], dtype)
+        n_graphs = ops.maximum(ops.sum(gmask), 1.0)
+        n_atoms = ops.maximum(ops.sum(nmask), 1.0)
+        per_graph_atoms = ops.maximum(ops.cast(x["n_node"], dtype), 1.0)
+        loss = 0.0
+        if "energy" in y:
+            de = (y_pred["energy"] - ops.cast(y["energy"], dtype)) / per_graph_atoms * gmask
+            loss = loss + self.energy_weight * ops.sum(de**2) / n_graphs
+            self.energy_mae.update_state(ops.sum(ops.abs(de)) / n_graphs)
+        if "forces" in y:
+            df = (y_pred["forces"] - ops.cast(y["forces"], dtype)) * nmask[:, None]
+            loss = loss + self.forces_weight * ops.sum(df**2) / (3 * n_atoms)
+            self.forces_mae.update_state(ops.sum(ops.abs(df)) / (3 * n_atoms))
+        if "stress" in y and self.compute_stress:
+            ds = (y_pred["stress"] - ops.cast(y["stress"], dtype)) * gmask[:, None, None]
+            loss = loss + self.stress_weight * ops.sum(ds**2) / (9 * n_graphs)
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(species=self.species, cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
+                      number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
+                      avg_num_neighbors=self.avg_num_neighbors, parity=self.parity, compute_stress=self.compute_stress,
+                      energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight)
+        return config
+
+    def __repr__(self):
+        return f"Potential(species={self.species}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, layers={self.num_layers})"
