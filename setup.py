@@ -10,13 +10,15 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",
+        "scipy",
         "keras>=3.3",
         "numpy",
         "sympy",
     ],
     extras_require={
         # the test suite also checks the Keras JAX backend
-        "test": ["pytest", "hypothesis", "jax"],
+        "test": ["pytest", "hypothesis", "jax", "ase"],
+        "ase": ["ase"],
         "jax": ["jax"],
         # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
         "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax"],

@@ -48,7 +48,9 @@ class Linear(keras.layers.Layer):
     def build(self, input_shape):
         if self.internal_weights:
             self.weight = self.add_weight(name="weight", shape=(self._plan.weight_numel,), initializer=normal_init())
-            self.bias = self.add_weight(name="bias", shape=(self._plan.bias_numel,), initializer="zeros")
+            self.bias = None
+            if self._plan.bias_numel:
+                self.bias = self.add_weight(name="bias", shape=(self._plan.bias_numel,), initializer="zeros")
 
     def call(self, x, weight=None, bias=None):
         if self.internal_weights:

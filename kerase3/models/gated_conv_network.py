@@ -82,6 +82,13 @@ class GatedConvNetwork(keras.Model):
             irreps = gate.irreps_out
         self.final = Convolution(irreps, irreps_sh, irreps_out, **conv_kw)
 
+    def build(self, input_shape=None):
+        """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
+        self.radial.build((None,))
+        for conv in self.convs + [self.final]:
+            conv.build((None, Irreps(conv.irreps_in).dim))
+        self.built = True
+
     def call(self, inputs):
         x = inputs["node_features"]
         pos = inputs["positions"]

@@ -118,6 +118,17 @@ class Potential(keras.Model):
                 conv.avg_num_neighbors = avg
         return dict(energy_shift=shift[:t], energy_scale=scale, avg_num_neighbors=avg)
 
+    def build(self, input_shape=None):
+        """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
+        t = len(self.species)
+        self.radial.build((None,))
+        self.embed_linear.build((None, t))
+        for conv in self.convs:
+            conv.build((None, Irreps(conv.irreps_in).dim))
+        self.readout1.build((None, self.readout1._plan.irreps_in.dim))
+        self.readout2.build((None, self.readout2._plan.irreps_in.dim))
+        self.built = True
+
     # -- forward ---------------------------------------------------------------------------------------
 
     def atomic_energies(self, inputs, positions=None, strain=None):

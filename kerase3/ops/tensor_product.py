@@ -110,6 +110,14 @@ def _coupling(B2, l1, l2, l3, pw):
     return ops.reshape(M, (-1, 2 * l1 + 1, 2 * l3 + 1))
 
 
+def _coupling_left(B1, l1, l2, l3, pw):
+    """``M[z, j, k] = pw * sum_i C_ijk x1[z, i]`` for a block of multiplicity 1: ``[Z, d2, d3]``."""
+    C = (pw * wigner_3j(l1, l2, l3)).reshape(2 * l1 + 1, -1)
+    x1 = ops.reshape(B1._mul_ir, (-1, 2 * l1 + 1))
+    M = ops.matmul(x1, ops.convert_to_tensor(C, dtype=x1.dtype))
+    return ops.reshape(M, (-1, 2 * l2 + 1, 2 * l3 + 1))
+
+
 def _apply_coupling(get_i, M, d1):
     """``out[z, u, k] = sum_i a_i[z, u] M[z, i, k]`` as d1 broadcast multiply-adds (never a small
     per-sample matrix product): ``[Z, u, d3]``."""
@@ -225,6 +233,18 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
                     out_gemm[ins.i_out].append((t, Wm))
                 else:
                     contrib[ins.i_out].append(_MulIrOut(ops.einsum("zqk,zqw->zwk", t, Wm)))
+
+        elif mode in ("uvu", "uvv") and (m2 if mode == "uvu" else m1) == 1 and w is not None:
+            # out[z, u, k] = w[z, u] * sum_i x_i[z, u] M[z, i, k], M from the one-channel side:
+            # d1 broadcast multiply-adds instead of one op per Clebsch-Gordan non-zero
+            if mode == "uvu":
+                t = _apply_coupling(B1.comp, _coupling(B2, l1, l2, l3, pw), d1)
+                wk = w[..., 0]
+            else:
+                t = _apply_coupling(B2.comp, _coupling_left(B1, l1, l2, l3, pw), ir2.dim)
+                wk = w[..., 0, :]
+            wk = wk[None, :, None] if shared_weights else wk[:, :, None]
+            contrib[ins.i_out].append(_MulIrOut(t * wk))
 
         elif mode in ("uvu", "uvv"):
             # uvu: out[z,k,u] = sum_ij C x1[z,i,u] b[z,j,u], b[z,j,u] = sum_v x2[z,j,v] w[u,v]
