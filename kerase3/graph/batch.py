@@ -76,7 +76,7 @@ def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, **ta
         if forces:
             kw["forces"] = atoms.get_forces()
         if stress and atoms.pbc.all():
-            from ase.constraints import voigt_6_to_full_3x3_stress
+            from ase.stress import voigt_6_to_full_3x3_stress
 
             kw["stress"] = voigt_6_to_full_3x3_stress(atoms.get_stress())
     return graph_from_arrays(atoms.get_positions(), atoms.get_atomic_numbers(), cutoff,

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from kerase3.graph import batch_graphs, edge_vectors_numpy, graph_from_arrays, neighbor_list, next_bucket, pad_batch
+
+ase = pytest.importorskip("ase")
+from ase.neighborlist import neighbor_list as ase_neighbor_list  # noqa: E402
+
+
+def _edges(s, r, sh):
+    return sorted(zip(r.tolist(), s.tolist(), map(tuple, np.round(sh).astype(int).tolist())))
+
+
+@pytest.mark.parametrize("case", ["molecule", "cubic", "triclinic_long_cutoff", "mixed_pbc", "outside_cell"])
+def test_matches_ase(case):
+    rng = np.random.default_rng(0)
+    if case == "molecule":
+        pos, cell, pbc, cutoff = rng.uniform(0, 4, (12, 3)), np.eye(3) * 10, [False] * 3, 2.0
+    elif case == "cubic":
+        pos, cell, pbc, cutoff = rng.uniform(0, 5, (10, 3)), np.eye(3) * 5, [True] * 3, 2.5
+    elif case == "triclinic_long_cutoff":
+        cell = np.array([[2.0, 0.0, 0.0], [0.7, 1.8, 0.0], [0.3, 0.5, 2.2]])
+        pos, pbc, cutoff = rng.uniform(0, 1, (3, 3)) @ cell, [True] * 3, 4.5  # cutoff longer than the cell
+    elif case == "mixed_pbc":
+        pos, cell, pbc, cutoff = rng.uniform(0, 4, (8, 3)), np.diag([4.0, 4.0, 20.0]), [True, True, False], 2.2
+    else:
+        pos, cell, pbc, cutoff = rng.uniform(-6, 9, (8, 3)), np.eye(3) * 3, [True] * 3, 2.0
+    s, r, sh = neighbor_list(pos, cutoff, cell, pbc)
+    i, j, S = ase_neighbor_list("ijS", ase.Atoms(positions=pos, cell=cell, pbc=pbc), cutoff)
+    assert _edges(s, r, sh) == _edges(j, i, S)
+    vec = edge_vectors_numpy(pos, s, r, sh, cell)
+    assert np.all(np.linalg.norm(vec, axis=1) < cutoff)
+
+
+def test_edge_cases_and_errors():
+    s, r, sh = neighbor_list(np.zeros((1, 3)), 2.0)
+    assert len(s) == 0 and sh.shape == (0, 3)
+    s, r, _ = neighbor_list(np.zeros((1, 3)), 2.0, self_interaction=True)
+    assert s.tolist() == [0] and r.tolist() == [0]
+    assert len(neighbor_list(np.zeros((0, 3)), 1.0)[0]) == 0
+    with pytest.raises(ValueError, match="cell"):
+        neighbor_list(np.zeros((2, 3)), 1.0, None, [True, True, True])
+    with pytest.raises(ValueError, match="positions"):
+        neighbor_list(np.zeros((2, 2)), 1.0)
+
+
+def test_batch_and_padding():
+    g1 = graph_from_arrays(np.array([[0.0, 0, 0], [1.0, 0, 0]]), [1, 8], 1.5, energy=-1.0, forces=np.ones((2, 3)))
+    g2 = graph_from_arrays(np.array([[0.0, 0, 0], [0.0, 1.0, 0], [0, 0, 5.0]]), [1, 1, 6], 1.5, energy=-2.0,
+                           forces=np.zeros((3, 3)))
+    b = batch_graphs([g1, g2])
+    assert b["n_node"].tolist() == [2, 3] and b["node_graph"].tolist() == [0, 0, 1, 1, 1]
+    assert b["senders"].max() < 5 and b["energy"].shape == (2,) and b["forces"].shape == (5, 3)
+    p = pad_batch(b, 8, 16, 3)
+    assert p["positions"].shape == (8, 3) and p["senders"].shape == (16,) and p["cell"].shape == (3, 3, 3)
+    assert p["n_node"].tolist() == [2, 3, 3] and p["node_mask"].tolist() == [1] * 5 + [0] * 3
+    assert p["graph_mask"].tolist() == [1, 1, 0] and p["energy"].tolist() == [-1.0, -2.0, 0.0]
+    assert (p["senders"][len(b["senders"]):] == 5).all()  # padding edges: padding atom to itself
+    with pytest.raises(ValueError, match="padding"):
+        pad_batch(b, 5, 16, 3)
+    assert next_bucket(3) == 8 and next_bucket(300) >= 300 and next_bucket(9) == 16

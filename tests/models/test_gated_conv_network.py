@@ -1,0 +1,51 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerase3.graph import batch_graphs, graph_from_arrays
+from kerase3.models import GatedConvNetwork
+from kerase3.testing import assert_equivariant
+
+
+def make(pos, features, cutoff=1.6):
+    b = batch_graphs([graph_from_arrays(pos, np.ones(len(pos), int), cutoff)])
+    return b
+
+
+@pytest.mark.parametrize("irreps_in,irreps_out,pool", [("0e", "0o+2x0e+1o+2e", "sum"), ("2x0e+1o", "1o+1e", None)])
+def test_equivariance_translation_and_permutation(irreps_in, irreps_out, pool):
+    keras.utils.set_random_seed(0)
+    model = GatedConvNetwork(irreps_in, irreps_out, mul=4, lmax=2, layers=2, max_radius=1.6, number_of_basis=4,
+                             radial_neurons=(8,), num_neighbors=3.0, pool=pool, dtype="float64")
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(0, 2, (7, 3))
+    b = make(pos, None)
+    from kerase3.o3 import Irreps
+
+    feats = Irreps(irreps_in).randn(7, -1, seed=1)
+
+    def fn(p, f, s, r):
+        return model(dict(node_features=f, positions=p, senders=s, receivers=r,
+                          node_graph=ops.zeros((7,), "int32"), graph_mask=ops.ones((1,), "float64")))
+
+    assert_equivariant(fn, ["cartesian_points", irreps_in, None, None], [irreps_out],
+                       [pos, feats, b["senders"], b["receivers"]], permute_in=[0, 0, "indices", "indices"],
+                       permute_out=[None if pool else 0], seed=2)
+
+
+def test_keras_round_trip_and_config(tmp_path):
+    model = GatedConvNetwork("0e", "0o+3x0e", mul=4, lmax=1, layers=1, max_radius=1.6, number_of_basis=3, radial_neurons=(8,))
+    rng = np.random.default_rng(0)
+    b = make(rng.uniform(0, 2, (5, 3)), None)
+    x = dict(node_features=np.ones((5, 1), np.float32), positions=b["positions"].astype(np.float32), senders=b["senders"],
+             receivers=b["receivers"], node_graph=b["node_graph"], graph_mask=np.ones(1, np.float32))
+    y = np.asarray(model(x))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), y)
+    assert GatedConvNetwork.from_config(model.get_config()).get_config() == model.get_config()
+    assert repr(model).startswith("GatedConvNetwork(1x0e -> 1x0o+3x0e")
+    with pytest.raises(ValueError, match="pool"):
+        GatedConvNetwork("0e", "0e", pool="max")

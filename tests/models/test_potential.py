@@ -1,0 +1,194 @@
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerase3 import o3
+from kerase3.graph import GraphDataset, batch_graphs, graph_from_arrays, pad_batch
+from kerase3.models import Potential
+
+requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training runs on the tensorflow backend here")
+CUTOFF = 3.0
+
+
+def small_model(**kw):
+    keras.utils.set_random_seed(0)
+    args = dict(species=[1, 8, 29], cutoff=CUTOFF, mul=4, lmax=2, layers=1, number_of_basis=4, radial_neurons=(8,),
+                avg_num_neighbors=4.0, compute_stress=True, dtype="float64")
+    args.update(kw)
+    return Potential(**args)
+
+
+def molecule(seed=0, n=5):
+    rng = np.random.default_rng(seed)
+    return dict(positions=rng.uniform(0, 2.5, (n, 3)), atomic_numbers=rng.choice([1, 8], n))
+
+
+def as_batch(graphs, n_node=None, n_edge=None):
+    b = batch_graphs(graphs)
+    n_node = n_node or len(b["atomic_numbers"]) + 1
+    n_edge = n_edge or len(b["senders"])
+    return pad_batch(b, n_node, n_edge, len(graphs) + 1)
+
+
+def run(model, b):
+    out = model(b)
+    return {k: np.asarray(ops.convert_to_numpy(v)) for k, v in out.items()}
+
+
+def test_equivariance_of_energy_and_forces():
+    model = small_model()
+    m = molecule()
+    g = graph_from_arrays(m["positions"], m["atomic_numbers"], CUTOFF)
+    b = as_batch([g])
+    ref = run(model, b)
+    rng = np.random.default_rng(1)
+    for k in (0, 1):
+        R = (-1) ** k * o3.rand_matrix(seed=rng)
+        perm = rng.permutation(len(m["positions"]))
+        pos = m["positions"][perm] @ R.T + rng.normal(size=3)
+        g2 = graph_from_arrays(pos, m["atomic_numbers"][perm], CUTOFF)
+        out = run(model, as_batch([g2]))
+        np.testing.assert_allclose(out["energy"], ref["energy"], atol=1e-10)
+        n = len(perm)
+        np.testing.assert_allclose(out["forces"][:n], ref["forces"][:n][perm] @ R.T, atol=1e-10)
+
+
+def test_forces_and_stress_equal_finite_differences():
+    model = small_model()
+    cell = np.array([[3.2, 0.1, 0.0], [0.0, 2.9, 0.2], [0.3, 0.0, 3.1]])
+    rng = np.random.default_rng(2)
+    pos = rng.uniform(0, 1, (4, 3)) @ cell
+    z = np.array([29, 29, 8, 1])
+    b = as_batch([graph_from_arrays(pos, z, CUTOFF, cell, [True] * 3)])
+    out = run(model, b)
+    eps = 1e-5
+    for i, k in [(0, 0), (2, 1), (3, 2)]:
+        e = []
+        for sgn in (1, -1):
+            p = pos.copy()
+            p[i, k] += sgn * eps
+            e.append(run(model, as_batch([graph_from_arrays(p, z, CUTOFF, cell, [True] * 3)]))["energy"][0])
+        np.testing.assert_allclose(out["forces"][i, k], -(e[0] - e[1]) / (2 * eps), atol=1e-7)
+    # stress: dE/d(strain) / V with positions and cell strained together
+    volume = abs(np.linalg.det(cell))
+    for a, c in [(0, 0), (0, 1), (2, 1)]:
+        e = []
+        for sgn in (1, -1):
+            strain = np.zeros((3, 3))
+            strain[a, c] += sgn * eps / 2
+            strain[c, a] += sgn * eps / 2
+            F = np.eye(3) + strain
+            e.append(run(model, as_batch([graph_from_arrays(pos @ F, z, CUTOFF, cell @ F, [True] * 3)]))["energy"][0])
+        np.testing.assert_allclose(out["stress"][0, a, c], (e[0] - e[1]) / (2 * eps) / volume, atol=1e-7)
+
+
+def test_supercells_and_small_cells_give_the_same_energy_per_atom():
+    model = small_model()
+    a = 2.2  # simple cubic copper, cell smaller than the cutoff
+    prim = graph_from_arrays(np.zeros((1, 3)), [29], CUTOFF, np.eye(3) * a, [True] * 3)
+    rng = np.random.default_rng(3)
+    sup_pos = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], float) * a
+    sup = graph_from_arrays(sup_pos, [29] * 8, CUTOFF, np.eye(3) * 2 * a, [True] * 3)
+    e1 = run(model, as_batch([prim]))["energy"][0]
+    e8 = run(model, as_batch([sup]))["energy"][0]
+    np.testing.assert_allclose(e8 / 8, e1, rtol=1e-10)
+    # a rotated, sheared description of the same crystal (another cell of the same lattice)
+    cell2 = np.array([[a, 0, 0], [a, a, 0], [0, 0, a]])
+    other = graph_from_arrays(np.zeros((1, 3)), [29], CUTOFF, cell2, [True] * 3)
+    np.testing.assert_allclose(run(model, as_batch([other]))["energy"][0], e1, rtol=1e-10)
+
+
+def test_padding_and_batching_do_not_change_results():
+    model = small_model()
+    graphs = [graph_from_arrays(**molecule(s, n), cutoff=CUTOFF) for s, n in [(0, 5), (1, 3), (2, 6)]]
+    alone = [run(model, as_batch([g])) for g in graphs]
+    together = run(model, as_batch(graphs, n_node=32, n_edge=128))
+    start = 0
+    for i, (g, a) in enumerate(zip(graphs, alone)):
+        n = len(g["atomic_numbers"])
+        np.testing.assert_allclose(together["energy"][i], a["energy"][0], atol=1e-10)
+        np.testing.assert_allclose(together["forces"][start : start + n], a["forces"][:n], atol=1e-10)
+        start += n
+    # padding atoms get zero force, the padding graph zero energy
+    np.testing.assert_array_equal(together["forces"][start:], 0.0)
+    np.testing.assert_array_equal(together["energy"][3:], 0.0)
+
+
+def test_isolated_atoms_and_empty_graphs_are_finite():
+    import tensorflow as tf
+
+    model = small_model()
+    far = graph_from_arrays(np.array([[0.0, 0, 0], [10.0, 0, 0]]), [8, 1], CUTOFF)  # no edges at all
+    assert len(far["senders"]) == 0
+    b = as_batch([far], n_node=4, n_edge=4)
+    out = run(model, b)
+    assert np.isfinite(out["energy"]).all() and np.isfinite(out["forces"]).all()
+    np.testing.assert_array_equal(out["forces"], 0.0)
+    if keras.backend.backend() == "tensorflow":
+        with tf.GradientTape() as tape:
+            y = model(b)
+            loss = tf.reduce_sum(y["energy"] ** 2) + tf.reduce_sum(y["forces"] ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert all(np.isfinite(g.numpy()).all() for g in grads if g is not None)
+
+
+@requires_tf
+def test_fit_reduces_loss_compiles_once_per_bucket_and_round_trips(tmp_path):
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from kerase3.graph import make_graphs
+
+    frames = []
+    for i in range(6):
+        a = bulk("Cu", "fcc", a=3.6).repeat((2, 2, 2)) if i % 2 else bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.rattle(0.05, seed=i)
+        a.calc = EMT()
+        frames.append(a)
+    graphs = make_graphs(frames, cutoff=CUTOFF)
+    model = Potential([29], cutoff=CUTOFF, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+    stats = model.fit_statistics(graphs)
+    assert stats["avg_num_neighbors"] > 1
+    ds = GraphDataset(graphs, batch_size=2, shuffle=True)
+    shapes = ds.shapes()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+    h = model.fit(ds.dataset(), epochs=4, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    assert {"energy_mae_per_atom", "forces_mae"} <= set(h.history)
+    b = next(iter(ds.batches()))
+    x = {k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
+    path = str(tmp_path / "potential.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(run(loaded, x)["energy"], run(model, x)["energy"], rtol=1e-6)
+
+
+@requires_tf
+def test_one_xla_compilation_per_bucket(tmp_path):
+    """Count the XLA programs of the training step (XLA's own dump) against the padded shapes."""
+    code = r'''
+import numpy as np, keras
+from kerase3.graph import GraphDataset, graph_from_arrays
+from kerase3.models import Potential
+rng = np.random.default_rng(0)
+graphs = [graph_from_arrays(rng.uniform(0, 3, (n, 3)), [29] * n, 3.0, energy=0.0, forces=np.zeros((n, 3)))
+          for n in [3, 4, 12, 14, 3, 13]]
+ds = GraphDataset(graphs, batch_size=1, shuffle=True)
+print("SHAPES", len(ds.shapes()))
+m = Potential([29], cutoff=3.0, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+m.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+m.fit(ds.dataset(), epochs=3, verbose=0)
+'''
+    dump = tmp_path / "xla"
+    env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump}", KERAS_BACKEND="tensorflow")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    n_shapes = int(out.stdout.split("SHAPES")[1].split()[0])
+    programs = {f.name.split(".")[0] for f in dump.iterdir() if "one_step_on_data" in f.name or "multi_step" in f.name}
+    assert 1 <= n_shapes <= 3
+    assert len(programs) <= n_shapes, (sorted(programs), n_shapes)
