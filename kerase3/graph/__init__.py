@@ -4,8 +4,19 @@ from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms
 from .data import GraphDataset, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
 
+
+def __getattr__(name):
+    # the in-graph neighbour list needs TensorFlow: import it only when asked for
+    if name == "neighbor_list_tensor":
+        from .neighbors_tensor import neighbor_list_tensor
+
+        return neighbor_list_tensor
+    raise AttributeError(name)
+
+
 __all__ = [
     "neighbor_list",
+    "neighbor_list_tensor",
     "edge_vectors_numpy",
     "graph_from_arrays",
     "graph_from_atoms",

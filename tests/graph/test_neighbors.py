@@ -59,3 +59,27 @@ def test_batch_and_padding():
     with pytest.raises(ValueError, match="padding"):
         pad_batch(b, 5, 16, 3)
     assert next_bucket(3) == 8 and next_bucket(300) >= 300 and next_bucket(9) == 16
+
+
+@pytest.mark.parametrize("case", ["molecule", "cubic", "triclinic_long_cutoff", "mixed_pbc", "outside_cell"])
+def test_in_graph_neighbor_list_matches(case):
+    tf = pytest.importorskip("tensorflow")
+    from kerase3.graph import neighbor_list_tensor
+
+    rng = np.random.default_rng(1)
+    if case == "molecule":
+        pos, cell, pbc, cutoff = rng.uniform(0, 4, (12, 3)), None, None, 2.0
+    elif case == "cubic":
+        pos, cell, pbc, cutoff = rng.uniform(0, 5, (10, 3)), np.eye(3) * 5, [True] * 3, 2.5
+    elif case == "triclinic_long_cutoff":
+        cell = np.array([[2.0, 0.0, 0.0], [0.7, 1.8, 0.0], [0.3, 0.5, 2.2]])
+        pos, pbc, cutoff = rng.uniform(0, 1, (3, 3)) @ cell, [True] * 3, 4.5
+    elif case == "mixed_pbc":
+        pos, cell, pbc, cutoff = rng.uniform(0, 4, (8, 3)), np.diag([4.0, 4.0, 20.0]), [True, True, False], 2.2
+    else:
+        pos, cell, pbc, cutoff = rng.uniform(-6, 9, (8, 3)), np.eye(3) * 3, [True] * 3, 2.0
+    expected = neighbor_list(pos, cutoff, cell, pbc)
+    f = tf.function(lambda p, c, b: neighbor_list_tensor(p, cutoff, c, b))
+    got = f(pos, np.zeros((3, 3)) if cell is None else cell, [False] * 3 if pbc is None else pbc)
+    got = [g.numpy() for g in got]
+    assert _edges(*got) == _edges(*expected)
