@@ -64,6 +64,23 @@ class GraphDataset:
         """The distinct padded shapes ``(n_node, n_edge)`` of one epoch (what XLA compiles)."""
         return sorted({(len(b["atomic_numbers"]), len(b["senders"])) for b in self.batches()})
 
+    def distributed_dataset(self, strategy):
+        """The dataset for ``tf.distribute`` strategies: every replica gets whole padded batches
+        of ``batch_size`` graphs (graph batches cannot be split along an axis), all padded to
+        one size so that replicas run the same program. Pass it to ``model.fit``."""
+        n_rep = strategy.num_replicas_in_sync
+        if self.n_node is None or self.n_edge is None:
+            sizes = list(self.shapes())
+            self.n_node = self.n_node or max(n for n, _ in sizes)
+            self.n_edge = self.n_edge or max(e for _, e in sizes)
+        if len(self.graphs) < n_rep * self.batch_size:
+            raise ValueError(
+                f"GraphDataset: {len(self.graphs)} graphs cannot fill {n_rep} replicas x batch_size={self.batch_size}"
+            )
+        steps = len(self.graphs) // (n_rep * self.batch_size)
+        ds = self.dataset().take(steps * n_rep)  # round robin over replicas, no partial step
+        return strategy.distribute_datasets_from_function(lambda ctx: ds)
+
     def dataset(self):
         import tensorflow as tf
 

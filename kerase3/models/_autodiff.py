@@ -38,3 +38,16 @@ def energy_and_gradients(energy_fn, positions, strain):
         (_, energies), (g_pos, g_strain) = jax.value_and_grad(total, argnums=(0, 1), has_aux=True)(positions, strain)
         return energies, g_pos, g_strain
     raise ValueError(f"kerase3 models compute forces on the tensorflow and jax backends. Received: backend={backend!r}")
+
+
+def scale_loss_for_replicas(loss):
+    """Divide a per-replica loss by the number of replicas under a ``tf.distribute`` strategy
+    (Keras sums the replicas' gradients), as Keras's own losses do."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context() is False:
+            n = tf.distribute.get_strategy().num_replicas_in_sync
+            if n > 1:
+                return loss / n
+    return loss

@@ -85,6 +85,9 @@ class GatedConvNetwork(keras.Model):
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
         self.radial.build((None,))
+        self.sh.build((None, 3))
+        for gate in self.gates:
+            gate.build((None, gate.irreps_in.dim))
         for conv in self.convs + [self.final]:
             conv.build((None, Irreps(conv.irreps_in).dim))
         self.built = True

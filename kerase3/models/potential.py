@@ -7,7 +7,7 @@ from keras import ops
 from .. import ops as k3ops
 from ..layers import AtomEmbedding, Convolution, Gate, Linear, RadialBasis, SphericalHarmonics
 from ..o3 import Irreps
-from ._autodiff import energy_and_gradients
+from ._autodiff import energy_and_gradients, scale_loss_for_replicas
 from .gated_conv_network import gated_block_irreps
 
 
@@ -122,6 +122,10 @@ class Potential(keras.Model):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
         t = len(self.species)
         self.radial.build((None,))
+        self.embedding.build((None,))
+        self.sh.build((None, 3))
+        for gate in self.gates:
+            gate.build((None, gate.irreps_in.dim))
         self.embed_linear.build((None, t))
         for conv in self.convs:
             conv.build((None, Irreps(conv.irreps_in).dim))
@@ -205,7 +209,7 @@ class Potential(keras.Model):
         if "stress" in y and self.compute_stress:
             ds = (y_pred["stress"] - ops.cast(y["stress"], dtype)) * gmask[:, None, None]
             loss = loss + self.stress_weight * ops.sum(ds**2) / (9 * n_graphs)
-        return loss
+        return scale_loss_for_replicas(loss)
 
     def get_config(self):
         config = super().get_config()

@@ -192,3 +192,37 @@ m.fit(ds.dataset(), epochs=3, verbose=0)
     programs = {f.name.split(".")[0] for f in dump.iterdir() if "one_step_on_data" in f.name or "multi_step" in f.name}
     assert 1 <= n_shapes <= 3
     assert len(programs) <= n_shapes, (sorted(programs), n_shapes)
+
+
+@requires_tf
+def test_mirrored_strategy_matches_one_device():
+    """Two logical CPUs under MirroredStrategy: same loss and same weights after a step as one device."""
+    code = r"""
+import numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from kerase3.graph import GraphDataset, graph_from_arrays
+from kerase3.models import Potential
+rng = np.random.default_rng(0)
+graphs = [graph_from_arrays(rng.uniform(0, 2.5, (4, 3)), [29] * 4, 3.0, energy=float(rng.normal()),
+                            forces=rng.normal(size=(4, 3))) for _ in range(4)]
+def run(strategy):
+    n = strategy.num_replicas_in_sync
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        m = Potential([29], cutoff=3.0, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+        m.build()
+        m.compile(optimizer=keras.optimizers.SGD(0.01))
+    ds = GraphDataset(graphs, batch_size=4 // n, shuffle=False, n_node=32, n_edge=64).distributed_dataset(strategy)
+    loss = m.evaluate(ds, verbose=0, return_dict=True)["loss"]
+    m.fit(ds, epochs=1, verbose=0)
+    return loss, [np.asarray(v) for v in m.trainable_variables]
+l1, w1 = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+l2, w2 = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+assert abs(l1 - l2) <= 1e-5 * max(1.0, abs(l1)), (l1, l2)
+assert max(np.abs(a - b).max() for a, b in zip(w1, w2)) < 1e-6
+print("OK", l1, l2)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
