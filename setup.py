@@ -21,7 +21,7 @@ setup(
         "ase": ["ase"],
         "jax": ["jax"],
         # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
-        "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax"],
+        "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax", "ase"],
     },
     license="MIT",
 )
