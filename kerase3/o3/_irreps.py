@@ -52,7 +52,36 @@ def _parity_exponent(R):
     return d[..., None, None] * R, (1 - d) / 2
 
 
-class Irrep(tuple):
+class _Representation:
+    """What `Irrep` and `Irreps` share: equality with strings, and D for every rotation format."""
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = type(self)(other)
+            except ValueError:
+                return False
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def D_from_quaternion(self, q, k=None):
+        return self.D_from_angles(*_rotation.quaternion_to_angles(q), k)
+
+    def D_from_matrix(self, R):
+        """Representation of orthogonal matrices ``(..., 3, 3)``; ``det R = -1`` is a rotation
+        composed with inversion, represented through the parity."""
+        R, k = _parity_exponent(R)
+        return self.D_from_angles(*_rotation.matrix_to_angles(R), k)
+
+    def D_from_axis_angle(self, axis, angle):
+        return self.D_from_angles(*_rotation.axis_angle_to_angles(axis, angle))
+
+
+class Irrep(_Representation, tuple):
     """An irreducible representation of O(3).
 
     Args:
@@ -108,19 +137,6 @@ class Irrep(tuple):
     def __getnewargs__(self):
         return (self.l, self.p)
 
-    def __eq__(self, other):
-        if isinstance(other, str):
-            try:
-                other = Irrep(other)
-            except ValueError:
-                return False
-        return tuple.__eq__(self, other)
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = tuple.__hash__
-
     @classmethod
     def iterator(cls, lmax=None):
         """All irreps ``0e, 0o, 1o, 1e, 2e, 2o, ...`` up to ``lmax`` (forever if None)."""
@@ -156,16 +172,6 @@ class Irrep(tuple):
         alpha, beta, gamma, k = np.broadcast_arrays(alpha, beta, gamma, k)
         return wigner_D(self.l, alpha, beta, gamma) * (float(self.p) ** k)[..., None, None]
 
-    def D_from_quaternion(self, q, k=None):
-        return self.D_from_angles(*_rotation.quaternion_to_angles(q), k)
-
-    def D_from_matrix(self, R):
-        """Representation of an orthogonal matrix; ``det R = -1`` is rotation times inversion."""
-        R, k = _parity_exponent(R)
-        return self.D_from_angles(*_rotation.matrix_to_angles(R), k)
-
-    def D_from_axis_angle(self, axis, angle):
-        return self.D_from_angles(*_rotation.axis_angle_to_angles(axis, angle))
 
     # an Irrep is not a container: keep tuple's sequence methods from misleading
     def count(self, value):
@@ -222,7 +228,7 @@ def _parse(irreps):
     return out
 
 
-class Irreps(tuple):
+class Irreps(_Representation, tuple):
     """Direct sum of irreps, e.g. ``Irreps("16x0e + 8x1o + 2x2e")``.
 
     Args:
@@ -335,19 +341,6 @@ class Irreps(tuple):
             if match(mul_ir):
                 return i
         raise ValueError(f"Irreps.index: {item} is not in {self}. Received: item={item!r}")
-
-    def __eq__(self, other):
-        if isinstance(other, str):
-            try:
-                other = Irreps(other)
-            except ValueError:
-                return False
-        return tuple.__eq__(self, other)
-
-    def __ne__(self, other):
-        return not self == other
-
-    __hash__ = tuple.__hash__
 
     def __repr__(self):
         return "+".join(str(mul_ir) for mul_ir in self)
@@ -474,16 +467,6 @@ class Irreps(tuple):
             return np.zeros(batch + (0, 0))
         return _block_diag(blocks)
 
-    def D_from_quaternion(self, q, k=None):
-        return self.D_from_angles(*_rotation.quaternion_to_angles(q), k)
-
-    def D_from_matrix(self, R):
-        """Representation of orthogonal matrices ``(..., 3, 3)``; improper ones through parity."""
-        R, k = _parity_exponent(R)
-        return self.D_from_angles(*_rotation.matrix_to_angles(R), k)
-
-    def D_from_axis_angle(self, axis, angle):
-        return self.D_from_angles(*_rotation.axis_angle_to_angles(axis, angle))
 
 
 class _MulSlicer:
