@@ -10,7 +10,10 @@ layers, hidden irreps 32x0e+32x1o+32x2e, lmax 2, float32. Two numbers per size:
 
 The e3nn model is e3nn 0.6's ``gate_points_2101`` convolutions (``nn.models.gate_points_2101``),
 fed the same periodic neighbour list, with a per-atom energy readout; kerase3's is
-``kerase3.models.Potential`` under XLA. e3nn-jax has no ready potential model; it is not timed.
+``kerase3.models.Potential`` under XLA. e3nn-jax ships no potential model: the benchmark writes
+the same architecture with its functional pieces (``FunctionalLinear``,
+``legacy.FunctionalTensorProduct`` vmapped over edges, ``gate``, ``spherical_harmonics``;
+``jax.jit``; a plain SGD update as optax is not a dependency).
 Each implementation runs in its own process; neighbour lists are built outside the timing.
 """
 
@@ -120,7 +123,92 @@ def run_e3nn(n, repeat):
     return _timeit(infer, repeat), _timeit(train, repeat), len(g["atomic_numbers"]), len(g["senders"])
 
 
-IMPLS = {"kerase3-tf": (run_kerase3, "tensorflow"), "e3nn": (run_e3nn, "e3nn")}
+def run_e3nn_jax(n, repeat):
+    """The same architecture written with e3nn-jax's functional pieces (it ships no model)."""
+    import math
+
+    import e3nn_jax as e3nn
+    import jax
+    import jax.numpy as jnp
+    from e3nn_jax.legacy import FunctionalTensorProduct
+
+    g = structure(n)
+    pos0 = jnp.asarray(g["positions"], jnp.float32)
+    src, dst = jnp.asarray(g["senders"]), jnp.asarray(g["receivers"])
+    offset = jnp.asarray(g["shifts"] @ g["cell"], jnp.float32)
+    n_atoms, avg = len(g["positions"]), len(g["senders"]) / len(g["positions"])
+    sh_irreps = e3nn.Irreps.spherical_harmonics(LMAX)
+    hidden = e3nn.Irreps(f"{MUL}x0e+{MUL}x1o+{MUL}x2e")
+    gate_in = e3nn.Irreps(f"{3 * MUL}x0e+{MUL}x1o+{MUL}x2e")  # scalars, gates for 1o and 2e, gated
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), 64))
+
+    def linear(i, o):
+        lin = e3nn.FunctionalLinear(e3nn.Irreps(i), e3nn.Irreps(o))
+        return lin, [jax.random.normal(next(keys), ins.path_shape) for ins in lin.instructions]
+
+    params, fns = {}, {}
+    fns["embed"], params["embed"] = linear("0e", f"{MUL}x0e")
+    irreps = e3nn.Irreps(f"{MUL}x0e")
+    for l in range(LAYERS):
+        mid, instr = [], []
+        for i, (mul, ir1) in enumerate(irreps):
+            for j, (_, ir2) in enumerate(sh_irreps):
+                for ir in ir1 * ir2:
+                    if ir in gate_in:
+                        instr.append((i, j, len(mid), "uvu", True))
+                        mid.append((mul, ir))
+        tp = FunctionalTensorProduct(irreps, sh_irreps, e3nn.Irreps(mid), instr)
+        numel = sum(math.prod(ins.path_shape) for ins in tp.instructions)
+        fns[f"lin1_{l}"], params[f"lin1_{l}"] = linear(irreps, irreps)
+        fns[f"lin2_{l}"], params[f"lin2_{l}"] = linear(e3nn.Irreps(mid), gate_in)
+        fns[f"sc_{l}"], params[f"sc_{l}"] = linear(irreps, gate_in)
+        fns[f"tp_{l}"] = tp
+        params[f"mlp_{l}"] = [jax.random.normal(next(keys), (8, 64)), jax.random.normal(next(keys), (64, numel))]
+        irreps = hidden
+    fns["out1"], params["out1"] = linear(hidden, f"{MUL // 2}x0e")
+    fns["out2"], params["out2"] = linear(f"{MUL // 2}x0e", "0e")
+
+    def apply(name, p, x):
+        return jax.vmap(lambda v: fns[name](p, v))(x)
+
+    def energy(params, pos):
+        vec = pos[src] - pos[dst] + offset
+        r = jnp.linalg.norm(vec, axis=1)
+        sh = e3nn.spherical_harmonics(sh_irreps, vec, normalize=True, normalization="component")
+        freq = jnp.arange(1, 9) * jnp.pi
+        xr = r / CUTOFF
+        env = 1 - 28 * xr**6 + 48 * xr**7 - 21 * xr**8
+        radial = (2 / CUTOFF) * jnp.sin(freq * r[:, None] / CUTOFF) / r[:, None] * env[:, None]
+        x = apply("embed", params["embed"], e3nn.IrrepsArray("0e", jnp.ones((n_atoms, 1))))
+        for l in range(LAYERS):
+            h = apply(f"lin1_{l}", params[f"lin1_{l}"], x)
+            w1, w2 = params[f"mlp_{l}"]
+            w = jax.nn.silu(radial @ w1 / math.sqrt(8)) @ w2 / 8.0
+            tp = fns[f"tp_{l}"]
+            msg = jax.vmap(lambda wi, a, b: tp.left_right(wi, a, b))(w, h[src], sh)
+            agg = e3nn.IrrepsArray(msg.irreps, jax.ops.segment_sum(msg.array, dst, n_atoms) / math.sqrt(avg))
+            out = apply(f"lin2_{l}", params[f"lin2_{l}"], agg) + apply(f"sc_{l}", params[f"sc_{l}"], x)
+            x = e3nn.gate(out, even_act=jax.nn.silu, even_gate_act=jax.nn.sigmoid)
+        e = apply("out2", params["out2"], e3nn.IrrepsArray(f"{MUL // 2}x0e", jax.nn.silu(apply("out1", params["out1"], x).array)))
+        return e.array.sum()
+
+    infer = jax.jit(lambda p, x: jax.value_and_grad(energy, argnums=1)(p, x))
+
+    def loss(p, x):
+        e, grad = jax.value_and_grad(energy, argnums=1)(p, x)
+        return e**2 + jnp.mean(grad**2)
+
+    @jax.jit
+    def train(p, x):
+        grads = jax.grad(loss)(p, x)
+        return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, grads)
+
+    t_inf = _timeit(lambda: jax.block_until_ready(infer(params, pos0)), repeat)
+    t_train = _timeit(lambda: jax.block_until_ready(train(params, pos0)), repeat)
+    return t_inf, t_train, n_atoms, len(g["senders"])
+
+
+IMPLS = {"kerase3-tf": (run_kerase3, "tensorflow"), "e3nn": (run_e3nn, "e3nn"), "e3nn-jax": (run_e3nn_jax, "e3nn_jax")}
 
 
 def main():
@@ -150,18 +238,24 @@ def main():
             if line.startswith("{"):
                 r = json.loads(line)
                 res[(impl, r["n"])] = r
-    print("\n| atoms | edges | kerase3 inference atoms/s | e3nn inference atoms/s | inference ratio | kerase3 train step ms | e3nn train step ms | train ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    peers = [p for p in ("e3nn", "e3nn-jax") if p in args.impl]
+    print("\n| atoms | edges | kerase3 inference atoms/s | " + " | ".join(f"{p} atoms/s" for p in peers)
+          + " | " + " | ".join(f"inference {p} / kerase3" for p in peers)
+          + " | kerase3 train step ms | " + " | ".join(f"{p} train ms" for p in peers)
+          + " | " + " | ".join(f"train {p} / kerase3" for p in peers) + " |")
+    print("|" + "---|" * (4 + 4 * len(peers)))
     for n in args.sizes:
-        k, e = res.get(("kerase3-tf", n)), res.get(("e3nn", n))
-        ref = k or e
+        k = res.get(("kerase3-tf", n))
+        ps = [res.get((p, n)) for p in peers]
+        ref = k or next((p for p in ps if p), None)
         if ref is None:
             continue
-        cells = [str(ref["atoms"]), str(ref["edges"])]
-        cells += [f"{k['atoms'] / k['inf']:.0f}" if k else "-", f"{e['atoms'] / e['inf']:.0f}" if e else "-",
-                  f"{e['inf'] / k['inf']:.2f}" if k and e else "-"]
-        cells += [f"{k['train'] * 1e3:.0f}" if k else "-", f"{e['train'] * 1e3:.0f}" if e else "-",
-                  f"{e['train'] / k['train']:.2f}" if k and e else "-"]
+        cells = [str(ref["atoms"]), str(ref["edges"]), f"{k['atoms'] / k['inf']:.0f}" if k else "-"]
+        cells += [f"{p['atoms'] / p['inf']:.0f}" if p else "-" for p in ps]
+        cells += [f"{p['inf'] / k['inf']:.2f}" if p and k else "-" for p in ps]
+        cells += [f"{k['train'] * 1e3:.0f}" if k else "-"]
+        cells += [f"{p['train'] * 1e3:.0f}" if p else "-" for p in ps]
+        cells += [f"{p['train'] / k['train']:.2f}" if p and k else "-" for p in ps]
         print("| " + " | ".join(cells) + " |")
 
 
