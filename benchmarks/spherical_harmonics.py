@@ -19,21 +19,14 @@ divided by kerase3-tf's (a ratio > 1 means kerase3 is faster).
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+from _timing import median_time
 
 
 def _timeit(fn, repeat):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeat)
 
 
 def run_kerase3_tf(n, lmax, repeat):

@@ -31,10 +31,10 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+from _timing import median_time
 
 import numpy as np
 
@@ -80,14 +80,7 @@ def flops_forward(name):
 
 
 def _timeit(fn, repeat):
-    fn()
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return median_time(fn, repeat)
 
 
 def _data(name, dtype, weight_numel):

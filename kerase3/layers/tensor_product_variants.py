@@ -16,6 +16,12 @@ def _filter(filter_ir_out, layer):
         raise ValueError(f"{layer}: filter_ir_out must be a list of irreps. Received: filter_ir_out={filter_ir_out!r}") from None
 
 
+def _simplified_inputs(irreps_in1, irreps_in2, filter_ir_out, layer):
+    i1 = irreps_arg(irreps_in1, layer, "irreps_in1").simplify()
+    i2 = irreps_arg(irreps_in2, layer, "irreps_in2").simplify()
+    return i1, i2, _filter(filter_ir_out, layer)
+
+
 def _variant_config(layer, keys):
     config = keras.layers.Layer.get_config(layer)
     config.update({k: getattr(layer, "_arg_" + k) for k in keys})
@@ -74,9 +80,7 @@ class ElementwiseTensorProduct(TensorProduct):
 
     def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization="component", **kwargs):
         name = type(self).__name__
-        i1 = irreps_arg(irreps_in1, name, "irreps_in1").simplify()
-        i2 = irreps_arg(irreps_in2, name, "irreps_in2").simplify()
-        filt = _filter(filter_ir_out, name)
+        i1, i2, filt = _simplified_inputs(irreps_in1, irreps_in2, filter_ir_out, name)
         if i1.num_irreps != i2.num_irreps:
             raise ValueError(
                 f"{name}: irreps_in1 and irreps_in2 must have the same number of irrep copies. "
@@ -123,9 +127,7 @@ class FullTensorProduct(TensorProduct):
 
     def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization="component", **kwargs):
         name = type(self).__name__
-        i1 = irreps_arg(irreps_in1, name, "irreps_in1").simplify()
-        i2 = irreps_arg(irreps_in2, name, "irreps_in2").simplify()
-        filt = _filter(filter_ir_out, name)
+        i1, i2, filt = _simplified_inputs(irreps_in1, irreps_in2, filter_ir_out, name)
         out, instr = [], []
         for a, (m1, ir1) in enumerate(i1):
             for b, (m2, ir2) in enumerate(i2):
