@@ -22,11 +22,6 @@ def edge_vectors(positions, senders, receivers, shifts=None, cell=None, node_gra
     return vec
 
 
-def _num(x, fallback):
-    n = x.shape[0]
-    return n if n is not None else ops.shape(fallback)[0]
-
-
 def scatter_sum(data, segment_ids, num_segments):
     """Sum of ``data`` rows into ``num_segments`` segments (rows with the same id add up)."""
     return ops.segment_sum(data, segment_ids, num_segments=num_segments)

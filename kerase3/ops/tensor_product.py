@@ -1,11 +1,14 @@
 """Clebsch-Gordan tensor products by instruction list, on ``keras.ops``.
 
-Inside, features are "ir_mul" blocks ``[Z, 2l+1, mul]``. Each instruction's
-Clebsch-Gordan sum is unrolled over the non-zeros of ``wigner_3j`` into
-elementwise multiply-adds over the channel axis (never a small per-sample matrix
-product), and channel mixing with shared weights becomes a few large matrix
-products: the paths mixed on the input side are grouped by input block, those
-mixed on the output side by output block; each path is mixed on its cheaper side.
+Inputs are read per component ``[Z, mul]`` straight from e3nn's mul_ir layout.
+When one side of a path has a single channel (spherical harmonics, gates), the
+Clebsch-Gordan tensor is contracted with it first into a coupling matrix
+``M[z, i, k]`` and applied as ``2l+1`` broadcast multiply-adds over the channels;
+otherwise the sum is unrolled over the non-zeros of ``wigner_3j``. Neither becomes
+a small per-sample matrix product. Channel mixing with shared weights is a few
+large matrix products: paths mixed on the input side are grouped by input block,
+those mixed on the output side by output block; each path is mixed on its cheaper
+side. Output blocks are assembled in the mul_ir layout.
 """
 
 import functools
@@ -174,8 +177,8 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
     A2 = _blocks(x2f, plan.irreps_in2)
     irreps_out = plan.irreps_out
     contrib = [[] for _ in irreps_out]
-    out_gemm = [[] for _ in irreps_out]  # shared-weight mixing on the output side: (t [Z,d3,K], W [K, w])
-    in_gemm = {}  # shared-weight uvw mixing on the input side, by i_in1: [(W [u, v*w], finish)]
+    out_gemm = [[] for _ in irreps_out]  # shared-weight mixing on the output side: (t [Z, K, d3], W [K, w])
+    in_gemm = {}  # shared-weight one-channel uvw mixing on the input side, by i_in1: [(W [u, w], i_out, M)]
 
     w_offsets = {id(ins): s for ins, s in plan.weight_slices()}
 
