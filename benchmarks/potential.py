@@ -20,10 +20,10 @@ Each implementation runs in its own process; neighbour lists are built outside t
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+from _timing import median_time
 
 import numpy as np
 
@@ -47,13 +47,7 @@ def structure(n_target):
 
 
 def _timeit(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return median_time(fn, repeat, warmup=1)
 
 
 def run_kerase3(n, repeat):
