@@ -1,11 +1,11 @@
 """kerase3: E(3)-equivariant neural networks for Keras 3.
 
-Floors (imports only go down): ``o3`` (numpy constants of O(3)) -> ``ops``
-(stateless keras.ops functions) -> layers and models. ``kerase3.testing`` holds
-the equivariance checks users run on their own models.
+Floors (imports only go down): ``o3`` (numpy constants of O(3)) -> ``ops`` (stateless
+keras.ops functions) -> ``layers`` -> ``graph`` / ``models`` -> ``io`` / ``interop``.
+``kerase3.testing`` holds the equivariance checks users run on their own models.
 
-Importing ``kerase3`` imports only ``o3``; ``kerase3.ops`` and
-``kerase3.testing`` load Keras when they are imported.
+Importing ``kerase3`` imports only ``o3``; the other subpackages load Keras when they
+are imported (``from kerase3 import layers``).
 """
 
 from . import o3
