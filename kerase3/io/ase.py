@@ -28,13 +28,10 @@ class Calculator(_AseCalculator):
         self._fn = self._make_fn(jit_compile)
 
     def _make_fn(self, jit_compile):
-        import keras
+        from ..models._autodiff import compiled_call
 
-        if keras.backend.backend() == "tensorflow" and jit_compile:
-            import tensorflow as tf
-
-            return tf.function(lambda x: self.model(x), jit_compile=True, reduce_retracing=True)
-        return lambda x: self.model(x)
+        call = lambda x: self.model(x)  # noqa: E731
+        return compiled_call(call) if jit_compile else call
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -51,3 +51,13 @@ def scale_loss_for_replicas(loss):
             if n > 1:
                 return loss / n
     return loss
+
+
+def compiled_call(fn):
+    """``fn`` compiled with XLA where the backend can compile a stateful model call
+    (TensorFlow: ``tf.function(jit_compile=True)``, one program per input shape); else ``fn``."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True, reduce_retracing=True)
+    return fn

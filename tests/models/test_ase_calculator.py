@@ -41,3 +41,20 @@ def test_calculator_energy_forces_stress_and_md():
     e0 = atoms.get_total_energy()
     dyn.run(5)
     assert abs(atoms.get_total_energy() - e0) < 1e-2
+
+
+def test_compiled_calculator_matches_eager():
+    from ase.build import bulk
+
+    from kerase3.io.ase import Calculator
+    from kerase3.models import Potential
+
+    keras.utils.set_random_seed(1)
+    model = Potential([29], cutoff=3.0, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = Calculator(model)  # XLA, padded to buckets
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.calc = Calculator(model, pad=False, jit_compile=False)
+    np.testing.assert_allclose(atoms.get_potential_energy(), e, atol=1e-5)
+    np.testing.assert_allclose(atoms.get_forces(), f, atol=1e-5)
