@@ -20,10 +20,8 @@ Each implementation runs in its own process; neighbour lists are built outside t
 import argparse
 import json
 import os
-import subprocess
-import sys
 
-from _timing import median_time
+from _common import median_time, run_children
 
 import numpy as np
 
@@ -217,21 +215,11 @@ def main():
             t_inf, t_train, atoms, edges = IMPLS[args.child][0](n, args.repeat)
             print(json.dumps(dict(impl=args.child, n=n, inf=t_inf, train=t_train, atoms=atoms, edges=edges)), flush=True)
         return
-    import importlib.util
 
     res = {}
-    for impl in args.impl:
-        if importlib.util.find_spec(IMPLS[impl][1]) is None:
-            print(f"# {impl}: not installed, skipped")
-            continue
-        cmd = [sys.executable, __file__, "--child", impl, "--repeat", str(args.repeat), "--sizes", *map(str, args.sizes)]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        if p.returncode:
-            print(f"# {impl} failed:\n{p.stderr[-3000:]}")
-        for line in p.stdout.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                res[(impl, r["n"])] = r
+    impls = {i: ({}, IMPLS[i][1]) for i in args.impl}
+    for impl, r in run_children(__file__, impls, ["--repeat", str(args.repeat), "--sizes", *map(str, args.sizes)]):
+        res[(impl, r["n"])] = r
     peers = [p for p in ("e3nn", "e3nn-jax") if p in args.impl]
     print("\n| atoms | edges | kerase3 inference atoms/s | " + " | ".join(f"{p} atoms/s" for p in peers)
           + " | " + " | ".join(f"inference {p} / kerase3" for p in peers)

@@ -18,11 +18,8 @@ divided by kerase3-tf's (a ratio > 1 means kerase3 is faster).
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 
-from _timing import median_time
+from _common import median_time, run_children
 
 
 def _timeit(fn, repeat):
@@ -125,24 +122,12 @@ def main():
         _child(args.child, args.n, args.lmax, args.repeat)
         return
 
-    import importlib.util
 
     results = {}
-    for impl in args.impl:
-        _, env, module = IMPLS[impl]
-        if importlib.util.find_spec(module) is None:
-            print(f"# {impl}: {module} is not installed, skipped")
-            continue
-        cmd = [sys.executable, __file__, "--child", impl, "--n", str(args.n), "--repeat", str(args.repeat), "--lmax"]
-        cmd += [str(l) for l in args.lmax]
-        proc = subprocess.run(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env), capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"# {impl} failed:\n{proc.stderr[-2000:]}")
-            continue
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                results[(impl, r["lmax"])] = r
+    impls = {i: IMPLS[i][1:] for i in args.impl}
+    child_args = ["--n", str(args.n), "--repeat", str(args.repeat), "--lmax", *map(str, args.lmax)]
+    for impl, r in run_children(__file__, impls, child_args):
+        results[(impl, r["lmax"])] = r
 
     print(f"\nspherical harmonics, n = {args.n:,} float32 vectors, median of {args.repeat}, times in ms")
     print("ratio = time / kerase3-tf time (> 1: kerase3-tf is faster)\n")

@@ -29,12 +29,8 @@ forward+backward counts 3x the forward. The machine's float32 matmul peak is a 4
 
 import argparse
 import json
-import math
-import os
-import subprocess
-import sys
 
-from _timing import median_time
+from _common import median_time, run_children
 
 import numpy as np
 
@@ -194,27 +190,15 @@ def main():
                 print(json.dumps({"impl": args.child, "w": name, "dtype": dtype, "fwd": fwd, "bwd": bwd}), flush=True)
         return
 
-    import importlib.util
 
     results, peak = {}, None
-    for impl in args.impl:
-        _, env, module = IMPLS[impl]
-        if importlib.util.find_spec(module) is None:
-            print(f"# {impl}: {module} is not installed, skipped")
-            continue
-        cmd = [sys.executable, __file__, "--child", impl, "--repeat", str(args.repeat), "--dtype", *args.dtype,
-               "--workloads", *args.workloads]
-        proc = subprocess.run(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env), capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"# {impl} failed:\n{proc.stderr[-3000:]}")
-            continue
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                if "peak" in r:
-                    peak = r["peak"]
-                else:
-                    results[(impl, r["w"], r["dtype"])] = r
+    impls = {i: IMPLS[i][1:] for i in args.impl}
+    child_args = ["--repeat", str(args.repeat), "--dtype", *args.dtype, "--workloads", *args.workloads]
+    for impl, r in run_children(__file__, impls, child_args):
+        if "peak" in r:
+            peak = r["peak"]
+        else:
+            results[(impl, r["w"], r["dtype"])] = r
 
     print(f"\nfloat32 matmul peak (4096^3 tf.matmul, XLA): {peak:.0f} GFLOP/s" if peak else "")
     print("times in ms; GFLOP/s and % of peak for kerase3-tf; ratio = peer time / kerase3-tf time\n")

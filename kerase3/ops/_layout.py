@@ -19,6 +19,18 @@ def check_last_dim(x, irreps, layer, arg):
         )
 
 
+def check_weights(w, numel, dtype, layer, arg):
+    """Weights ``(..., numel)`` cast to ``dtype``, or a ``ValueError`` naming the layer."""
+    if w is None:
+        raise ValueError(f"{layer}: weights are needed ({numel} numbers). Received: {arg}=None")
+    w = ops.cast(ops.convert_to_tensor(w), dtype)
+    if w.shape[-1] is not None and w.shape[-1] != numel:
+        raise ValueError(
+            f"{layer}: {arg} must have a last axis of size weight_numel={numel}. Received: {arg}.shape={tuple(w.shape)}"
+        )
+    return w
+
+
 def broadcast_batch(xs):
     """Broadcast the batch axes (all but the last) of several tensors; returns tensors and batch shape."""
     shapes = [tuple(x.shape[:-1]) for x in xs]

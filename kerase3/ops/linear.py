@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, flatten_batch, from_blocks, to_blocks
+from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks
 from ._plan import LinearPlan
 
 __all__ = ["linear", "LinearPlan"]
@@ -26,13 +26,7 @@ def linear(plan, x, weight=None, bias=None, shared_weights=True):
     check_last_dim(x, plan.irreps_in, name, "x")
     tensors = [x]
     if plan.weight_numel:
-        if weight is None:
-            raise ValueError(f"{name}: weights are needed ({plan.weight_numel} numbers). Received: weight=None")
-        weight = ops.cast(ops.convert_to_tensor(weight), x.dtype)
-        if weight.shape[-1] is not None and weight.shape[-1] != plan.weight_numel:
-            raise ValueError(
-                f"{name}: weight must have a last axis of size {plan.weight_numel}. Received: weight.shape={tuple(weight.shape)}"
-            )
+        weight = check_weights(weight, plan.weight_numel, x.dtype, name, "weight")
         if not shared_weights:
             tensors.append(weight)
     if plan.bias_numel:

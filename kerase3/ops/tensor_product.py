@@ -16,7 +16,7 @@ import functools
 import numpy as np
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, flatten_batch
+from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch
 from ..o3 import wigner_3j
 from ._plan import TensorProductPlan, cg_terms
 
@@ -158,14 +158,7 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
     check_last_dim(x1, plan.irreps_in1, name, "x1")
     check_last_dim(x2, plan.irreps_in2, name, "x2")
     if plan.weight_numel > 0:
-        if weights is None:
-            raise ValueError(f"{name}: weights are needed ({plan.weight_numel} numbers). Received: weights=None")
-        weights = ops.cast(ops.convert_to_tensor(weights), x1.dtype)
-        if weights.shape[-1] is not None and weights.shape[-1] != plan.weight_numel:
-            raise ValueError(
-                f"{name}: weights must have a last axis of size weight_numel={plan.weight_numel}. "
-                f"Received: weights.shape={tuple(weights.shape)}"
-            )
+        weights = check_weights(weights, plan.weight_numel, x1.dtype, name, "weights")
     if shared_weights or plan.weight_numel == 0:
         (x1, x2), batch = broadcast_batch([x1, x2])
         w_flat = weights
