@@ -164,7 +164,7 @@ def test_fit_reduces_loss_compiles_once_per_bucket_and_round_trips(tmp_path):
     x = {k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
     path = str(tmp_path / "potential.keras")
     model.save(path)
-    loaded = keras.saving.load_model(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(run(loaded, x)["energy"], run(model, x)["energy"], rtol=1e-6)
 
 
