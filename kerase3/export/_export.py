@@ -174,6 +174,39 @@ def _gated_endpoints(model, tf, dtype):
     return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, batch_specs)], examples
 
 
+def _hamiltonian_endpoints(model, tf, dtype):
+    """``serving_default``: ``positions (N, 3)`` and ``atomic_numbers (N,)`` of one molecule ->
+    ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph."""
+    from ..graph.neighbors_tensor import neighbor_list_tensor
+
+    ctype = _float_dtype(model)
+    n_ao_table = tf.constant(model.heads[0]._n_ao)
+
+    def serving_default(positions, atomic_numbers):
+        with tf.control_dependencies([_check_species(tf, atomic_numbers, model.species, "HamiltonianModel serving_default")]):
+            pos = tf.cast(positions, ctype)
+        s, r, _ = neighbor_list_tensor(pos, model.cutoff)
+        n = tf.shape(pos)[0]
+        n_ao = tf.reduce_sum(tf.gather(n_ao_table, atomic_numbers))
+        batch = dict(positions=pos, atomic_numbers=atomic_numbers, senders=s, receivers=r,
+                     node_graph=tf.zeros([n], tf.int32), graph_mask=tf.ones([1], ctype),
+                     orbital_mask=tf.ones(tf.stack([1, n_ao]), ctype))
+        out = model(batch, training=False)
+        return {k: tf.cast(v[0], dtype) for k, v in out.items()}
+
+    specs = [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers")]
+    rng = np.random.default_rng(0)
+    z0 = np.array(model.species[:1], np.int32)
+    zs = np.array(model.species, np.int32)
+    examples = {"serving_default": {
+        "single_atom": dict(positions=np.zeros((1, 3), dtype), atomic_numbers=z0),
+        "zero_edges": dict(positions=np.array([[0, 0, 0], [0, 0, 3 * model.cutoff]], dtype), atomic_numbers=np.repeat(z0, 2)),
+        "molecule": dict(positions=rng.uniform(0, 0.8 * model.cutoff, (4, 3)).astype(dtype),
+                         atomic_numbers=rng.choice(zs, 4).astype(np.int32)),
+    }}
+    return [("serving_default", serving_default, specs)], examples
+
+
 def _functional_endpoints(model, tf, dtype):
     inputs = model.inputs
     if not inputs:
@@ -199,17 +232,14 @@ def _functional_endpoints(model, tf, dtype):
 
 
 def _endpoints(model, tf, dtype):
-    from ..models import GatedConvNetwork, Potential
+    from ..models import GatedConvNetwork, HamiltonianModel, Potential
 
     if isinstance(model, Potential):
         return _potential_endpoints(model, tf, dtype)
     if isinstance(model, GatedConvNetwork):
         return _gated_endpoints(model, tf, dtype)
-    from .. import models
-
-    hamiltonian = getattr(models, "HamiltonianModel", None)
-    if hamiltonian is not None and isinstance(model, hamiltonian):
-        return model.serving_endpoints(tf, dtype)
+    if isinstance(model, HamiltonianModel):
+        return _hamiltonian_endpoints(model, tf, dtype)
     return _functional_endpoints(model, tf, dtype)
 
 
@@ -227,7 +257,8 @@ def export_saved_model(model, path, dtype="float32", verbose=False):
       per-atom ``forces`` and ``stress``.
     - `GatedConvNetwork`: the same two signatures with ``node_features (N, irreps_in.dim)``
       instead of atomic numbers, returning ``output``.
-    - `HamiltonianModel`: see its ``serving_endpoints``.
+    - `HamiltonianModel`: ``serving_default`` takes ``positions (N, 3)`` and ``atomic_numbers (N,)``
+      of one molecule and returns ``hamiltonian (n_ao, n_ao)`` (and ``overlap``) in the basis's AO order.
     - any functional Keras model: ``serving_default`` with the model's named inputs.
 
     Example inputs of several sizes (a single atom, zero edges, a molecule, a periodic cell) are

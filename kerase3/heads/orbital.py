@@ -1,0 +1,309 @@
+"""Orbital-matrix heads: irreps <-> shell-pair blocks, and Hamiltonian / orbital-tensor heads.
+
+A block between a shell of degree ``l1`` and one of degree ``l2`` is a direct sum of irreps
+``l3 = |l1 - l2| .. l1 + l2`` with parity ``(-1)**(l1 + l2)``, joined by Clebsch-Gordan
+coefficients: ``B[m1, m2] = sum_l3 sqrt(2 l3 + 1) sum_m3 C[m1, m2, m3] x_l3[m3]``. With the
+``sqrt(2 l3 + 1)`` the map is orthogonal, so `OrbitalBlocks` inverts it exactly.
+"""
+
+import functools
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import ops as k3ops
+from ..io.orbitals import OrbitalBasis, shell_change_of_basis
+from ..layers import ElementwiseTensorProduct, FullyConnectedNet, Linear
+from ..layers._base import irreps_arg
+from ..layers.convolution import conv_instructions
+from ..o3 import Irreps, wigner_3j
+
+__all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps"]
+
+
+def block_irreps(shells_row, shells_col):
+    """Irreps of the ``shells_row x shells_col`` blocks, shell pair by shell pair (row-major),
+    ``l3`` ascending within a pair (every entry has multiplicity 1)."""
+    out = []
+    for l1 in shells_row:
+        for l2 in shells_col:
+            out += [(1, (l3, (-1) ** (l1 + l2))) for l3 in range(abs(l1 - l2), l1 + l2 + 1)]
+    return Irreps(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _block_matrix(shells_row, shells_col, convention):
+    """``M (dim, n_row * n_col)``, orthogonal: flat block = features @ M."""
+    n_row = sum(2 * l + 1 for l in shells_row)
+    n_col = sum(2 * l + 1 for l in shells_col)
+    M = np.zeros((n_row * n_col, n_row, n_col))
+    k, r0 = 0, 0
+    for l1 in shells_row:
+        c0 = 0
+        C1 = shell_change_of_basis(l1, convention)
+        for l2 in shells_col:
+            C2 = shell_change_of_basis(l2, convention)
+            for l3 in range(abs(l1 - l2), l1 + l2 + 1):
+                w = np.sqrt(2 * l3 + 1) * wigner_3j(l1, l2, l3)  # (2l1+1, 2l2+1, 2l3+1)
+                w = np.einsum("ia,abk,jb->kij", C1, w, C2)
+                M[k:k + 2 * l3 + 1, r0:r0 + 2 * l1 + 1, c0:c0 + 2 * l2 + 1] = w
+                k += 2 * l3 + 1
+            c0 += 2 * l2 + 1
+        r0 += 2 * l1 + 1
+    return M.reshape(n_row * n_col, n_row * n_col)
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class OrbitalBlocks(keras.layers.Layer):
+    """Irreps features <-> dense blocks between two lists of shells.
+
+    Args:
+        shells_row: degrees ``l`` of the row shells (``[0, 0, 1, 2]``).
+        shells_col: degrees of the column shells (default: ``shells_row``).
+        convention: AO order inside each shell (``"e3nn"``, ``"pyscf"``, ``"orca"``; see
+            ``kerase3.io.orbitals``).
+
+    Call: ``features (..., irreps.dim) -> blocks (..., n_row, n_col)`` (`to_blocks`);
+    `from_blocks` is the exact inverse.
+    """
+
+    def __init__(self, shells_row, shells_col=None, convention="e3nn", **kwargs):
+        super().__init__(**kwargs)
+        self.shells_row = [int(l) for l in shells_row]
+        self.shells_col = self.shells_row if shells_col is None else [int(l) for l in shells_col]
+        if not self.shells_row or not self.shells_col or min(self.shells_row + self.shells_col) < 0:
+            raise ValueError(f"OrbitalBlocks: shells must be non-empty lists of l >= 0. Received: {shells_row}, {shells_col}")
+        shell_change_of_basis(0, convention)  # validates the convention
+        self.convention = convention
+        self.n_row = sum(2 * l + 1 for l in self.shells_row)
+        self.n_col = sum(2 * l + 1 for l in self.shells_col)
+        self._irreps = block_irreps(self.shells_row, self.shells_col)
+        self._M = _block_matrix(tuple(self.shells_row), tuple(self.shells_col), convention)
+
+    @property
+    def irreps(self):
+        return self._irreps
+
+    def _check(self, x, size, what):
+        if x.shape[-1] is not None and x.shape[-1] != size:
+            raise ValueError(f"OrbitalBlocks: {what} must have a last axis of size {size} (irreps {self._irreps}). "
+                             f"Received: shape={tuple(x.shape)}")
+
+    def to_blocks(self, features):
+        self._check(features, self._irreps.dim, "features")
+        flat = ops.matmul(features, ops.convert_to_tensor(self._M, dtype=features.dtype))
+        return ops.reshape(flat, tuple(ops.shape(features)[:-1]) + (self.n_row, self.n_col))
+
+    def from_blocks(self, blocks):
+        if tuple(blocks.shape[-2:]) != (self.n_row, self.n_col):
+            raise ValueError(f"OrbitalBlocks: blocks must end with ({self.n_row}, {self.n_col}) for shells "
+                             f"{self.shells_row} x {self.shells_col}. Received: shape={tuple(blocks.shape)}")
+        flat = ops.reshape(blocks, tuple(ops.shape(blocks)[:-2]) + (self.n_row * self.n_col,))
+        return ops.matmul(flat, ops.transpose(ops.convert_to_tensor(self._M, dtype=blocks.dtype)))
+
+    def call(self, features):
+        return self.to_blocks(features)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.n_row, self.n_col)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(shells_row=self.shells_row, shells_col=self.shells_col, convention=self.convention)
+        return config
+
+    def __repr__(self):
+        return f"OrbitalBlocks({self.shells_row} x {self.shells_col}, convention={self.convention!r})"
+
+
+def _basis_arg(basis, layer):
+    if isinstance(basis, OrbitalBasis):
+        return basis
+    if isinstance(basis, dict) and "shells" in basis:
+        return OrbitalBasis.from_config(basis)
+    raise ValueError(f"{layer}: basis must be an OrbitalBasis (or its get_config()). Received: {basis!r}")
+
+
+def sorted_layout(irreps):
+    """``(sorted simplified irreps, gather index)`` with ``x_irreps = x_sorted[..., index]``."""
+    target = irreps.sort().irreps.simplify()
+    starts, pos = {}, 0
+    for mul, ir in target:
+        starts[ir] = pos
+        pos += mul * ir.dim
+    index, used = [], {}
+    for mul, ir in irreps:
+        for _ in range(mul):
+            k = used.get(ir, 0)
+            used[ir] = k + 1
+            index.extend(range(starts[ir] + k * ir.dim, starts[ir] + (k + 1) * ir.dim))
+    return target, np.array(index, np.int32)
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class OrbitalTensorHead(keras.layers.Layer):
+    """Dense orbital matrices ``(G, n, n)`` (in the basis's AO order) from equivariant node features.
+
+    On-site blocks (atom i with itself) come from each atom's features; off-site blocks from
+    pair features of every edge ``j -> i``: a `Linear` of each end, their elementwise tensor
+    product, and a ``uvu`` tensor product of the sender's features with the edge's spherical
+    harmonics weighted by a radial network, mixed by a `Linear`. Blocks are predicted in the
+    basis's largest shell layout (`OrbitalBasis.max_shells`) and gathered per element, so
+    elements with different bases share one batch. ``symmetry="symmetric"`` gives
+    ``H = H^T`` exactly (``H_ij = (B_ij + B_ji^T) / 2``, on-site blocks symmetrised);
+    ``"none"`` gives general operators (``H_ij = B_ij``).
+
+    Args:
+        basis: `OrbitalBasis`.
+        irreps_in: node features.
+        irreps_sh: spherical harmonics of the edges.
+        number_of_basis: size of the radial embedding.
+        symmetry: ``"symmetric"`` or ``"none"``.
+        mul_pair: channels per irrep of the pair features.
+        radial_neurons: hidden widths of the radial network.
+
+    Call arguments:
+        node_features `(N, irreps_in.dim)`, edge_sh `(E, irreps_sh.dim)`, edge_radial `(E, number_of_basis)`,
+        senders, receivers `(E,)`, atomic_numbers `(N,)` (0: padding), node_graph `(N,)`,
+        num_graphs (int), num_orbitals (int: padded matrix size), onsite_shift optional `(N, dim)`.
+
+    Output: `(num_graphs, num_orbitals, num_orbitals)`; entries outside a graph's AOs are zero.
+    """
+
+    def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=8,
+                 radial_neurons=(32,), **kwargs):
+        super().__init__(**kwargs)
+        basis = _basis_arg(basis, type(self).__name__)
+        self.basis = basis
+        if symmetry not in ("symmetric", "none"):
+            raise ValueError(f"{type(self).__name__}: symmetry must be 'symmetric' or 'none'. Received: symmetry={symmetry!r}")
+        self.symmetry = symmetry
+        i_in = irreps_arg(irreps_in, type(self).__name__, "irreps_in")
+        i_sh = irreps_arg(irreps_sh, type(self).__name__, "irreps_sh")
+        self.irreps_in, self.irreps_sh = str(i_in), str(i_sh)
+        self.number_of_basis, self.mul_pair = int(number_of_basis), int(mul_pair)
+        self.radial_neurons = [int(n) for n in radial_neurons]
+        shells = basis.max_shells
+        self.blocks = OrbitalBlocks(shells, shells, basis.convention)
+        self.irreps_blocks, self._gather = sorted_layout(self.blocks.irreps)
+        need = {ir for _, ir in self.irreps_blocks}
+        dt = dict(dtype=self.dtype_policy)
+        self.onsite = Linear(i_in, self.irreps_blocks, **dt)
+        pair_irreps = Irreps([(self.mul_pair, ir) for _, ir in i_in.simplify()])
+        self.lin_r, self.lin_s = Linear(i_in, pair_irreps, **dt), Linear(i_in, pair_irreps, **dt)
+        self.product = ElementwiseTensorProduct(pair_irreps, pair_irreps, filter_ir_out=sorted(need), **dt)
+        mid, instr = conv_instructions(pair_irreps, i_sh, self.irreps_blocks)
+        self._plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
+        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel], "silu", **dt)
+        self._pair_in = pair_irreps + pair_irreps + Irreps(self.product.irreps_out) + mid
+        self.pair = Linear(self._pair_in, self.irreps_blocks, **dt)
+        # per element: number of AOs and AO index of every slot of the max layout (-1: absent)
+        zmax = max(basis.species)
+        self._n_ao = np.zeros(zmax + 2, np.int32)
+        self._slot = -np.ones((zmax + 2, self.blocks.n_row), np.int32)
+        for z in basis.species:
+            self._n_ao[z] = basis.n_orbitals(z)
+            self._slot[z, basis.max_layout_index(z)] = np.arange(basis.n_orbitals(z))
+
+    def build(self, *args, **kwargs):
+        n = Irreps(self.irreps_in).dim
+        for lin in (self.onsite, self.lin_r, self.lin_s):
+            lin.build((None, n))
+        d = Irreps(self.product.irreps_in1).dim
+        self.product.build((None, d), (None, d))
+        self.radial.build((None, self.number_of_basis))
+        self.pair.build((None, self._pair_in.dim))
+        self.built = True
+
+    def _to_blocks(self, features):
+        return self.blocks.to_blocks(ops.take(features, ops.convert_to_tensor(self._gather), axis=-1))
+
+    def _table(self, table, z):
+        zmax = len(self._n_ao) - 1
+        z = ops.where((z >= 0) & (z < zmax), z, zmax)  # unknown elements: no orbitals
+        return ops.take(ops.convert_to_tensor(table), z, axis=0)
+
+    def orbital_index(self, atomic_numbers, node_graph, num_graphs):
+        """``(N, n_slots)``: index of every max-layout slot of each atom among its graph's AOs (-1: none)."""
+        n_ao = self._table(self._n_ao, atomic_numbers)
+        excl = ops.cumsum(n_ao) - n_ao
+        totals = ops.segment_sum(n_ao, node_graph, num_segments=num_graphs)
+        start = ops.cumsum(totals) - totals
+        offset = excl - ops.take(start, node_graph, axis=0)
+        slot = self._table(self._slot, atomic_numbers)
+        return ops.where(slot >= 0, offset[:, None] + slot, -1)
+
+    def assemble(self, node_blocks, edge_blocks, orbital_index, senders, receivers, node_graph, num_graphs, num_orbitals):
+        """Scatter ``(N, s, s)`` on-site and ``(E, s, s)`` (rows: receiver) off-site blocks into
+        ``(G, n, n)`` matrices (edge blocks mirrored and halved when symmetric)."""
+        n2 = num_orbitals * num_orbitals
+        dummy = num_graphs * n2
+
+        def flat_ids(rows, cols, graph):
+            valid = (rows[:, :, None] >= 0) & (cols[:, None, :] >= 0)
+            ids = graph[:, None, None] * n2 + rows[:, :, None] * num_orbitals + cols[:, None, :]
+            return ops.reshape(ops.where(valid, ids, dummy), (-1,))
+
+        values, ids = [], []
+        values.append(ops.reshape(node_blocks, (-1,)))
+        ids.append(flat_ids(orbital_index, orbital_index, node_graph))
+        if edge_blocks is not None:
+            rows = ops.take(orbital_index, receivers, axis=0)
+            cols = ops.take(orbital_index, senders, axis=0)
+            graph = ops.take(node_graph, receivers, axis=0)
+            if self.symmetry == "symmetric":
+                values += [ops.reshape(edge_blocks, (-1,)) * 0.5, ops.reshape(ops.swapaxes(edge_blocks, 1, 2), (-1,)) * 0.5]
+                ids += [flat_ids(rows, cols, graph), flat_ids(cols, rows, graph)]
+            else:
+                values.append(ops.reshape(edge_blocks, (-1,)))
+                ids.append(flat_ids(rows, cols, graph))
+        dense = ops.segment_sum(ops.concatenate(values), ops.concatenate(ids), num_segments=dummy + 1)
+        return ops.reshape(dense[:dummy], (num_graphs, num_orbitals, num_orbitals))
+
+    def call(self, node_features, edge_sh, edge_radial, senders, receivers, atomic_numbers, node_graph, num_graphs,
+             num_orbitals, onsite_shift=None, scale=None):
+        n = Irreps(self.irreps_in).dim
+        if node_features.shape[-1] is not None and node_features.shape[-1] != n:
+            raise ValueError(f"{type(self).__name__}: node_features must have a last axis of size {n} for irreps "
+                             f"{self.irreps_in}. Received: shape={tuple(node_features.shape)}")
+        onsite = self.onsite(node_features)
+        a = ops.take(self.lin_r(node_features), receivers, axis=0)
+        b = ops.take(self.lin_s(node_features), senders, axis=0)
+        msg = k3ops.tensor_product(self._plan, b, edge_sh, self.radial(edge_radial), shared_weights=False)
+        pair = self.pair(ops.concatenate([a, b, self.product(a, b), msg], axis=-1))
+        if scale is not None:
+            onsite, pair = onsite * scale, pair * scale
+        if onsite_shift is not None:
+            onsite = onsite + onsite_shift
+        node_blocks = self._to_blocks(onsite)
+        if self.symmetry == "symmetric":
+            node_blocks = 0.5 * (node_blocks + ops.swapaxes(node_blocks, 1, 2))
+        index = self.orbital_index(atomic_numbers, node_graph, num_graphs)
+        return self.assemble(node_blocks, self._to_blocks(pair), index, senders, receivers, node_graph, num_graphs, num_orbitals)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(basis=self.basis.get_config(), irreps_in=self.irreps_in, irreps_sh=self.irreps_sh,
+                      number_of_basis=self.number_of_basis, symmetry=self.symmetry, mul_pair=self.mul_pair,
+                      radial_neurons=self.radial_neurons)
+        return config
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.basis!r}, {self.irreps_in}, symmetry={self.symmetry!r})"
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class HamiltonianHead(OrbitalTensorHead):
+    """`OrbitalTensorHead` with ``symmetry="symmetric"``: Hamiltonian (Fock) and overlap matrices,
+    ``H = H^T`` by construction, parity-correct under improper rotations."""
+
+    def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, mul_pair=8, radial_neurons=(32,), **kwargs):
+        kwargs.pop("symmetry", None)
+        super().__init__(basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=mul_pair,
+                         radial_neurons=radial_neurons, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("symmetry")
+        return config

@@ -1,0 +1,148 @@
+"""PySCF adapters: orbital bases of PySCF molecules and offline Hamiltonian datasets
+(``pip install pyscf``; an optional extra).
+
+    from kerase3.io import pyscf as k3pyscf
+    data = k3pyscf.hamiltonian_dataset(["O", "H", "H"], positions, 500, basis="def2-svp",
+                                       cache="water.npz")
+"""
+
+import os
+
+import numpy as np
+
+from .orbitals import OrbitalBasis
+
+__all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset"]
+
+BOHR = 0.52917721092  # Angstrom
+
+
+def _pyscf():
+    try:
+        import pyscf
+        from pyscf import dft, gto, scf
+    except ImportError as e:  # pragma: no cover - the extra is missing
+        raise ImportError("kerase3.io.pyscf needs PySCF: pip install pyscf") from e
+    return pyscf, gto, scf, dft
+
+
+def orbital_basis(mol, convention="pyscf"):
+    """The `OrbitalBasis` of a PySCF ``Mole`` (spherical AOs in PySCF's order).
+
+    Raises:
+        ValueError: for Cartesian bases (``mol.cart = True``) or elements whose atoms have
+            different basis sets.
+    """
+    if getattr(mol, "cart", False):
+        raise ValueError("orbital_basis: Cartesian AO bases (mol.cart=True) have no irreps decomposition per shell; "
+                         "build the molecule with cart=False (spherical AOs)")
+    shells = {}
+    for a in range(mol.natm):
+        z = int(_atomic_number(mol.atom_pure_symbol(a)))
+        ls = []
+        for b in range(mol.nbas):
+            if mol.bas_atom(b) == a:
+                ls += [int(mol.bas_angular(b))] * int(mol.bas_nctr(b))
+        if z in shells and shells[z] != ls:
+            raise ValueError(f"orbital_basis: atoms of element {z} carry different basis sets ({shells[z]} vs {ls})")
+        shells[z] = ls
+    name = mol.basis if isinstance(mol.basis, str) else None
+    return OrbitalBasis(shells, convention=convention, name=name)
+
+
+def _atomic_number(symbol):
+    from pyscf.data.elements import charge
+
+    return charge(symbol)
+
+
+def make_molecule(atomic_numbers, positions, basis="def2-svp", charge=0, spin=0):
+    """A PySCF ``Mole`` from atomic numbers and positions in Angstrom (spherical AOs)."""
+    _, gto, _, _ = _pyscf()
+    atom = [(int(z), tuple(float(c) for c in p)) for z, p in zip(atomic_numbers, np.asarray(positions, np.float64))]
+    return gto.M(atom=atom, basis=basis, charge=charge, spin=spin, unit="Angstrom", cart=False, verbose=0)
+
+
+def compute_matrices(mol, method="rhf", xc=None, dm0=None, conv_tol=1e-10):
+    """Converged ``fock``, ``overlap``, ``core`` (Hcore), ``energy`` and the density matrix.
+
+    Args:
+        mol: PySCF ``Mole``.
+        method: ``"rhf"`` or ``"rks"`` (DFT; ``xc`` e.g. ``"b3lyp"``).
+        dm0: starting density (speeds up neighbouring conformations).
+    """
+    _, _, scf, dft = _pyscf()
+    if method == "rhf":
+        mf = scf.RHF(mol)
+    elif method == "rks":
+        mf = dft.RKS(mol)
+        mf.xc = xc or "b3lyp"
+    else:
+        raise ValueError(f"compute_matrices: method must be 'rhf' or 'rks'. Received: method={method!r}")
+    mf.conv_tol = conv_tol
+    mf.kernel(dm0=dm0)
+    if not mf.converged:
+        raise RuntimeError(f"compute_matrices: SCF did not converge for {mol.atom}")
+    dm = mf.make_rdm1()
+    return dict(fock=np.asarray(mf.get_fock(dm=dm)), overlap=np.asarray(mol.intor("int1e_ovlp")),
+                core=np.asarray(mf.get_hcore()), energy=float(mf.e_tot), density=np.asarray(dm))
+
+
+def random_conformations(positions, n, displacement=0.1, seed=0, random_orientation=False):
+    """``n`` conformations: Gaussian displacements (Angstrom, per coordinate) of ``positions``,
+    optionally rotated at random (proper rotations)."""
+    from ..o3 import rand_matrix
+
+    rng = np.random.default_rng(seed)
+    pos = np.asarray(positions, np.float64)
+    out = pos[None] + displacement * rng.normal(size=(n,) + pos.shape)
+    if random_orientation:
+        for k in range(n):
+            c = out[k].mean(0)
+            out[k] = (out[k] - c) @ rand_matrix(seed=rng).T + c
+    return out
+
+
+def hamiltonian_dataset(atomic_numbers, positions, n, basis="def2-svp", method="rhf", xc=None, displacement=0.1,
+                        seed=0, random_orientation=False, cache=None, verbose=False):
+    """Fock, overlap and core matrices of ``n`` randomly displaced conformations, cached to ``.npz``.
+
+    Returns:
+        dict of arrays: ``atomic_numbers (n_atoms,)``, ``positions (n, n_atoms, 3)`` (Angstrom),
+        ``fock``, ``overlap``, ``core`` ``(n, n_ao, n_ao)`` (Hartree, PySCF's AO order),
+        ``energy (n,)``, and strings ``pyscf_version``, ``method``, ``basis``, ``xc``.
+        A cache file with the same method, basis, molecule and size is read instead of recomputed.
+    """
+    pyscf, _, _, _ = _pyscf()
+    z = np.asarray(atomic_numbers, np.int64)
+    meta = dict(method=method, basis=basis, xc=xc or "", displacement=float(displacement), seed=int(seed))
+    if cache is not None and os.path.exists(cache):
+        data = load_dataset(cache)
+        same = all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data["energy"]) == n \
+            and np.array_equal(data["atomic_numbers"], z)
+        if same:
+            return data
+    confs = random_conformations(positions, n, displacement, seed, random_orientation)
+    keys = ("fock", "overlap", "core", "energy")
+    out = {k: [] for k in keys}
+    dm = None
+    for i, p in enumerate(confs):
+        mats = compute_matrices(make_molecule(z, p, basis), method, xc, dm0=dm)
+        dm = mats["density"]
+        for k in keys:
+            out[k].append(mats[k])
+        if verbose and (i + 1) % 50 == 0:
+            print(f"  {i + 1}/{n} conformations")
+    data = {k: np.asarray(v) for k, v in out.items()}
+    data.update(atomic_numbers=z, positions=confs, pyscf_version=pyscf.__version__, **meta)
+    if cache is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+        np.savez_compressed(cache, **data)
+    return data
+
+
+def load_dataset(path):
+    """A dataset written by `hamiltonian_dataset` (strings come back as ``str``)."""
+    with np.load(path) as f:
+        return {k: (str(f[k]) if f[k].dtype.kind == "U" else (f[k].item() if f[k].ndim == 0 and f[k].dtype.kind == "f" else f[k]))
+                for k in f.files}

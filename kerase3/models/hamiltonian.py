@@ -1,0 +1,284 @@
+"""A ready model for Hamiltonian (Fock) and overlap matrices in an atomic-orbital basis."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import ops as k3ops
+from ..graph import batch_graphs, graph_from_arrays, pad_batch
+from ..heads.orbital import HamiltonianHead, _basis_arg
+from ..layers import AtomEmbedding, Convolution, Gate, Linear, RadialBasis, SphericalHarmonics
+from ..o3 import Irreps
+from .gated_conv_network import gated_block_irreps
+
+__all__ = ["HamiltonianModel", "hamiltonian_graphs"]
+
+
+def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=None, **matrices):
+    """Graphs for `HamiltonianModel`: one per conformation, matrices padded to ``num_orbitals``.
+
+    Args:
+        basis: the `OrbitalBasis` of the matrices.
+        atomic_numbers: ``(n_atoms,)`` (one molecule) or a list of arrays (several molecules).
+        positions: ``(n_conf, n_atoms, 3)`` or a list of ``(n_atoms_k, 3)``.
+        cutoff: neighbour cutoff (Angstrom).
+        num_orbitals: padded matrix size (default: the largest molecule's AO count).
+        **matrices: e.g. ``hamiltonian=(n_conf, n_ao, n_ao)``, ``overlap=...`` (lists allowed).
+
+    Returns:
+        list of graph dicts with ``orbital_mask (num_orbitals,)`` and the padded matrices.
+    """
+    positions = list(positions)
+    zs = [np.asarray(atomic_numbers)] * len(positions) if np.ndim(atomic_numbers[0]) == 0 else [np.asarray(z) for z in atomic_numbers]
+    sizes = [basis.n_orbitals_of(z) for z in zs]
+    n = max(sizes) if num_orbitals is None else int(num_orbitals)
+    if max(sizes) > n:
+        raise ValueError(f"hamiltonian_graphs: num_orbitals={n} is smaller than a molecule's {max(sizes)} orbitals")
+    graphs = []
+    for k, (z, pos) in enumerate(zip(zs, positions)):
+        g = graph_from_arrays(pos, z, cutoff)
+        g["orbital_mask"] = (np.arange(n) < sizes[k]).astype(np.float64)
+        for name, mats in matrices.items():
+            m = np.asarray(mats[k], np.float64)
+            if m.shape != (sizes[k], sizes[k]):
+                raise ValueError(f"hamiltonian_graphs: {name}[{k}] has shape {m.shape}; the basis gives "
+                                 f"{sizes[k]} orbitals for atomic numbers {z.tolist()}")
+            padded = np.zeros((n, n))
+            padded[: sizes[k], : sizes[k]] = m
+            g[name] = padded
+        graphs.append(g)
+    return graphs
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class HamiltonianModel(keras.Model):
+    """Hamiltonian (and optionally overlap) matrices of molecules from their geometry.
+
+    One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
+    ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: twice the largest shell degree,
+    as the blocks need) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one
+    batch). Per-element on-site shifts (only the invariant, ``0e`` part of the mean on-site block,
+    so equivariance is exact) and a common scale come from `fit_statistics`.
+
+    Args:
+        basis: `kerase3.io.OrbitalBasis` (its convention is the AO order of inputs and outputs).
+        cutoff: neighbour cutoff (Angstrom).
+        mul, lmax, layers, number_of_basis, radial_neurons: network sizes.
+        mul_pair: channels of the head's pair features.
+        avg_num_neighbors: `float` (``fit_statistics`` sets it).
+        predict_overlap: `bool`, also predict the overlap matrix (output ``overlap``).
+        overlap_weight: loss weight of the overlap.
+
+    Inputs:
+        batch dict of ``kerase3.graph`` plus ``orbital_mask (G, n)`` (made by `hamiltonian_graphs`).
+
+    Outputs:
+        ``{"hamiltonian": (G, n, n)}`` (and ``"overlap"``), zero outside each graph's AOs.
+    """
+
+    def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(32,), mul_pair=8,
+                 avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.basis = _basis_arg(basis, "HamiltonianModel")
+        self.cutoff = float(cutoff)
+        self.mul = int(mul)
+        self.lmax = 2 * max(self.basis.max_shells) if lmax is None else int(lmax)
+        self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
+        self.radial_neurons = [int(n) for n in radial_neurons]
+        self.mul_pair = int(mul_pair)
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        self.predict_overlap, self.overlap_weight = bool(predict_overlap), float(overlap_weight)
+        self.species = self.basis.species
+        t = len(self.species)
+        irreps_sh = Irreps.spherical_harmonics(self.lmax)
+        hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (1, -1)])
+        dt = dict(dtype=self.dtype_policy)
+        self.embedding = AtomEmbedding(self.species, **dt)
+        self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
+        self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
+        self.embed_linear = Linear(f"{t}x0e", f"{self.mul}x0e", **dt)
+        irreps = Irreps(f"{self.mul}x0e")
+        self.convs, self.gates = [], []
+        for _ in range(self.num_layers):
+            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, hidden)
+            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
+            self.convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
+                                          self.avg_num_neighbors, irreps_node_attr=f"{t}x0e", **dt))
+            self.gates.append(gate)
+            irreps = gate.irreps_out
+        self.irreps_features = irreps
+        head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, **dt)
+        self.targets = ["hamiltonian"] + (["overlap"] if self.predict_overlap else [])
+        self.heads = [HamiltonianHead(self.basis, irreps, irreps_sh, self.number_of_basis, **head_kw) for _ in self.targets]
+        dim = self.heads[0].irreps_blocks.dim
+        self.shifts = [self.add_weight(name=f"{k}_onsite_shift", shape=(t + 1, dim), initializer="zeros", trainable=False)
+                       for k in self.targets]
+        self.scales = [self.add_weight(name=f"{k}_scale", shape=(), initializer="ones", trainable=False) for k in self.targets]
+        self.mae_onsite = keras.metrics.Mean(name="hamiltonian_mae_onsite")
+        self.mae_offsite = keras.metrics.Mean(name="hamiltonian_mae_offsite")
+
+    # -- statistics ----------------------------------------------------------------------------------------
+
+    def fit_statistics(self, graphs):
+        """Per-element invariant on-site shifts, a common scale per target (RMS of the residual
+        entries) and the average number of neighbours. Call before training."""
+        head = self.heads[0]
+        scalar = np.array([ir.l == 0 and ir.p == 1 for mul, ir in head.irreps_blocks for _ in range(mul * ir.dim)])
+        index = {z: i for i, z in enumerate(self.species)}
+        out = {}
+        for k, name in enumerate(self.targets):
+            sums = np.zeros((len(self.species) + 1, head.blocks.n_row, head.blocks.n_row))
+            counts = np.zeros(len(self.species) + 1)
+            for g in graphs:
+                mat, z = g[name], g["atomic_numbers"]
+                start = 0
+                for zi in z:
+                    idx = self.basis.max_layout_index(zi)
+                    n = len(idx)
+                    block = np.zeros((head.blocks.n_row, head.blocks.n_row))
+                    block[np.ix_(idx, idx)] = mat[start:start + n, start:start + n]
+                    sums[index[int(zi)]] += block
+                    counts[index[int(zi)]] += 1
+                    start += n
+            mean = sums / np.maximum(counts, 1)[:, None, None]
+            # to features in the sorted layout, keep the invariant (0e) part only
+            feats = mean.reshape(len(mean), -1) @ head.blocks._M.T  # (t+1, dim) in the block layout
+            sorted_feats = np.zeros_like(feats)
+            sorted_feats[:, head._gather] = feats
+            sorted_feats[:, ~scalar] = 0.0
+            self.shifts[k].assign(sorted_feats.astype(self.shifts[k].dtype))
+            resid = []
+            for g in graphs:
+                shifted = self._shift_matrix(sorted_feats, g["atomic_numbers"], head)
+                n = int(g["orbital_mask"].sum())
+                resid.append((g[name][:n, :n] - shifted).ravel())
+            scale = float(np.sqrt(np.mean(np.concatenate(resid) ** 2))) or 1.0
+            self.scales[k].assign(scale)
+            out[name] = dict(scale=scale)
+        n_edges = sum(len(g["senders"]) for g in graphs)
+        n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
+        if not self.built:
+            self.avg_num_neighbors = n_edges / max(n_atoms, 1)
+            for conv in self.convs:
+                conv.avg_num_neighbors = self.avg_num_neighbors
+        out["avg_num_neighbors"] = n_edges / max(n_atoms, 1)
+        return out
+
+    def _shift_matrix(self, sorted_feats, z, head):
+        index = {zz: i for i, zz in enumerate(self.species)}
+        blocks = []
+        for zi in z:
+            f = sorted_feats[index[int(zi)]][head._gather]
+            b = (f @ head.blocks._M).reshape(head.blocks.n_row, head.blocks.n_row)
+            idx = self.basis.max_layout_index(zi)
+            blocks.append(b[np.ix_(idx, idx)])
+        n = sum(len(b) for b in blocks)
+        out, i = np.zeros((n, n)), 0
+        for b in blocks:
+            out[i:i + len(b), i:i + len(b)] = b
+            i += len(b)
+        return out
+
+    # -- forward -------------------------------------------------------------------------------------------
+
+    def build(self, input_shape=None):
+        t = len(self.species)
+        self.radial.build((None,))
+        self.embedding.build((None,))
+        self.sh.build((None, 3))
+        self.embed_linear.build((None, t))
+        for gate in self.gates:
+            gate.build((None, gate.irreps_in.dim))
+        for conv in self.convs:
+            conv.build((None, Irreps(conv.irreps_in).dim))
+        for head in self.heads:
+            head.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        dtype = "float32" if self.compute_dtype in ("bfloat16", "float16") else self.compute_dtype
+        pos = ops.cast(inputs["positions"], dtype)
+        z = inputs["atomic_numbers"]
+        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
+        omask = inputs["orbital_mask"]
+        num_graphs = omask.shape[0] if omask.shape[0] is not None else ops.shape(omask)[0]
+        num_orbitals = omask.shape[1] if omask.shape[1] is not None else ops.shape(omask)[1]
+        vec = k3ops.edge_vectors(pos, senders, receivers)
+        r2 = ops.sum(ops.square(vec), axis=-1)
+        r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
+        sh = ops.cast(self.sh(vec), self.compute_dtype)
+        radial = ops.cast(self.radial(r), self.compute_dtype)
+        attr = self.embedding(z)
+        x = self.embed_linear(attr)
+        for conv, gate in zip(self.convs, self.gates):
+            x = gate(conv(x, sh, radial, senders, receivers, attr))
+        types = self.embedding.type_index(z)
+        out = {}
+        for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
+            onsite_shift = ops.take(ops.cast(shift, x.dtype), types, axis=0)
+            mat = head(x, sh, radial, senders, receivers, z, node_graph, num_graphs=num_graphs, num_orbitals=num_orbitals,
+                       onsite_shift=onsite_shift, scale=ops.cast(scale, x.dtype))
+            out[name] = ops.cast(mat, dtype)
+        return out
+
+    def onsite_mask(self, inputs):
+        """``(G, n, n)``: 1 where both AOs sit on the same atom."""
+        head = self.heads[0]
+        z, node_graph, omask = inputs["atomic_numbers"], inputs["node_graph"], inputs["orbital_mask"]
+        num_graphs = omask.shape[0] if omask.shape[0] is not None else ops.shape(omask)[0]
+        num_orbitals = omask.shape[1] if omask.shape[1] is not None else ops.shape(omask)[1]
+        s = head.blocks.n_row
+        ones = ops.ones((ops.shape(z)[0], s, s), dtype=omask.dtype)
+        index = head.orbital_index(z, node_graph, num_graphs)
+        return head.assemble(ones, None, index, None, None, node_graph, num_graphs, num_orbitals)
+
+    # -- training ------------------------------------------------------------------------------------------
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Masked MSE of the matrix entries (per target, weighted); tracks on-site and off-site MAE."""
+        from ._autodiff import scale_loss_for_replicas
+
+        dtype = y_pred["hamiltonian"].dtype
+        omask = ops.cast(x["orbital_mask"], dtype) * ops.cast(x["graph_mask"], dtype)[:, None]
+        pair = omask[:, :, None] * omask[:, None, :]
+        count = ops.maximum(ops.sum(pair), 1.0)
+        loss = 0.0
+        for name, weight in zip(self.targets, [1.0, self.overlap_weight]):
+            if name in y:
+                d = (y_pred[name] - ops.cast(y[name], dtype)) * pair
+                loss = loss + weight * ops.sum(d * d) / count
+                if name == "hamiltonian":
+                    onsite = ops.cast(self.onsite_mask(x), dtype) * pair
+                    offsite = pair - onsite
+                    self.mae_onsite.update_state(ops.sum(ops.abs(d) * onsite) / ops.maximum(ops.sum(onsite), 1.0))
+                    self.mae_offsite.update_state(ops.sum(ops.abs(d) * offsite) / ops.maximum(ops.sum(offsite), 1.0))
+        return scale_loss_for_replicas(loss)
+
+    # -- one molecule --------------------------------------------------------------------------------------
+
+    def predict_matrix(self, atomic_numbers, positions, target="hamiltonian"):
+        """The dense ``(n_ao, n_ao)`` matrix of one molecule in the basis's AO order (numpy, float64)."""
+        z = np.asarray(atomic_numbers)
+        n = self.basis.n_orbitals_of(z)
+        g = graph_from_arrays(positions, z, self.cutoff)
+        g["orbital_mask"] = np.ones(n)
+        b = batch_graphs([g])
+        b = pad_batch(b, len(z) + 1, len(b["senders"]), 2)
+        dtype = "float64" if self.compute_dtype == "float64" else "float32"
+        x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
+        out = self(x)
+        if target not in out:
+            raise ValueError(f"HamiltonianModel.predict_matrix: target must be one of {list(out)}. Received: {target!r}")
+        return np.asarray(ops.convert_to_numpy(out[target])[0], np.float64)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(basis=self.basis.get_config(), cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
+                      number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons, mul_pair=self.mul_pair,
+                      avg_num_neighbors=self.avg_num_neighbors, predict_overlap=self.predict_overlap,
+                      overlap_weight=self.overlap_weight)
+        return config
+
+    def __repr__(self):
+        return f"HamiltonianModel({self.basis!r}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, layers={self.num_layers})"
+
