@@ -33,17 +33,24 @@ class GraphDataset:
         shuffle: `bool`.
         seed: `int`.
         n_node, n_edge: fixed padding sizes (default: buckets).
+        extra_inputs: names of other per-graph or per-node arrays the model reads (e.g.
+            ``orbital_mask`` of `kerase3.models.HamiltonianModel`, ``node_features``).
 
     ``dataset()`` yields ``(inputs, targets)`` with ``inputs`` the keys of
     ``kerase3.graph.INPUT_KEYS`` and ``targets`` a dict; use ``model.fit(ds.dataset())``.
     """
 
-    def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None):
+    def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None,
+                 extra_inputs=()):
         if not graphs:
             raise ValueError("GraphDataset: no graphs given")
         self.graphs = list(graphs)
         self.batch_size = int(batch_size)
         self.targets = tuple(targets)
+        self.extra_inputs = tuple(extra_inputs)
+        missing = [k for k in self.targets + self.extra_inputs if k not in self.graphs[0]]
+        if missing:
+            raise ValueError(f"GraphDataset: the graphs have no {missing} (keys: {sorted(self.graphs[0])})")
         self.shuffle = shuffle
         self.n_node, self.n_edge = n_node, n_edge
         self._rng = np.random.default_rng(seed)
@@ -85,9 +92,10 @@ class GraphDataset:
         import tensorflow as tf
 
         def split(b):
-            x = {k: b[k] for k in INPUT_KEYS}
-            for k in ("positions", "shifts", "cell", "node_mask", "graph_mask"):
-                x[k] = x[k].astype(np.float32)
+            x = {k: b[k] for k in INPUT_KEYS + self.extra_inputs}
+            for k in x:
+                if x[k].dtype.kind == "f":
+                    x[k] = x[k].astype(np.float32)
             y = {k: b[k].astype(np.float32) for k in self.targets}
             return x, y
 

@@ -241,7 +241,8 @@ class OrbitalTensorHead(keras.layers.Layer):
         dummy = num_graphs * n2
 
         def flat_ids(rows, cols, graph):
-            valid = (rows[:, :, None] >= 0) & (cols[:, None, :] >= 0)
+            # AOs past num_orbitals are dropped rather than written into the next graph
+            valid = (rows[:, :, None] >= 0) & (cols[:, None, :] >= 0) & (rows[:, :, None] < num_orbitals) & (cols[:, None, :] < num_orbitals)
             ids = graph[:, None, None] * n2 + rows[:, :, None] * num_orbitals + cols[:, None, :]
             return ops.reshape(ops.where(valid, ids, dummy), (-1,))
 

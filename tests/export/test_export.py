@@ -182,3 +182,25 @@ def test_export_needs_a_known_dtype(exported_potential, tmp_path):
     model, _ = exported_potential
     with pytest.raises(ValueError, match="dtype"):
         export_saved_model(model, tmp_path / "x", dtype="int32")
+
+
+def test_hamiltonian_model_export(tmp_path):
+    from kerase3.io import OrbitalBasis
+    from kerase3.models import HamiltonianModel
+
+    keras.utils.set_random_seed(2)
+    basis = OrbitalBasis({8: [0, 0, 1, 2], 1: [0, 1]}, "pyscf")
+    model = HamiltonianModel(basis, cutoff=CUTOFF, mul=4, layers=1, mul_pair=2, predict_overlap=True)
+    path = tmp_path / "ham"
+    export_saved_model(model, path)
+    assert check_serving_ready(path, verbose=False)["ok"]
+    z = np.array([8, 1, 1], np.int32)
+    pos = np.array([[0.0, 0.0, 0.1], [0.1, 0.2, 0.96], [0.93, -0.1, -0.25]])
+    import tensorflow as tf
+
+    # (the checker above already ran it without keras and kerase3)
+    out = tf.saved_model.load(str(path)).signatures["serving_default"](positions=tf.constant(pos, tf.float32), atomic_numbers=tf.constant(z))
+    for name in ("hamiltonian", "overlap"):
+        ref = model.predict_matrix(z, pos, target=name)
+        assert out[name].shape == (18, 18)
+        np.testing.assert_allclose(out[name].numpy(), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())

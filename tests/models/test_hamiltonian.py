@@ -1,0 +1,85 @@
+import keras
+import numpy as np
+import pytest
+
+from kerase3 import o3
+from kerase3.graph import GraphDataset, batch_graphs, pad_batch
+from kerase3.io import OrbitalBasis
+from kerase3.models import HamiltonianModel, hamiltonian_graphs
+
+requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training runs on the tensorflow backend here")
+BASIS = OrbitalBasis({8: [0, 0, 0, 1, 1, 2], 1: [0, 0, 1]}, "pyscf", "def2-svp")
+WATER = np.array([8, 1, 1]), np.array([[0.0, 0.0, 0.1], [0.1, 0.2, 0.96], [0.93, -0.1, -0.25]])
+
+
+def test_equivariance_symmetry_permutation_and_overlap():
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(BASIS, cutoff=4.0, mul=4, layers=1, mul_pair=2, predict_overlap=True, dtype="float64")
+    z, pos = WATER
+    H = model.predict_matrix(z, pos)
+    S = model.predict_matrix(z, pos, target="overlap")
+    assert H.shape == (24, 24) and S.shape == (24, 24)
+    np.testing.assert_array_equal(H, H.T)
+    np.testing.assert_array_equal(S, S.T)
+    rng = np.random.default_rng(1)
+    for sign in (1, -1):
+        R = sign * o3.rand_matrix(seed=rng)
+        D = BASIS.rotation_matrix(z, R)
+        moved = pos @ R.T + rng.normal(size=3)
+        np.testing.assert_allclose(model.predict_matrix(z, moved), D @ H @ D.T, atol=1e-11)
+        np.testing.assert_allclose(model.predict_matrix(z, moved, target="overlap"), D @ S @ D.T, atol=1e-11)
+    # swapping the hydrogens permutes their AO blocks
+    P = np.eye(24)[list(range(14)) + list(range(19, 24)) + list(range(14, 19))]
+    np.testing.assert_allclose(model.predict_matrix(z[[0, 2, 1]], pos[[0, 2, 1]]), P @ H @ P.T, atol=1e-12)
+    with pytest.raises(ValueError, match="target"):
+        model.predict_matrix(z, pos, target="density")
+
+
+def test_batches_of_different_molecules_equal_single_predictions(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(BASIS, cutoff=4.0, mul=4, layers=1, mul_pair=2, dtype="float64")
+    z, pos = WATER
+    oh = (np.array([1, 8]), np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.97]]))
+    graphs = hamiltonian_graphs(BASIS, [z, oh[0]], [pos, oh[1]], 4.0)
+    assert graphs[0]["orbital_mask"].sum() == 24 and graphs[1]["orbital_mask"].sum() == 19
+    b = batch_graphs(graphs)
+    b = pad_batch(b, 7, len(b["senders"]) + 3, 3)
+    out = np.asarray(model(b)["hamiltonian"])
+    np.testing.assert_allclose(out[0], model.predict_matrix(*WATER), atol=1e-12)
+    np.testing.assert_allclose(out[1, :19, :19], model.predict_matrix(*oh), atol=1e-12)
+    assert np.all(out[1, 19:] == 0) and np.all(out[2] == 0)
+    # .keras round trip
+    path = tmp_path / "h.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.basis == BASIS
+    np.testing.assert_allclose(loaded.predict_matrix(*WATER), model.predict_matrix(*WATER), atol=1e-12)
+    with pytest.raises(ValueError, match="num_orbitals"):
+        hamiltonian_graphs(BASIS, z, [pos], 4.0, num_orbitals=10)
+    with pytest.raises(ValueError, match="hamiltonian"):
+        hamiltonian_graphs(BASIS, z, [pos], 4.0, hamiltonian=[np.zeros((5, 5))])
+
+
+@requires_tf
+def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
+    kp = pytest.importorskip("kerase3.io.pyscf")
+    pytest.importorskip("pyscf")
+    z, pos = WATER
+    data = kp.hamiltonian_dataset(z, pos, 60, basis="sto-3g", displacement=0.08, seed=0)
+    basis = kp.orbital_basis(kp.make_molecule(z, pos, basis="sto-3g"))
+    graphs = hamiltonian_graphs(basis, z, data["positions"], 4.0, hamiltonian=data["fock"])
+    train, test = graphs[:45], graphs[45:]
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(basis, cutoff=4.0, mul=8, layers=2, mul_pair=8)
+    model.fit_statistics(train)
+    ds = GraphDataset(train, batch_size=5, targets=("hamiltonian",), extra_inputs=("orbital_mask",))
+    # graph mode: XLA's compilation of this train step takes longer than the 30 epochs (see tutorial 06 for XLA)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, 30 * len(ds))), jit_compile=False)
+    history = model.fit(ds.dataset(), epochs=30, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert "hamiltonian_mae_onsite" in history.history and "hamiltonian_mae_offsite" in history.history
+    pred = np.stack([model.predict_matrix(z, g["positions"]) for g in test])
+    true = np.stack([g["hamiltonian"] for g in test])
+    mean = np.mean([g["hamiltonian"] for g in train], axis=0)
+    mae, mae_mean = np.abs(pred - true).mean(), np.abs(mean - true).mean()
+    assert mae < 0.3 * mae_mean, (mae, mae_mean)  # about 0.2 here
