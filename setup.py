@@ -17,8 +17,10 @@ setup(
     ],
     extras_require={
         # the test suite also checks the Keras JAX backend
-        "test": ["pytest", "hypothesis", "jax", "ase"],
+        # and PySCF as the oracle of the orbital-basis conventions
+        "test": ["pytest", "hypothesis", "jax", "ase", "pyscf"],
         "ase": ["ase"],
+        "pyscf": ["pyscf"],
         "jax": ["jax"],
         # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
         "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax", "ase"],

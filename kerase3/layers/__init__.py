@@ -11,6 +11,7 @@ from .linear import Linear
 from .norm import Norm
 from .norm_activation import NormActivation
 from .radial_basis import RadialBasis
+from .s2_activation import S2Activation
 from .spherical_harmonics import SphericalHarmonics
 from .tensor_product import TensorProduct
 from .tensor_product_variants import (
@@ -21,6 +22,7 @@ from .tensor_product_variants import (
 )
 
 __all__ = [
+    "S2Activation",
     "SphericalHarmonics",
     "Linear",
     "TensorProduct",

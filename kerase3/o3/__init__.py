@@ -38,10 +38,12 @@ from ._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
+from ._reduce import ReducedTensorProducts
 from ._spherical_harmonics_table import sh_recursion_table
 from ._wigner import change_basis_real_to_complex, so3_generators, su2_generators, wigner_3j, wigner_D
 
 __all__ = [
+    "ReducedTensorProducts",
     "Irrep",
     "Irreps",
     "MulIr",
