@@ -63,7 +63,8 @@ class CartesianTensorHead(keras.layers.Layer):
         return self.tensor.to_cartesian(x)
 
     def compute_output_shape(self, node_shape, *args, **kwargs):
-        return (None,) + self.tensor.shape
+        # per node: one tensor per node; per graph: the number of graphs is a call argument
+        return ((node_shape[0],) if self.per == "node" else (None,)) + self.tensor.shape
 
     def get_config(self):
         config = super().get_config()

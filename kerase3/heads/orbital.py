@@ -197,6 +197,11 @@ class OrbitalTensorHead(keras.layers.Layer):
         self._plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
         self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel], "silu", **dt)
         self._pair_in = pair_irreps + pair_irreps + Irreps(self.product.irreps_out) + mid
+        reachable = {ir for _, ir in self._pair_in}
+        missing = sorted({str(ir) for _, ir in self.irreps_blocks if ir not in reachable})
+        if missing:
+            raise ValueError(f"{type(self).__name__}: the blocks of {basis!r} need irreps {missing} that the pair features "
+                             f"({self._pair_in.simplify()}) cannot reach; raise the degrees of irreps_in or irreps_sh")
         self.pair = Linear(self._pair_in, self.irreps_blocks, **dt)
         # per element: number of AOs and AO index of every slot of the max layout (-1: absent)
         zmax = max(basis.species)

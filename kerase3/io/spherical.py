@@ -33,6 +33,7 @@ class SphericalTensor:
                              f"p_val={p_val}, p_arg={p_arg}")
         self.lmax, self.p_val, self.p_arg = int(lmax), int(p_val), int(p_arg)
         self.irreps = Irreps([(1, (l, p_val * p_arg**l)) for l in range(self.lmax + 1)])
+        self._sh = Irreps.spherical_harmonics(self.lmax)  # same values, whatever the parities
 
     @property
     def dim(self):
@@ -57,7 +58,7 @@ class SphericalTensor:
         vectors, values = vectors[keep], values[keep]
         if len(vectors) == 0:
             return np.zeros(self.dim)
-        Y = spherical_harmonics_numpy(self.irreps, vectors)
+        Y = spherical_harmonics_numpy(self._sh, vectors)
         A = Y @ Y.T
         solution, *_ = np.linalg.lstsq(A, values, rcond=None)
         return solution @ Y
@@ -69,14 +70,14 @@ class SphericalTensor:
         values = np.broadcast_to(np.asarray(values, np.float64), positions.shape[:-1])
         if positions.size == 0:
             return np.zeros(positions.shape[:-2] + (self.dim,))
-        Y = spherical_harmonics_numpy(self.irreps, positions)
+        Y = spherical_harmonics_numpy(self._sh, positions)
         return 4 * np.pi / (self.lmax + 1) ** 2 * np.sum(Y * values[..., None], axis=-2)
 
     # -- signal -> values ---------------------------------------------------------------------------------------
 
     def signal_xyz(self, coefficients, points):
         """Values ``(..., n)`` of the signals ``(..., dim)`` at the directions of ``points (n, 3)``."""
-        Y = spherical_harmonics_numpy(self.irreps, points)
+        Y = spherical_harmonics_numpy(self._sh, points)
         return ops.matmul(ops.convert_to_tensor(coefficients), ops.convert_to_tensor(Y.T, dtype=ops.convert_to_tensor(coefficients).dtype))
 
     def grid(self, res_beta, res_alpha):
@@ -118,7 +119,7 @@ class SphericalTensor:
             e2 = np.cross(pts, e1)
             trial = pts[:, None] + h[:, None, None] * (offsets[None, :, :1] * e1[:, None] + offsets[None, :, 1:] * e2[:, None])
             trial /= np.linalg.norm(trial, axis=-1, keepdims=True)
-            f = spherical_harmonics_numpy(self.irreps, trial.reshape(-1, 3)).reshape(len(pts), len(offsets), -1) @ x
+            f = spherical_harmonics_numpy(self._sh, trial.reshape(-1, 3)).reshape(len(pts), len(offsets), -1) @ x
             best = np.argmax(f, axis=1)
             moved = f[np.arange(len(pts)), best] > vals
             pts = np.where(moved[:, None], trial[np.arange(len(pts)), best], pts)
@@ -148,7 +149,7 @@ class SphericalTensor:
         if x.shape != (self.dim,):
             raise ValueError(f"SphericalTensor.find_peaks: expected coefficients of shape ({self.dim},). Received: {x.shape}")
         points, _ = s2_grid(int(res), 2 * int(res))
-        Y = spherical_harmonics_numpy(self.irreps, points.reshape(-1, 3))
+        Y = spherical_harmonics_numpy(self._sh, points.reshape(-1, 3))
         f = (Y @ x).reshape(points.shape[:2])
         padded = np.pad(f, ((1, 1), (0, 0)), constant_values=-np.inf)
         # across a pole: the row beyond is the same row rotated by half a turn

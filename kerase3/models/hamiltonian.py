@@ -55,8 +55,8 @@ class HamiltonianModel(keras.Model):
     """Hamiltonian (and optionally overlap) matrices of molecules from their geometry.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
-    ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: twice the largest shell degree,
-    as the blocks need) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one
+    ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: the largest shell degree, at
+    least 2; the head's products reach the blocks' ``2 l``) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one
     batch). Per-element on-site shifts (only the invariant, ``0e`` part of the mean on-site block,
     so equivariance is exact) and a common scale come from `fit_statistics`.
 
@@ -82,7 +82,7 @@ class HamiltonianModel(keras.Model):
         self.basis = _basis_arg(basis, "HamiltonianModel")
         self.cutoff = float(cutoff)
         self.mul = int(mul)
-        self.lmax = 2 * max(self.basis.max_shells) if lmax is None else int(lmax)
+        self.lmax = max(2, max(self.basis.max_shells)) if lmax is None else int(lmax)
         self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.mul_pair = int(mul_pair)

@@ -50,7 +50,11 @@ def s2_grid_matrices(irreps, res_beta, res_alpha):
     """``(Y (n_points, dim), weighted Y (n_points, dim))`` for a grid: values = x @ Y.T and
     coefficients = values @ (w Y)."""
     points, weights = s2_grid(res_beta, res_alpha)
-    Y = spherical_harmonics_numpy(irreps, points.reshape(-1, 3))
+    irreps = Irreps(irreps)
+    lmax = max(ir.l for _, ir in irreps)
+    # values do not depend on the parities: the harmonics of degree l for every copy of l
+    Y_all = spherical_harmonics_numpy(Irreps.spherical_harmonics(lmax), points.reshape(-1, 3))
+    Y = np.concatenate([Y_all[:, ir.l**2:(ir.l + 1) ** 2] for mul, ir in irreps for _ in range(mul)], axis=1)
     return Y, Y * weights.reshape(-1, 1)
 
 
