@@ -14,6 +14,7 @@ setup(
         "keras>=3.3",
         "numpy",
         "sympy",
+        "matplotlib",
     ],
     extras_require={
         # the test suite also checks the Keras JAX backend
@@ -21,6 +22,7 @@ setup(
         "test": ["pytest", "hypothesis", "jax", "ase", "pyscf"],
         "ase": ["ase"],
         "pyscf": ["pyscf"],
+        "plotly": ["plotly"],
         "jax": ["jax"],
         # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
         "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax", "ase"],

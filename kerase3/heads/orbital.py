@@ -14,7 +14,7 @@ from keras import ops
 
 from .. import ops as k3ops
 from ..io.orbitals import OrbitalBasis, shell_change_of_basis
-from ..layers import ElementwiseTensorProduct, FullyConnectedNet, Linear
+from ..layers import ElementwiseTensorProduct, FullyConnectedNet, FullyConnectedTensorProduct, Linear
 from ..layers._base import irreps_arg
 from ..layers.convolution import conv_instructions
 from ..o3 import Irreps, wigner_3j
@@ -162,17 +162,20 @@ class OrbitalTensorHead(keras.layers.Layer):
         symmetry: ``"symmetric"`` or ``"none"``.
         mul_pair: channels per irrep of the pair features.
         radial_neurons: hidden widths of the radial network.
+        irreps_node_attr: optional node attributes (one-hot species): on-site blocks then come from a
+            `FullyConnectedTensorProduct` of the features with them (per-element readout).
 
     Call arguments:
         node_features `(N, irreps_in.dim)`, edge_sh `(E, irreps_sh.dim)`, edge_radial `(E, number_of_basis)`,
         senders, receivers `(E,)`, atomic_numbers `(N,)` (0: padding), node_graph `(N,)`,
-        num_graphs (int), num_orbitals (int: padded matrix size), onsite_shift optional `(N, dim)`.
+        num_graphs (int), num_orbitals (int: padded matrix size), onsite_shift optional `(N, dim)`,
+        scale optional scalar, node_attr `(N, irreps_node_attr.dim)` when set.
 
     Output: `(num_graphs, num_orbitals, num_orbitals)`; entries outside a graph's AOs are zero.
     """
 
     def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=8,
-                 radial_neurons=(32,), **kwargs):
+                 radial_neurons=(32,), irreps_node_attr=None, **kwargs):
         super().__init__(**kwargs)
         basis = _basis_arg(basis, type(self).__name__)
         self.basis = basis
@@ -189,7 +192,11 @@ class OrbitalTensorHead(keras.layers.Layer):
         self.irreps_blocks, self._gather = sorted_layout(self.blocks.irreps)
         need = {ir for _, ir in self.irreps_blocks}
         dt = dict(dtype=self.dtype_policy)
-        self.onsite = Linear(i_in, self.irreps_blocks, **dt)
+        self.irreps_node_attr = None if irreps_node_attr is None else str(irreps_arg(irreps_node_attr, type(self).__name__, "irreps_node_attr"))
+        if self.irreps_node_attr is None:
+            self.onsite = Linear(i_in, self.irreps_blocks, **dt)
+        else:  # on-site blocks per element: a product with the one-hot species
+            self.onsite = FullyConnectedTensorProduct(i_in, self.irreps_node_attr, self.irreps_blocks, **dt)
         pair_irreps = Irreps([(self.mul_pair, ir) for _, ir in i_in.simplify()])
         self.lin_r, self.lin_s = Linear(i_in, pair_irreps, **dt), Linear(i_in, pair_irreps, **dt)
         self.product = ElementwiseTensorProduct(pair_irreps, pair_irreps, filter_ir_out=sorted(need), **dt)
@@ -213,8 +220,12 @@ class OrbitalTensorHead(keras.layers.Layer):
 
     def build(self, *args, **kwargs):
         n = Irreps(self.irreps_in).dim
-        for lin in (self.onsite, self.lin_r, self.lin_s):
+        for lin in (self.lin_r, self.lin_s):
             lin.build((None, n))
+        if self.irreps_node_attr is None:
+            self.onsite.build((None, n))
+        else:
+            self.onsite.build((None, n), (None, Irreps(self.irreps_node_attr).dim))
         d = Irreps(self.product.irreps_in1).dim
         self.product.build((None, d), (None, d))
         self.radial.build((None, self.number_of_basis))
@@ -268,12 +279,14 @@ class OrbitalTensorHead(keras.layers.Layer):
         return ops.reshape(dense[:dummy], (num_graphs, num_orbitals, num_orbitals))
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, atomic_numbers, node_graph, num_graphs,
-             num_orbitals, onsite_shift=None, scale=None):
+             num_orbitals, onsite_shift=None, scale=None, node_attr=None):
         n = Irreps(self.irreps_in).dim
         if node_features.shape[-1] is not None and node_features.shape[-1] != n:
             raise ValueError(f"{type(self).__name__}: node_features must have a last axis of size {n} for irreps "
                              f"{self.irreps_in}. Received: shape={tuple(node_features.shape)}")
-        onsite = self.onsite(node_features)
+        if self.irreps_node_attr is not None and node_attr is None:
+            raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
+        onsite = self.onsite(node_features) if self.irreps_node_attr is None else self.onsite(node_features, node_attr)
         a = ops.take(self.lin_r(node_features), receivers, axis=0)
         b = ops.take(self.lin_s(node_features), senders, axis=0)
         msg = k3ops.tensor_product(self._plan, b, edge_sh, self.radial(edge_radial), shared_weights=False)
@@ -292,7 +305,7 @@ class OrbitalTensorHead(keras.layers.Layer):
         config = super().get_config()
         config.update(basis=self.basis.get_config(), irreps_in=self.irreps_in, irreps_sh=self.irreps_sh,
                       number_of_basis=self.number_of_basis, symmetry=self.symmetry, mul_pair=self.mul_pair,
-                      radial_neurons=self.radial_neurons)
+                      radial_neurons=self.radial_neurons, irreps_node_attr=self.irreps_node_attr)
         return config
 
     def __repr__(self):
@@ -304,10 +317,11 @@ class HamiltonianHead(OrbitalTensorHead):
     """`OrbitalTensorHead` with ``symmetry="symmetric"``: Hamiltonian (Fock) and overlap matrices,
     ``H = H^T`` by construction, parity-correct under improper rotations."""
 
-    def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, mul_pair=8, radial_neurons=(32,), **kwargs):
+    def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, mul_pair=8, radial_neurons=(32,), irreps_node_attr=None,
+                 **kwargs):
         kwargs.pop("symmetry", None)
         super().__init__(basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=mul_pair,
-                         radial_neurons=radial_neurons, **kwargs)
+                         radial_neurons=radial_neurons, irreps_node_attr=irreps_node_attr, **kwargs)
 
     def get_config(self):
         config = super().get_config()

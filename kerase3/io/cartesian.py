@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from ..o3 import Irreps, ReducedTensorProducts
+from ..o3 import ReducedTensorProducts
 
 __all__ = ["CartesianTensor"]
 

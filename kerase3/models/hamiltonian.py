@@ -107,7 +107,7 @@ class HamiltonianModel(keras.Model):
             self.gates.append(gate)
             irreps = gate.irreps_out
         self.irreps_features = irreps
-        head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, **dt)
+        head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=f"{t}x0e", **dt)
         self.targets = ["hamiltonian"] + (["overlap"] if self.predict_overlap else [])
         self.heads = [HamiltonianHead(self.basis, irreps, irreps_sh, self.number_of_basis, **head_kw) for _ in self.targets]
         dim = self.heads[0].irreps_blocks.dim
@@ -217,7 +217,7 @@ class HamiltonianModel(keras.Model):
         for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
             onsite_shift = ops.take(ops.cast(shift, x.dtype), types, axis=0)
             mat = head(x, sh, radial, senders, receivers, z, node_graph, num_graphs=num_graphs, num_orbitals=num_orbitals,
-                       onsite_shift=onsite_shift, scale=ops.cast(scale, x.dtype))
+                       onsite_shift=onsite_shift, scale=ops.cast(scale, x.dtype), node_attr=attr)
             out[name] = ops.cast(mat, dtype)
         return out
 

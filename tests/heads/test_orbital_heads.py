@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from kerase3 import o3
 from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch

@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import tempfile
 
 import keras
 import numpy as np
@@ -92,7 +91,6 @@ def test_supercells_and_small_cells_give_the_same_energy_per_atom():
     model = small_model()
     a = 2.2  # simple cubic copper, cell smaller than the cutoff
     prim = graph_from_arrays(np.zeros((1, 3)), [29], CUTOFF, np.eye(3) * a, [True] * 3)
-    rng = np.random.default_rng(3)
     sup_pos = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], float) * a
     sup = graph_from_arrays(sup_pos, [29] * 8, CUTOFF, np.eye(3) * 2 * a, [True] * 3)
     e1 = run(model, as_batch([prim]))["energy"][0]
@@ -155,7 +153,6 @@ def test_fit_reduces_loss_compiles_once_per_bucket_and_round_trips(tmp_path):
     stats = model.fit_statistics(graphs)
     assert stats["avg_num_neighbors"] > 1
     ds = GraphDataset(graphs, batch_size=2, shuffle=True)
-    shapes = ds.shapes()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
     h = model.fit(ds.dataset(), epochs=4, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]

@@ -7,7 +7,6 @@ import pytest
 import keras
 from keras import ops
 
-from kerase3 import o3
 from kerase3.ops import sh_irreps, spherical_harmonics
 from kerase3.testing import assert_equivariant
 
