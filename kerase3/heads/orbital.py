@@ -242,6 +242,7 @@ class OrbitalTensorHead(keras.layers.Layer):
 
     def orbital_index(self, atomic_numbers, node_graph, num_graphs):
         """``(N, n_slots)``: index of every max-layout slot of each atom among its graph's AOs (-1: none)."""
+        atomic_numbers, node_graph = ops.cast(atomic_numbers, "int32"), ops.cast(node_graph, "int32")
         n_ao = self._table(self._n_ao, atomic_numbers)
         excl = ops.cumsum(n_ao) - n_ao
         totals = ops.segment_sum(n_ao, node_graph, num_segments=num_graphs)
@@ -255,6 +256,9 @@ class OrbitalTensorHead(keras.layers.Layer):
         ``(G, n, n)`` matrices (edge blocks mirrored and halved when symmetric)."""
         n2 = num_orbitals * num_orbitals
         dummy = num_graphs * n2
+        node_graph = ops.cast(node_graph, "int32")
+        if senders is not None:
+            senders, receivers = ops.cast(senders, "int32"), ops.cast(receivers, "int32")
 
         def flat_ids(rows, cols, graph):
             # AOs past num_orbitals are dropped rather than written into the next graph

@@ -24,6 +24,19 @@ def gated_block_irreps(irreps_node, irreps_sh, irreps_hidden):
     return scalars, act_s, gates, act_g, gated.simplify()
 
 
+def gated_blocks(irreps, irreps_sh, irreps_hidden, layers, dtype=None, **conv_kwargs):
+    """``(convs, gates, irreps_out)``: ``layers`` x (`Convolution` -> `Gate`) starting from ``irreps``
+    (``conv_kwargs``: ``number_of_basis``, ``radial_neurons``, ``avg_num_neighbors``, ``irreps_node_attr``)."""
+    convs, gates = [], []
+    for _ in range(layers):
+        sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, irreps_hidden)
+        gate = Gate(sc, act_s, ga, act_g, gd, dtype=dtype)
+        convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, dtype=dtype, **conv_kwargs))
+        gates.append(gate)
+        irreps = gate.irreps_out
+    return convs, gates, irreps
+
+
 @keras.saving.register_keras_serializable(package="kerase3")
 class GatedConvNetwork(keras.Model):
     """e3nn's gated convolution network with parity (``gate_points_2101``): any irreps in and out.
@@ -69,18 +82,11 @@ class GatedConvNetwork(keras.Model):
         self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
         self.radial = RadialBasis(self.number_of_basis, self.max_radius, basis="smooth_finite", cutoff=True,
                                   scale=math.sqrt(self.number_of_basis), **dt)
-        irreps = Irreps(irreps_in)
-        self.convs, self.gates = [], []
         conv_kw = dict(number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                       avg_num_neighbors=self.num_neighbors, **dt)
-        for _ in range(self.num_layers):
-            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, hidden)
-            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
-            conv = Convolution(irreps, irreps_sh, gate.irreps_in, **conv_kw)
-            self.convs.append(conv)
-            self.gates.append(gate)
-            irreps = gate.irreps_out
-        self.final = Convolution(irreps, irreps_sh, irreps_out, **conv_kw)
+                       avg_num_neighbors=self.num_neighbors)
+        self.convs, self.gates, irreps = gated_blocks(Irreps(irreps_in), irreps_sh, hidden, self.num_layers,
+                                                      self.dtype_policy, **conv_kw)
+        self.final = Convolution(irreps, irreps_sh, irreps_out, **conv_kw, **dt)
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""

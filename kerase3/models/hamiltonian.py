@@ -7,9 +7,9 @@ from keras import ops
 from .. import ops as k3ops
 from ..graph import batch_graphs, graph_from_arrays, pad_batch
 from ..heads.orbital import HamiltonianHead, _basis_arg
-from ..layers import AtomEmbedding, Convolution, Gate, Linear, RadialBasis, SphericalHarmonics
+from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
 from ..o3 import Irreps
-from .gated_conv_network import gated_block_irreps
+from .gated_conv_network import gated_blocks
 
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
@@ -97,15 +97,10 @@ class HamiltonianModel(keras.Model):
         self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
         self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
         self.embed_linear = Linear(f"{t}x0e", f"{self.mul}x0e", **dt)
-        irreps = Irreps(f"{self.mul}x0e")
-        self.convs, self.gates = [], []
-        for _ in range(self.num_layers):
-            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, hidden)
-            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
-            self.convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
-                                          self.avg_num_neighbors, irreps_node_attr=f"{t}x0e", **dt))
-            self.gates.append(gate)
-            irreps = gate.irreps_out
+        self.convs, self.gates, irreps = gated_blocks(Irreps(f"{self.mul}x0e"), irreps_sh, hidden, self.num_layers,
+                                                      self.dtype_policy, number_of_basis=self.number_of_basis,
+                                                      radial_neurons=self.radial_neurons,
+                                                      avg_num_neighbors=self.avg_num_neighbors, irreps_node_attr=f"{t}x0e")
         self.irreps_features = irreps
         head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=f"{t}x0e", **dt)
         self.targets = ["hamiltonian"] + (["overlap"] if self.predict_overlap else [])

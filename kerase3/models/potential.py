@@ -3,10 +3,10 @@ import numpy as np
 from keras import ops
 
 from .. import ops as k3ops
-from ..layers import AtomEmbedding, Convolution, Gate, Linear, RadialBasis, SphericalHarmonics
+from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
 from ..o3 import Irreps
 from ._autodiff import energy_and_gradients, scale_loss_for_replicas
-from .gated_conv_network import gated_block_irreps
+from .gated_conv_network import gated_blocks
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -62,15 +62,10 @@ class Potential(keras.Model):
         self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
         self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
         self.embed_linear = Linear(attr, f"{self.mul}x0e", **dt)
-        irreps = Irreps(f"{self.mul}x0e")
-        self.convs, self.gates = [], []
-        for _ in range(self.num_layers):
-            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, hidden)
-            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
-            self.convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
-                                          self.avg_num_neighbors, irreps_node_attr=attr, **dt))
-            self.gates.append(gate)
-            irreps = gate.irreps_out
+        self.convs, self.gates, irreps = gated_blocks(Irreps(f"{self.mul}x0e"), irreps_sh, hidden, self.num_layers,
+                                                      self.dtype_policy, number_of_basis=self.number_of_basis,
+                                                      radial_neurons=self.radial_neurons,
+                                                      avg_num_neighbors=self.avg_num_neighbors, irreps_node_attr=attr)
         self.readout1 = Linear(irreps, f"{max(self.mul // 2, 1)}x0e", **dt)
         self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
