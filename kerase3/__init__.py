@@ -1,7 +1,8 @@
 """kerase3: E(3)-equivariant neural networks for Keras 3.
 
-Floors (imports only go down): ``o3`` (numpy constants of O(3)) -> ``ops`` (stateless
-keras.ops functions) -> ``layers`` -> ``graph`` / ``models`` -> ``io`` / ``interop``.
+Floors (imports only go down): ``o3`` (numpy constants of O(3), reduced tensor products,
+orbital-basis conventions) -> ``ops`` (stateless keras.ops functions, Cartesian tensors, S2
+grids) -> ``layers`` -> ``graph`` / ``models`` / ``heads`` -> ``io`` / ``export`` / ``interop``.
 ``kerase3.testing`` holds the equivariance checks users run on their own models.
 
 Importing ``kerase3`` imports only ``o3``; the other subpackages load Keras when they

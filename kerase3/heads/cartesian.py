@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
-from ..io.cartesian import CartesianTensor
+from ..ops.cartesian import CartesianTensor
 from ..layers import Linear
 from ..layers._base import irreps_arg
 from ..o3 import Irreps

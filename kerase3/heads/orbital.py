@@ -13,11 +13,10 @@ import numpy as np
 from keras import ops
 
 from .. import ops as k3ops
-from ..io.orbitals import OrbitalBasis, shell_change_of_basis
 from ..layers import ElementwiseTensorProduct, FullyConnectedNet, FullyConnectedTensorProduct, Linear
 from ..layers._base import irreps_arg
 from ..layers.convolution import conv_instructions
-from ..o3 import Irreps, wigner_3j
+from ..o3 import Irreps, OrbitalBasis, shell_change_of_basis, wigner_3j
 
 __all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps"]
 
@@ -62,7 +61,7 @@ class OrbitalBlocks(keras.layers.Layer):
         shells_row: degrees ``l`` of the row shells (``[0, 0, 1, 2]``).
         shells_col: degrees of the column shells (default: ``shells_row``).
         convention: AO order inside each shell (``"e3nn"``, ``"pyscf"``, ``"orca"``; see
-            ``kerase3.io.orbitals``).
+            `kerase3.o3.OrbitalBasis`).
 
     Call: ``features (..., irreps.dim) -> blocks (..., n_row, n_col)`` (`to_blocks`);
     `from_blocks` is the exact inverse.

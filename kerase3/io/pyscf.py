@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .orbitals import OrbitalBasis
+from ..o3 import OrbitalBasis
 
 __all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset"]
 

@@ -61,7 +61,7 @@ class HamiltonianModel(keras.Model):
     so equivariance is exact) and a common scale come from `fit_statistics`.
 
     Args:
-        basis: `kerase3.io.OrbitalBasis` (its convention is the AO order of inputs and outputs).
+        basis: `kerase3.o3.OrbitalBasis` (also `kerase3.io.OrbitalBasis`; its convention is the AO order of inputs and outputs).
         cutoff: neighbour cutoff (Angstrom).
         mul, lmax, layers, number_of_basis, radial_neurons: network sizes.
         mul_pair: channels of the head's pair features.

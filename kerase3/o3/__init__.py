@@ -38,12 +38,16 @@ from ._rotation import (
     rand_quaternion,
     xyz_to_angles,
 )
+from ._orbital_basis import CONVENTIONS, OrbitalBasis, shell_change_of_basis
 from ._reduce import ReducedTensorProducts
 from ._spherical_harmonics_table import sh_recursion_table
 from ._wigner import change_basis_real_to_complex, so3_generators, su2_generators, wigner_3j, wigner_D
 
 __all__ = [
     "ReducedTensorProducts",
+    "OrbitalBasis",
+    "CONVENTIONS",
+    "shell_change_of_basis",
     "Irrep",
     "Irreps",
     "MulIr",

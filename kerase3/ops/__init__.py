@@ -6,6 +6,8 @@ from .spherical_harmonics import sh_irreps, spherical_harmonics
 from .tensor_product import tensor_product
 from .graph import edge_vectors, graph_pool, scatter_sum
 from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
+from .cartesian import CartesianTensor
+from .s2grid import from_s2grid, s2_grid, to_s2grid
 
 __all__ = [
     "spherical_harmonics",
@@ -22,4 +24,8 @@ __all__ = [
     "soft_unit_step",
     "bessel_basis",
     "polynomial_cutoff",
+    "CartesianTensor",
+    "to_s2grid",
+    "from_s2grid",
+    "s2_grid",
 ]

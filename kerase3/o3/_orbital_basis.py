@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from ..o3 import Irrep, Irreps
+from ._irreps import Irrep, Irreps
 
 __all__ = ["OrbitalBasis", "CONVENTIONS", "shell_change_of_basis"]
 
