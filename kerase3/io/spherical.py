@@ -77,8 +77,9 @@ class SphericalTensor:
 
     def signal_xyz(self, coefficients, points):
         """Values ``(..., n)`` of the signals ``(..., dim)`` at the directions of ``points (n, 3)``."""
+        x = ops.convert_to_tensor(coefficients)
         Y = spherical_harmonics_numpy(self._sh, points)
-        return ops.matmul(ops.convert_to_tensor(coefficients), ops.convert_to_tensor(Y.T, dtype=ops.convert_to_tensor(coefficients).dtype))
+        return ops.matmul(x, ops.convert_to_tensor(Y.T, dtype=x.dtype))
 
     def grid(self, res_beta, res_alpha):
         """The grid's points ``(res_beta, res_alpha, 3)`` and weights (see `kerase3.ops.s2grid`)."""
