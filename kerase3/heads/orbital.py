@@ -146,8 +146,9 @@ class OrbitalTensorHead(keras.layers.Layer):
 
     On-site blocks (atom i with itself) come from each atom's features; off-site blocks from
     pair features of every edge ``j -> i``: a `Linear` of each end, their elementwise tensor
-    product, and a ``uvu`` tensor product of the sender's features with the edge's spherical
-    harmonics weighted by a radial network, mixed by a `Linear`. Blocks are predicted in the
+    product weighted per irrep copy by a radial network, and a ``uvu`` tensor product of the
+    sender's features with the edge's spherical harmonics, also radially weighted, mixed by a
+    `Linear`. Blocks are predicted in the
     basis's largest shell layout (`OrbitalBasis.max_shells`) and gathered per element, so
     elements with different bases share one batch. ``symmetry="symmetric"`` gives
     ``H = H^T`` exactly (``H_ij = (B_ij + B_ji^T) / 2``, on-site blocks symmetrised);
@@ -201,7 +202,12 @@ class OrbitalTensorHead(keras.layers.Layer):
         self.product = ElementwiseTensorProduct(pair_irreps, pair_irreps, filter_ir_out=sorted(need), **dt)
         mid, instr = conv_instructions(pair_irreps, i_sh, self.irreps_blocks)
         self._plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
-        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel], "silu", **dt)
+        # the radial network weights the sender x harmonics product and, per irrep copy, the product of both ends
+        prod = Irreps(self.product.irreps_out)
+        self._copy_index = np.concatenate([np.repeat(np.arange(mul), ir.dim) + k for k, (mul, ir) in
+                                           zip(np.cumsum([0] + [m for m, _ in prod])[:-1], prod)]).astype(np.int32)
+        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel + prod.num_irreps],
+                                        "silu", **dt)
         self._pair_in = pair_irreps + pair_irreps + Irreps(self.product.irreps_out) + mid
         reachable = {ir for _, ir in self._pair_in}
         missing = sorted({str(ir) for _, ir in self.irreps_blocks if ir not in reachable})
@@ -292,8 +298,11 @@ class OrbitalTensorHead(keras.layers.Layer):
         onsite = self.onsite(node_features) if self.irreps_node_attr is None else self.onsite(node_features, node_attr)
         a = ops.take(self.lin_r(node_features), receivers, axis=0)
         b = ops.take(self.lin_s(node_features), senders, axis=0)
-        msg = k3ops.tensor_product(self._plan, b, edge_sh, self.radial(edge_radial), shared_weights=False)
-        pair = self.pair(ops.concatenate([a, b, self.product(a, b), msg], axis=-1))
+        radial = self.radial(edge_radial)
+        n_tp = self._plan.weight_numel
+        msg = k3ops.tensor_product(self._plan, b, edge_sh, radial[:, :n_tp], shared_weights=False)
+        both = self.product(a, b) * ops.take(radial[:, n_tp:], ops.convert_to_tensor(self._copy_index), axis=1)
+        pair = self.pair(ops.concatenate([a, b, both, msg], axis=-1))
         if scale is not None:
             onsite, pair = onsite * scale, pair * scale
         if onsite_shift is not None:
