@@ -44,13 +44,16 @@ class SphericalTensor:
 
     # -- geometry -> signal -----------------------------------------------------------------------------------
 
-    def with_peaks_at(self, vectors, values=None):
+    def with_peaks_at(self, vectors, values=None, center=None):
         """Coefficients of the smoothest band-limited signal with the value ``values[i]`` (default:
         ``|vectors[i]|``) at the direction of each vector (least squares in the span of
-        ``Y(v_i)``). Needs ``p_val = 1, p_arg = -1``; zero vectors and zero values are skipped."""
+        ``Y(v_i)``). With ``center``, ``vectors`` are points of a cloud seen from it. Needs
+        ``p_val = 1, p_arg = -1``; zero vectors and zero values are skipped."""
         if (self.p_val, self.p_arg) != (1, -1):
             raise ValueError(f"SphericalTensor.with_peaks_at: needs p_val=1, p_arg=-1. Received: {self!r}")
         vectors = np.asarray(vectors, np.float64).reshape(-1, 3)
+        if center is not None:
+            vectors = vectors - np.asarray(center, np.float64).reshape(1, 3)
         values = np.linalg.norm(vectors, axis=1) if values is None else np.asarray(values, np.float64).reshape(-1)
         if len(values) != len(vectors):
             raise ValueError(f"SphericalTensor.with_peaks_at: {len(vectors)} vectors but {len(values)} values")
@@ -63,10 +66,13 @@ class SphericalTensor:
         solution, *_ = np.linalg.lstsq(A, values, rcond=None)
         return solution @ Y
 
-    def sum_of_diracs(self, positions, values):
+    def sum_of_diracs(self, positions, values, center=None):
         """Coefficients of ``sum_i values[i] delta(x - x_i / |x_i|)`` cut at ``lmax`` (e3nn's scaling
-        ``4 pi / (lmax + 1)**2``, so a single Dirac peaks near its value)."""
+        ``4 pi / (lmax + 1)**2``, so a single Dirac peaks near its value); ``center`` is subtracted
+        from the positions first."""
         positions = np.asarray(positions, np.float64)
+        if center is not None:
+            positions = positions - np.asarray(center, np.float64)
         values = np.broadcast_to(np.asarray(values, np.float64), positions.shape[:-1])
         if positions.size == 0:
             return np.zeros(positions.shape[:-2] + (self.dim,))

@@ -29,6 +29,12 @@ def test_find_peaks_recovers_the_directions_of_with_peaks_at():
         np.testing.assert_allclose(f, 2.0, atol=1e-6)
         # the signal has the requested values there
         np.testing.assert_allclose(np_(st.signal_xyz(c, dirs)), 2.0, atol=1e-10)
+    # a point cloud around a centre (methane's hydrogens around its carbon)
+    center = np.array([1.0, -2.0, 0.5])
+    c = st.with_peaks_at(center + 1.09 * TETRAHEDRON, center=center)
+    v, _ = st.find_peaks(c, min_value=0.5)
+    assert len(v) == 4
+    match(v, TETRAHEDRON, 1e-5)
 
 
 def test_grid_transforms_invert_each_other_up_to_the_band_limit():
