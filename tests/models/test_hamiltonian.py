@@ -70,16 +70,18 @@ def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
     graphs = hamiltonian_graphs(basis, z, data["positions"], 4.0, hamiltonian=data["fock"])
     train, test = graphs[:45], graphs[45:]
     keras.utils.set_random_seed(0)
-    model = HamiltonianModel(basis, cutoff=4.0, mul=8, layers=2, mul_pair=8)
+    model = HamiltonianModel(basis, cutoff=4.0, mul=8, layers=1, mul_pair=8)
     model.fit_statistics(train)
     ds = GraphDataset(train, batch_size=5, targets=("hamiltonian",), extra_inputs=("orbital_mask",))
-    # graph mode: XLA's compilation of this train step takes longer than the 30 epochs (see tutorial 06 for XLA)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, 30 * len(ds))), jit_compile=False)
-    history = model.fit(ds.dataset(), epochs=30, verbose=0)
+    # graph mode: XLA's compilation of this train step takes longer than the 20 epochs (see tutorial 06 for XLA)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, 20 * len(ds))), jit_compile=False)
+    history = model.fit(ds.dataset(), epochs=20, verbose=0)
     assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
     assert "hamiltonian_mae_onsite" in history.history and "hamiltonian_mae_offsite" in history.history
-    pred = np.stack([model.predict_matrix(z, g["positions"]) for g in test])
+    b = pad_batch(batch_graphs(test), 3 * len(test) + 1, 6 * len(test), len(test) + 1)
+    pred = np.asarray(model({k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()})["hamiltonian"])[:-1]
     true = np.stack([g["hamiltonian"] for g in test])
     mean = np.mean([g["hamiltonian"] for g in train], axis=0)
     mae, mae_mean = np.abs(pred - true).mean(), np.abs(mean - true).mean()
-    assert mae < 0.3 * mae_mean, (mae, mae_mean)  # about 0.2 here
+    print("held-out MAE / MAE of the mean:", mae / mae_mean)
+    assert mae < 0.3 * mae_mean, (mae, mae_mean)
