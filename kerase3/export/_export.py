@@ -212,16 +212,21 @@ def _functional_endpoints(model, tf, dtype):
     if not inputs:
         raise ValueError(f"export_saved_model: {model.name} has no known inputs: build it as a functional model, "
                          "or export a Potential / GatedConvNetwork / HamiltonianModel")
-    names = [t.name for t in inputs]
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=n) for t, n in zip(inputs, names)]
-    structure = model._inputs_struct if hasattr(model, "_inputs_struct") else None
+    structure = getattr(model, "_inputs_struct", None)
+    if isinstance(structure, dict):  # named inputs: the signature's names are the dict's keys
+        keys = list(structure)
+        specs = [tf.TensorSpec(structure[k].shape, structure[k].dtype, name=k) for k in keys]
+
+        def pack(args):
+            return dict(zip(keys, args))
+    else:
+        specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in inputs]
+
+        def pack(args):
+            return list(args) if len(args) > 1 else args[0]
 
     def serving_default(*args):
-        if isinstance(structure, dict):
-            x = dict(zip(structure.keys(), args))
-        else:
-            x = list(args) if len(args) > 1 else args[0]
-        out = model(x, training=False)
+        out = model(pack(args), training=False)
         if isinstance(out, dict):
             return dict(out)
         if isinstance(out, (list, tuple)):

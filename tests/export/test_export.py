@@ -178,6 +178,21 @@ def test_checker_rejects_python_callbacks_and_accepts_functional_models(tmp_path
     assert failed[0]["name"] == "no Python callback ops" and "EagerPyFunc" in failed[0]["detail"]
 
 
+def test_functional_model_with_named_inputs(tmp_path):
+    import tensorflow as tf
+
+    from kerase3.layers import FullyConnectedTensorProduct
+
+    inputs = {"z_vectors": keras.Input((3,)), "a_scalars": keras.Input((2,))}  # not in sorted order
+    out = FullyConnectedTensorProduct("1x1o", "2x0e", "1x1o")(inputs["z_vectors"], inputs["a_scalars"])
+    model = keras.Model(inputs, out)
+    export_saved_model(model, tmp_path / "named")
+    fn = tf.saved_model.load(str(tmp_path / "named")).signatures["serving_default"]
+    v, s = np.random.default_rng(0).normal(size=(4, 3)), np.random.default_rng(1).normal(size=(4, 2))
+    got = fn(z_vectors=tf.constant(v, tf.float32), a_scalars=tf.constant(s, tf.float32))["output"].numpy()
+    np.testing.assert_allclose(got, np.asarray(model({"z_vectors": v, "a_scalars": s})), rtol=1e-5, atol=1e-6)
+
+
 def test_export_needs_a_known_dtype(exported_potential, tmp_path):
     model, _ = exported_potential
     with pytest.raises(ValueError, match="dtype"):
