@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
+from ..ops._layout import axis_size
 from ..o3 import Irreps
 from ._base import irreps_arg
 from .fully_connected_net import FullyConnectedNet
@@ -109,7 +110,7 @@ class Convolution(keras.layers.Layer):
         x = self.lin1(node_features)
         weights = self.radial(edge_radial)
         messages = k3ops.tensor_product(self._plan, ops.take(x, senders, axis=0), edge_sh, weights, shared_weights=False)
-        num_nodes = node_features.shape[0] if node_features.shape[0] is not None else ops.shape(node_features)[0]
+        num_nodes = axis_size(node_features, 0)
         agg = k3ops.scatter_sum(messages, receivers, num_nodes) / math.sqrt(self.avg_num_neighbors)
         out = self.lin2(agg)
         sc = self.self_connection(node_features) if node_attr is None else self.self_connection(node_features, node_attr)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
+from ..ops._layout import axis_size
 from ..layers import Convolution, Gate, RadialBasis, SphericalHarmonics
 from ..o3 import Irrep, Irreps
 
@@ -114,7 +115,7 @@ class GatedConvNetwork(keras.Model):
         x = self.final(x, sh, radial, senders, receivers)
         if self.pool is None:
             return x
-        num_graphs = inputs["graph_mask"].shape[0] if inputs["graph_mask"].shape[0] is not None else ops.shape(inputs["graph_mask"])[0]
+        num_graphs = axis_size(inputs["graph_mask"], 0)
         if node_graph is None:
             raise ValueError("GatedConvNetwork: pooling needs inputs['node_graph']. Received: no node_graph")
         out = k3ops.graph_pool(x, node_graph, num_graphs, self.pool, inputs.get("node_mask"))

@@ -2,9 +2,11 @@
 
 import keras
 import numpy as np
+import scipy.linalg
 from keras import ops
 
 from .. import ops as k3ops
+from ..ops._layout import axis_size
 from ..graph import batch_graphs, graph_from_arrays, pad_batch
 from ..heads.orbital import HamiltonianHead, _basis_arg
 from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
@@ -167,12 +169,7 @@ class HamiltonianModel(keras.Model):
             b = (f @ head.blocks._M).reshape(head.blocks.n_row, head.blocks.n_row)
             idx = self.basis.max_layout_index(zi)
             blocks.append(b[np.ix_(idx, idx)])
-        n = sum(len(b) for b in blocks)
-        out, i = np.zeros((n, n)), 0
-        for b in blocks:
-            out[i:i + len(b), i:i + len(b)] = b
-            i += len(b)
-        return out
+        return scipy.linalg.block_diag(*blocks)
 
     # -- forward -------------------------------------------------------------------------------------------
 
@@ -196,8 +193,8 @@ class HamiltonianModel(keras.Model):
         z = inputs["atomic_numbers"]
         senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
         omask = inputs["orbital_mask"]
-        num_graphs = omask.shape[0] if omask.shape[0] is not None else ops.shape(omask)[0]
-        num_orbitals = omask.shape[1] if omask.shape[1] is not None else ops.shape(omask)[1]
+        num_graphs = axis_size(omask, 0)
+        num_orbitals = axis_size(omask, 1)
         vec = k3ops.edge_vectors(pos, senders, receivers)
         r2 = ops.sum(ops.square(vec), axis=-1)
         r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
@@ -220,8 +217,8 @@ class HamiltonianModel(keras.Model):
         """``(G, n, n)``: 1 where both AOs sit on the same atom."""
         head = self.heads[0]
         z, node_graph, omask = inputs["atomic_numbers"], inputs["node_graph"], inputs["orbital_mask"]
-        num_graphs = omask.shape[0] if omask.shape[0] is not None else ops.shape(omask)[0]
-        num_orbitals = omask.shape[1] if omask.shape[1] is not None else ops.shape(omask)[1]
+        num_graphs = axis_size(omask, 0)
+        num_orbitals = axis_size(omask, 1)
         s = head.blocks.n_row
         ones = ops.ones((ops.shape(z)[0], s, s), dtype=omask.dtype)
         index = head.orbital_index(z, node_graph, num_graphs)

@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 
 from .. import ops as k3ops
+from ..ops._layout import axis_size
 from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
 from ..o3 import Irreps
 from ._autodiff import energy_and_gradients, scale_loss_for_replicas
@@ -162,7 +163,7 @@ class Potential(keras.Model):
         pos = inputs["positions"]
         dtype = "float32" if self.compute_dtype == "bfloat16" else self.compute_dtype
         pos = ops.cast(pos, dtype)
-        num_graphs = inputs["graph_mask"].shape[0] if inputs["graph_mask"].shape[0] is not None else ops.shape(inputs["graph_mask"])[0]
+        num_graphs = axis_size(inputs["graph_mask"], 0)
         strain = ops.zeros((num_graphs, 3, 3), dtype=dtype)
 
         def energy_fn(p, s):

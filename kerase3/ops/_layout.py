@@ -76,3 +76,9 @@ def from_blocks(blocks, irreps, batch_shape, like):
     else:
         out = ops.concatenate(parts, axis=-1)
     return ops.reshape(out, tuple(batch_shape) + (irreps.dim,))
+
+
+def axis_size(x, axis):
+    """The size of ``x`` along ``axis``: a Python int when the shape is static, else a tensor."""
+    n = x.shape[axis]
+    return n if n is not None else ops.shape(x)[axis]
