@@ -19,6 +19,7 @@ from keras import ops
 from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch
 from ..o3 import wigner_3j
 from ._plan import TensorProductPlan, cg_terms
+from ._coupled import coupled_paths, coupled_tensor_product
 
 __all__ = ["tensor_product", "TensorProductPlan"]
 
@@ -166,6 +167,11 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
         (x1, x2, weights), batch = broadcast_batch([x1, x2, weights])
         w_flat = flatten_batch(weights)
     x1f, x2f = flatten_batch(x1), flatten_batch(x2)
+    if not hasattr(plan, "_coupled"):
+        plan._coupled = coupled_paths(plan)
+    if plan._coupled is not None:
+        out = coupled_tensor_product(plan, plan._coupled, x1f, x2f, w_flat, shared_weights)
+        return ops.reshape(out, tuple(batch) + (plan.irreps_out.dim,))
     A1 = _blocks(x1f, plan.irreps_in1)
     A2 = _blocks(x2f, plan.irreps_in2)
     irreps_out = plan.irreps_out

@@ -1,0 +1,114 @@
+"""The convolution product's hand-written gradient equals automatic differentiation of
+the general code, to first and second order (forces in a loss), on every backend."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerase3.o3 import Irreps
+from kerase3.ops import TensorProductPlan, tensor_product
+from kerase3.ops._coupled import coupled_paths
+
+BACKEND = keras.backend.backend()
+
+
+def _conv_plan(irreps_in1, irreps_sh, lmax_out):
+    i1, i2 = Irreps(irreps_in1), Irreps(irreps_sh)
+    out, instr = [], []
+    for a, (mul, r1) in enumerate(i1):
+        for b, (_, r2) in enumerate(i2):
+            for ro in r1 * r2:
+                if ro.l <= lmax_out:
+                    instr.append((a, b, len(out), "uvu", True))
+                    out.append((mul, ro))
+    return str(i1), str(i2), str(Irreps(out)), instr
+
+
+CASES = [
+    ("4x0e+3x1o+2x2e", "0e+1o+2e", 2),
+    ("2x0e+2x1e+1x2o", "1x0e+1x1o", 3),  # mixed multiplicities and parities
+]
+
+
+def _plans(case):
+    args = _conv_plan(*case)
+    fast, general = TensorProductPlan(*args), TensorProductPlan(*args)
+    general._coupled = None  # force the general code path (automatic differentiation)
+    assert coupled_paths(fast) is not None
+    return fast, general
+
+
+def _data(plan, shared, n=7, seed=0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=(n, plan.irreps_in1.dim))
+    x2 = rng.normal(size=(n, plan.irreps_in2.dim))
+    w = rng.normal(size=(plan.weight_numel,) if shared else (n, plan.weight_numel))
+    v = rng.normal(size=(n, plan.irreps_out.dim))
+    r = rng.normal(size=(n, plan.irreps_in2.dim))
+    return x1, x2, w, v, r
+
+
+def _grads(plan, shared, x1, x2, w, v, r):
+    """(d/d(x1, x2, w) of <v, TP>, d/d(x1, x2, w) of <r, (d<v, TP>/dx2)^2>), traced as in training
+    (``tf.function`` with nested tapes, ``jax.jit`` of nested ``jax.grad``)."""
+
+    if BACKEND == "jax":
+        import jax
+
+        def energy(a, b, c):
+            return jax.numpy.sum(v * tensor_product(plan, a, b, c, shared_weights=shared))
+
+        g1 = jax.jit(jax.grad(energy, argnums=(0, 1, 2)))(x1, x2, w)
+
+        def loss(a, b, c):
+            return jax.numpy.sum(r * jax.grad(energy, argnums=1)(a, b, c) ** 2)
+
+        g2 = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x1, x2, w)
+        return [np.asarray(t) for t in g1], [np.asarray(t) for t in g2]
+
+    import tensorflow as tf
+
+    def both(a, b, c):
+        with tf.GradientTape() as outer:
+            outer.watch([a, b, c])
+            with tf.GradientTape() as inner:
+                inner.watch([a, b, c])
+                e = tf.reduce_sum(v * tensor_product(plan, a, b, c, shared_weights=shared))
+            g1 = inner.gradient(e, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            loss = tf.reduce_sum(r * g1[1] ** 2)
+        return g1, outer.gradient(loss, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    g1, g2 = tf.function(both)(*(tf.constant(t) for t in (x1, x2, w)))
+    return [t.numpy() for t in g1], [t.numpy() for t in g2]
+
+
+@pytest.mark.parametrize("case, shared", [(CASES[0], False), (CASES[1], True)])
+def test_gradients_equal_automatic_differentiation(case, shared):
+    fast, general = _plans(case)
+    data = _data(fast, shared)
+    x1, x2, w = data[:3]
+    out_fast = keras.ops.convert_to_numpy(tensor_product(fast, x1, x2, w, shared_weights=shared))
+    out_general = keras.ops.convert_to_numpy(tensor_product(general, x1, x2, w, shared_weights=shared))
+    np.testing.assert_allclose(out_fast, out_general, rtol=0, atol=1e-12)
+    g1f, g2f = _grads(fast, shared, *data)
+    g1g, g2g = _grads(general, shared, *data)
+    for k, (a, b) in enumerate(zip(g1f + g2f, g1g + g2g)):
+        assert a.shape == b.shape
+        if k != 4:  # the product is linear in x2: its second derivative in x2 is zero
+            assert np.abs(b).max() > 1e-3  # the check is not vacuous
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, np.abs(b).max()))
+
+
+def test_broadcast_batch_axes_and_empty_batch():
+    fast, general = _plans(CASES[0])
+    rng = np.random.default_rng(1)
+    x1 = rng.normal(size=(3, 1, fast.irreps_in1.dim))
+    x2 = rng.normal(size=(1, 4, fast.irreps_in2.dim))
+    w = rng.normal(size=(3, 4, fast.weight_numel))
+    a = keras.ops.convert_to_numpy(tensor_product(fast, x1, x2, w, shared_weights=False))
+    b = keras.ops.convert_to_numpy(tensor_product(general, x1, x2, w, shared_weights=False))
+    assert a.shape == (3, 4, fast.irreps_out.dim)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    empty = tensor_product(fast, np.zeros((0, fast.irreps_in1.dim)), np.zeros((0, fast.irreps_in2.dim)),
+                           np.zeros((0, fast.weight_numel)), shared_weights=False)
+    assert tuple(empty.shape) == (0, fast.irreps_out.dim)
