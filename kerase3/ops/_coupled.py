@@ -18,10 +18,13 @@ Everything is written per irrep component: a component of a block in e3nn's mul_
 layout is one strided slice ``[Z, mul]`` of the flat tensor, so XLA's fused loops index
 it without reshapes (on this project's 2-core CPU a reshape inside a fused loop costs
 about as much as the arithmetic). XLA's automatic gradient of the forward reads the
-cotangent once per term; these sums read it twice and share ``h``. Measured with
-``benchmarks/tensor_product.py`` (W2, 20,000 edges): forward 64 -> 51 ms, forward+backward
-181 -> 116 ms. The gradient is written with differentiable ``keras.ops`` and recomputes
-everything from the inputs, so second derivatives (forces in a loss) are exact
+cotangent once per term; these sums read it twice and share ``h``. The gradient itself
+has a gradient written the same way (the product is trilinear, see
+`coupled_tensor_product`), so training on forces never falls back to XLA's automatic
+differentiation of these sums. Measured (``benchmarks/tensor_product.py``, W2 = 20,000
+edges): forward 64 -> 51 ms, forward+backward 181 -> 116 ms; a ``Potential`` training step
+on forces (``benchmarks/potential.py``, 192 atoms) 706 -> 390 ms. Derivatives of first,
+second and third order equal automatic differentiation of the general code
 (``tests/ops/test_coupled_gradient.py``).
 """
 
@@ -67,6 +70,7 @@ class _Tables:
             moff += d1 * d3
         self.C = np.concatenate(cols, axis=1)  # [dim2, sum d1*d3]
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
+        self.out_slices = so
         self.in_blocks = [(s, mul, ir.dim) for s, (mul, ir) in zip(s1, i1)]
 
 
@@ -104,61 +108,110 @@ def _add(acc, t):
     return t if acc is None else acc + t
 
 
-def coupled_tensor_product(plan, paths, x1, x2, w, shared_weights):
-    """``[Z, dim1] x [Z, dim2]`` with weights ``[Z, numel]`` (or ``[numel]`` shared) -> ``[Z, dim_out]``."""
-    T = _Tables(plan, paths)
+def _forward(T, x1, x2, w, shared):
+    M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
+    outs = [None] * len(T.out_blocks)
+    for p in T.paths:
+        d1, d3, m0, x0 = p["d1"], p["d3"], p["m"].start, p["x"].start
+        xs = [_comp(x1, x0, p["mul"], d1, i) for i in range(d1)]
+        wp = _w_block(w, p, shared)
+        comps = []
+        for k in range(d3):
+            t = None
+            for i in range(d1):
+                t = _add(t, xs[i] * M[:, m0 + i * d3 + k, None])
+            comps.append(t * wp)
+        outs[p["o"]] = _add(outs[p["o"]], _stack(comps))
+    return _assemble(outs, T.out_blocks, x1)
 
-    def forward(x1, x2, w):
-        M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
-        outs = [None] * len(T.out_blocks)
-        for p in T.paths:
-            d1, d3, m0, x0 = p["d1"], p["d3"], p["m"].start, p["x"].start
-            xs = [_comp(x1, x0, p["mul"], d1, i) for i in range(d1)]
-            wp = _w_block(w, p, shared_weights)
-            comps = []
+
+def _partials(T, g, x1, x2, w, shared):
+    """The three partial derivatives of ``<g, TP(x1, x2, w)>``: ``(d/dx1, d/dx2, d/dw)``."""
+    C = ops.convert_to_tensor(T.C, dtype=x2.dtype)
+    M = ops.matmul(x2, C)
+    dx = [None] * len(T.in_blocks)
+    dw, dM = [], []
+    for p in T.paths:
+        d1, d3, m0, x0, mul, so = p["d1"], p["d3"], p["m"].start, p["x"].start, p["mul"], T.out_slices[p["o"]]
+        xs = [_comp(x1, x0, mul, d1, i) for i in range(d1)]
+        gs = [_comp(g, so.start, mul, d3, k) for k in range(d3)]
+        wp = _w_block(w, p, shared)
+        hs = []
+        for i in range(d1):
+            h = None
             for k in range(d3):
-                t = None
-                for i in range(d1):
-                    t = _add(t, xs[i] * M[:, m0 + i * d3 + k, None])
-                comps.append(t * wp)
-            outs[p["o"]] = _add(outs[p["o"]], _stack(comps))
-        return _assemble(outs, T.out_blocks, x1)
+                h = _add(h, gs[k] * M[:, m0 + i * d3 + k, None])
+            hs.append(h)
+        dwp = None
+        for i in range(d1):
+            dwp = _add(dwp, xs[i] * hs[i])
+        dw.append(ops.sum(dwp, axis=0) if shared else dwp)
+        b = p["b"]
+        dx[b] = [h * wp for h in hs] if dx[b] is None else [a + h * wp for a, h in zip(dx[b], hs)]
+        xw = ops.reshape(x1[:, p["x"]], (-1, mul, d1)) * wp[:, :, None]
+        g3 = ops.reshape(g[:, so], (-1, mul, d3))
+        dM.append(ops.reshape(ops.sum(xw[:, :, :, None] * g3[:, :, None, :], axis=1), (-1, d1 * d3)))
+    dx1 = _assemble([None if c is None else _stack(c) for c in dx], [(mul, d) for _, mul, d in T.in_blocks], x1)
+    dx2 = ops.matmul(dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=1), ops.transpose(C))
+    dwc = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
+    return dx1, dx2, dwc
+
+
+def _cotangents(args, upstream, n):
+    """The cotangents a ``custom_gradient`` function receives, as a list of ``n`` (TF passes
+    them positionally, JAX as one tuple)."""
+    if upstream is not None:
+        args = (upstream,)
+    if len(args) == 1 and n > 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return list(args)
+
+
+def _sum(terms):
+    terms = [t for t in terms if t is not None]
+    if not terms:
+        return None
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def coupled_tensor_product(plan, paths, x1, x2, w, shared_weights):
+    """``[Z, dim1] x [Z, dim2]`` with weights ``[Z, numel]`` (or ``[numel]`` shared) -> ``[Z, dim_out]``.
+
+    The product ``F`` is trilinear, so ``T = <g, F(x1, x2, w)>`` is linear in each of its four
+    arguments and every derivative of every order is again ``F`` or one of ``T``'s partials at
+    other arguments. Both carry a gradient written that way, so forces in a loss (second
+    order) and beyond run the same hand-written sums instead of XLA's automatic gradient.
+    """
+    if getattr(plan, "_coupled_tables", None) is None:
+        plan._coupled_tables = _Tables(plan, paths)
+    T = plan._coupled_tables
 
     @ops.custom_gradient
     def product(x1, x2, w):
         def grad(*args, upstream=None):
-            g = args[0] if upstream is None else upstream
-            C = ops.convert_to_tensor(T.C, dtype=x2.dtype)
-            M = ops.matmul(x2, C)
-            out_slices = plan.irreps_out.slices()
-            out_starts = [s.start for s in out_slices]
-            dx = [None] * len(T.in_blocks)
-            dw, dM = [], []
-            for p in T.paths:
-                d1, d3, m0, x0, mul = p["d1"], p["d3"], p["m"].start, p["x"].start, p["mul"]
-                xs = [_comp(x1, x0, mul, d1, i) for i in range(d1)]
-                gs = [_comp(g, out_starts[p["o"]], mul, d3, k) for k in range(d3)]
-                wp = _w_block(w, p, shared_weights)
-                hs = []
-                for i in range(d1):
-                    h = None
-                    for k in range(d3):
-                        h = _add(h, gs[k] * M[:, m0 + i * d3 + k, None])
-                    hs.append(h)
-                dwp = None
-                for i in range(d1):
-                    dwp = _add(dwp, xs[i] * hs[i])
-                dw.append(ops.sum(dwp, axis=0) if shared_weights else dwp)
-                b = p["b"]
-                dx[b] = [h * wp for h in hs] if dx[b] is None else [a + h * wp for a, h in zip(dx[b], hs)]
-                xw = ops.reshape(x1[:, p["x"]], (-1, mul, d1)) * wp[:, :, None]
-                g3 = ops.reshape(g[:, out_slices[p["o"]]], (-1, mul, d3))
-                dM.append(ops.reshape(ops.sum(xw[:, :, :, None] * g3[:, :, None, :], axis=1), (-1, d1 * d3)))
-            dx1 = _assemble([None if c is None else _stack(c) for c in dx], [(mul, d) for _, mul, d in T.in_blocks], x1)
-            dx2 = ops.matmul(dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=1), ops.transpose(C))
-            dwc = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
-            return dx1, dx2, dwc
+            (g,) = _cotangents(args, upstream, 1)
+            return partials(g, x1, x2, w)
 
-        return forward(x1, x2, w), grad
+        return _forward(T, x1, x2, w, shared_weights), grad
+
+    @ops.custom_gradient
+    def partials(g, x1, x2, w):
+        def grad(*args, upstream=None):
+            a1, a2, a3 = _cotangents(args, upstream, 3)
+            # d/dg <a, partials> = F with one argument replaced by its cotangent; d/dx1 etc. are
+            # partials with another argument replaced (T is linear in each argument)
+            none = (None, None, None)
+            dg = _sum([product(a1, x2, w) if a1 is not None else None,
+                       product(x1, a2, w) if a2 is not None else None,
+                       product(x1, x2, a3) if a3 is not None else None])
+            pa = partials(g, x1, a2, w) if a2 is not None else none  # d/dx1 and d/dw through d/dx2
+            pb = partials(g, x1, x2, a3) if a3 is not None else none  # d/dx1 and d/dx2 through d/dw
+            pc = partials(g, a1, x2, w) if a1 is not None else none  # d/dx2 and d/dw through d/dx1
+            return dg, _sum([pa[0], pb[0]]), _sum([pb[1], pc[1]]), _sum([pa[2], pc[2]])
+
+        return _partials(T, g, x1, x2, w, shared_weights), grad
 
     return product(x1, x2, w)
