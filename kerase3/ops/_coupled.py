@@ -109,17 +109,17 @@ def _add(acc, t):
 
 
 def _forward(T, x1, x2, w, shared):
-    M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     outs = [None] * len(T.out_blocks)
     for p in T.paths:
-        d1, d3, m0, x0 = p["d1"], p["d3"], p["m"].start, p["x"].start
+        d1, d3, x0 = p["d1"], p["d3"], p["x"].start
+        M = ops.matmul(x2, ops.convert_to_tensor(T.C[:, p["m"]], dtype=x2.dtype))  # [Z, d1*d3]
         xs = [_comp(x1, x0, p["mul"], d1, i) for i in range(d1)]
         wp = _w_block(w, p, shared)
         comps = []
         for k in range(d3):
             t = None
             for i in range(d1):
-                t = _add(t, xs[i] * M[:, m0 + i * d3 + k, None])
+                t = _add(t, xs[i] * M[:, i * d3 + k, None])
             comps.append(t * wp)
         outs[p["o"]] = _add(outs[p["o"]], _stack(comps))
     return _assemble(outs, T.out_blocks, x1)
