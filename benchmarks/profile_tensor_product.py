@@ -58,25 +58,9 @@ def main():
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
 
-    import tensorflow as tf
-    from kerase3.ops import TensorProductPlan, tensor_product
-    from tensor_product import _data, workload
+    from tensor_product import kerase3_tf_calls
 
-    i1, i2, io, instr, shared, _ = workload(args.workload)
-    plan = TensorProductPlan(i1, i2, io, instr)
-    x1, x2, w, cot = (tf.constant(a) for a in _data(args.workload, args.dtype, plan.weight_numel))
-
-    @tf.function(jit_compile=True)
-    def forward(a, b, c):
-        return tensor_product(plan, a, b, c, shared_weights=shared)
-
-    @tf.function(jit_compile=True)
-    def backward(a, b, c, g):
-        with tf.GradientTape() as tape:
-            tape.watch([a, b, c])
-            y = tensor_product(plan, a, b, c, shared_weights=shared)
-        return tape.gradient(y, [a, b, c], output_gradients=g)
-
+    forward, backward, (x1, x2, w, cot) = kerase3_tf_calls(args.workload, args.dtype)
     fn, inputs = (forward, (x1, x2, w)) if args.which == "forward" else (backward, (x1, x2, w, cot))
     times = thunk_times(fn, inputs)
     print(f"{args.workload} {args.dtype} {args.which}: {sum(times.values()):.1f} ms of thread time per call")

@@ -91,22 +91,31 @@ def _data(name, dtype, weight_numel):
     return x1, x2, w, cot
 
 
-def run_kerase3_tf(name, dtype, repeat):
+def kerase3_tf_calls(name, dtype):
+    """(forward, forward+backward, (x1, x2, w, cotangent)) of kerase3 on TensorFlow under XLA."""
     import tensorflow as tf
     from kerase3.ops import TensorProductPlan, tensor_product
 
     i1, i2, io, instr, shared, _ = workload(name)
     plan = TensorProductPlan(i1, i2, io, instr)
-    x1, x2, w, cot = (tf.constant(a) for a in _data(name, dtype, plan.weight_numel))
-    fwd = tf.function(lambda a, b, c: tensor_product(plan, a, b, c, shared_weights=shared), jit_compile=True)
+    data = tuple(tf.constant(a) for a in _data(name, dtype, plan.weight_numel))
 
     @tf.function(jit_compile=True)
-    def bwd(a, b, c, g):
+    def forward(a, b, c):
+        return tensor_product(plan, a, b, c, shared_weights=shared)
+
+    @tf.function(jit_compile=True)
+    def backward(a, b, c, g):
         with tf.GradientTape() as tape:
             tape.watch([a, b, c])
             y = tensor_product(plan, a, b, c, shared_weights=shared)
         return tape.gradient(y, [a, b, c], output_gradients=g)
 
+    return forward, backward, data
+
+
+def run_kerase3_tf(name, dtype, repeat):
+    fwd, bwd, (x1, x2, w, cot) = kerase3_tf_calls(name, dtype)
     return _timeit(lambda: fwd(x1, x2, w), repeat), _timeit(lambda: bwd(x1, x2, w, cot), repeat)
 
 
