@@ -1,3 +1,4 @@
+import numpy as np
 import keras
 from keras import ops
 
@@ -28,11 +29,10 @@ def _check_scalar_acts(irreps, acts, layer, arg):
     return Irreps(out)
 
 
-def _apply_scalar_acts(x, irreps, fns):
-    parts, i = [], 0
-    for (mul, ir), (fn, cst) in zip(irreps, fns):
-        b = x[..., i : i + mul]
-        i += mul
+def _apply_scalar_acts(blocks):
+    """Each ``(block, (fn, normalisation constant))`` -> ``fn(block) * constant``."""
+    parts = []
+    for b, (fn, cst) in blocks:
         if fn is not None:
             b = fn(b)
             if cst != 1.0:
@@ -126,33 +126,30 @@ class Gate(keras.layers.Layer):
     def irreps_out(self):
         return self._irreps_out
 
-    def _gather(self, x, pieces):
-        parts = [x[..., a : a + n] for a, n in pieces if n > 0]
-        if not parts:
-            return x[..., :0]
-        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-
     def call(self, x):
         if x.shape[-1] is not None and x.shape[-1] != self._irreps_in.dim:
             raise ValueError(
                 f"Gate: input must have a last axis of size {self._irreps_in.dim} for irreps_in={self._irreps_in}. "
                 f"Received: shape={tuple(x.shape)}"
             )
-        scalars = self._gather(x, self._pieces[0])
-        gates = self._gather(x, self._pieces[1])
-        gated = self._gather(x, self._pieces[2])
-        out = _apply_scalar_acts(scalars, self._sc, self._fns_s)
+        # one split at every piece boundary (its gradient is one concatenate; separate slices
+        # would have zero-padded gradients that XLA sums element by element)
+        spans = sorted((a, n) for group in self._pieces for a, n in group if n > 0)
+        if not spans:
+            return x[..., :0]
+        parts = [x] if len(spans) == 1 else ops.split(x, [a for a, _ in spans[1:]], axis=-1)
+        piece = {a: t for (a, _), t in zip(spans, parts)}
+        out = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[0], self._fns_s) if n > 0])
         if self._ga.dim > 0:
-            g = _apply_scalar_acts(gates, self._ga, self._fns_g)
+            g = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[1], self._fns_g) if n > 0])
             g = g[0] if len(g) == 1 else ops.concatenate(g, axis=-1)
-            i = k = 0
+            blocks = [(mul, ir, piece[a]) for (mul, ir), (a, n) in zip(self._gd, self._pieces[2]) if n > 0]
+            muls = [mul for mul, _, _ in blocks]
+            gs = [g] if len(muls) == 1 else ops.split(g, [int(c) for c in np.cumsum(muls)[:-1]], axis=-1)
             batch = ops.shape(x)[:-1]
-            for mul, ir in self._gd:
-                block = ops.reshape(gated[..., i : i + mul * ir.dim], batch + (mul, ir.dim))
-                block = block * g[..., k : k + mul, None]
+            for (mul, ir, block), gk in zip(blocks, gs):
+                block = ops.reshape(block, batch + (mul, ir.dim)) * gk[..., None]
                 out.append(ops.reshape(block, batch + (mul * ir.dim,)))
-                i += mul * ir.dim
-                k += mul
         if not out:
             return x[..., :0]
         return out[0] if len(out) == 1 else ops.concatenate(out, axis=-1)

@@ -50,14 +50,26 @@ def flatten_batch(x):
     return ops.reshape(x, (-1, x.shape[-1]))
 
 
+def split_blocks(x, irreps):
+    """``[..., irreps.dim]`` -> one ``[..., mul * (2l+1)]`` per block, by one split op.
+
+    Slicing each block out separately would work too, but the gradient of every slice is a
+    zero-padded copy of the whole tensor and XLA sums these pads element by element (one
+    select per block per element); the gradient of one split is one concatenate.
+    """
+    if len(irreps) == 1:
+        return [x]
+    cuts = [s.stop for s in irreps.slices()][:-1]
+    return ops.split(x, cuts, axis=-1)
+
+
 def to_blocks(x, irreps):
     """``[Z, irreps.dim]`` -> list of ``[Z, 2l+1, mul]`` (None for empty blocks)."""
     blocks = []
-    for s, (mul, ir) in zip(irreps.slices(), irreps):
+    for b, (mul, ir) in zip(split_blocks(x, irreps), irreps):
         if mul == 0:
             blocks.append(None)
             continue
-        b = x[:, s.start : s.stop] if len(irreps) > 1 else x
         blocks.append(ops.transpose(ops.reshape(b, (-1, mul, ir.dim)), (0, 2, 1)))
     return blocks
 

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch
+from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, split_blocks
 from ..o3 import wigner_3j
 from ._plan import TensorProductPlan, cg_terms
 from ._coupled import coupled_paths, coupled_tensor_product
@@ -133,10 +133,7 @@ def _apply_coupling(get_i, M, d1):
 
 
 def _blocks(x2d, irreps):
-    out = []
-    for s, (mul, ir) in zip(irreps.slices(), irreps):
-        out.append(None if mul == 0 else _Block(x2d[:, s.start : s.stop] if len(irreps) > 1 else x2d, mul, ir.dim))
-    return out
+    return [None if mul == 0 else _Block(b, mul, ir.dim) for b, (mul, ir) in zip(split_blocks(x2d, irreps), irreps)]
 
 
 def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
