@@ -1,16 +1,17 @@
 import keras
 from keras import ops
 
+from ..ops._layout import split_blocks
 from ._base import irreps_arg
 
 
 def irrep_norms(x, irreps, squared=False):
     """``[..., num_irreps]``: the (squared) norm of every irrep copy, in order."""
     parts = []
-    for s, (mul, ir) in zip(irreps.slices(), irreps):
+    for b, (mul, ir) in zip(split_blocks(x, irreps), irreps):
         if mul == 0:
             continue
-        b = ops.reshape(x[..., s.start : s.stop], ops.shape(x)[:-1] + (mul, ir.dim))
+        b = ops.reshape(b, ops.shape(x)[:-1] + (mul, ir.dim))
         parts.append(ops.sum(ops.square(b), axis=-1))
     sq = ops.concatenate(parts, axis=-1) if len(parts) > 1 else (parts[0] if parts else x[..., :0])
     if squared:

@@ -1,7 +1,9 @@
+import numpy as np
 import keras
 from keras import ops
 
 from ..ops.activations import get_activation
+from ..ops._layout import split_blocks
 from ._base import irreps_arg
 from .norm import irrep_norms
 
@@ -61,13 +63,13 @@ class NormActivation(keras.layers.Layer):
         scale = self._fn(arg)
         if self.normalize:
             scale = scale / norms
-        parts, i, k = [], 0, 0
+        parts = []
         batch = ops.shape(x)[:-1]
-        for mul, ir in self._irreps:
-            block = ops.reshape(x[..., i : i + mul * ir.dim], batch + (mul, ir.dim)) * scale[..., k : k + mul, None]
+        muls = [mul for mul, _ in self._irreps]
+        scales = [scale] if len(muls) == 1 else ops.split(scale, [int(c) for c in np.cumsum(muls)[:-1]], axis=-1)
+        for (mul, ir), block, sk in zip(self._irreps, split_blocks(x, self._irreps), scales):
+            block = ops.reshape(block, batch + (mul, ir.dim)) * sk[..., None]
             parts.append(ops.reshape(block, batch + (mul * ir.dim,)))
-            i += mul * ir.dim
-            k += mul
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
