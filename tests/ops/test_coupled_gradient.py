@@ -25,7 +25,7 @@ def _conv_plan(irreps_in1, irreps_sh, lmax_out):
 
 
 CASES = [
-    ("4x0e+3x1o+2x2e", "0e+1o+2e", 2),
+    ("4x0e+3x1o+2x2e", "0e+1o", 2),
     ("2x0e+2x1e+1x2o", "1x0e+1x1o", 3),  # mixed multiplicities and parities
 ]
 
@@ -48,7 +48,7 @@ def _data(plan, shared, n=7, seed=0):
     return x1, x2, w, v, r
 
 
-def _grads(plan, shared, x1, x2, w, v, r):
+def _grads(plan, shared, x1, x2, w, v, r, traced=True):
     """(d/d(x1, x2, w) of <v, TP>, d/d(x1, x2, w) of <r, (d<v, TP>/dx2)^2>), traced as in training
     (``tf.function`` with nested tapes, ``jax.jit`` of nested ``jax.grad``)."""
 
@@ -58,12 +58,13 @@ def _grads(plan, shared, x1, x2, w, v, r):
         def energy(a, b, c):
             return jax.numpy.sum(v * tensor_product(plan, a, b, c, shared_weights=shared))
 
-        g1 = jax.jit(jax.grad(energy, argnums=(0, 1, 2)))(x1, x2, w)
+        jit = jax.jit if traced else (lambda f: f)
+        g1 = jit(jax.grad(energy, argnums=(0, 1, 2)))(x1, x2, w)
 
         def loss(a, b, c):
             return jax.numpy.sum(r * jax.grad(energy, argnums=1)(a, b, c) ** 2)
 
-        g2 = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x1, x2, w)
+        g2 = jit(jax.grad(loss, argnums=(0, 1, 2)))(x1, x2, w)
         return [np.asarray(t) for t in g1], [np.asarray(t) for t in g2]
 
     import tensorflow as tf
@@ -78,7 +79,7 @@ def _grads(plan, shared, x1, x2, w, v, r):
             loss = tf.reduce_sum(r * g1[1] ** 2)
         return g1, outer.gradient(loss, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-    g1, g2 = tf.function(both)(*(tf.constant(t) for t in (x1, x2, w)))
+    g1, g2 = (tf.function(both) if traced else both)(*(tf.constant(t) for t in (x1, x2, w)))
     return [t.numpy() for t in g1], [t.numpy() for t in g2]
 
 
@@ -91,7 +92,7 @@ def test_gradients_equal_automatic_differentiation(case, shared):
     out_general = keras.ops.convert_to_numpy(tensor_product(general, x1, x2, w, shared_weights=shared))
     np.testing.assert_allclose(out_fast, out_general, rtol=0, atol=1e-12)
     g1f, g2f = _grads(fast, shared, *data)
-    g1g, g2g = _grads(general, shared, *data)
+    g1g, g2g = _grads(general, shared, *data, traced=BACKEND == "jax")  # TF reference eagerly (quicker)
     for k, (a, b) in enumerate(zip(g1f + g2f, g1g + g2g)):
         assert a.shape == b.shape
         if k != 4:  # the product is linear in x2: its second derivative in x2 is zero
