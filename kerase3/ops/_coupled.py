@@ -4,7 +4,7 @@ Covers plans whose every instruction is ``uvu`` with weights and a one-channel s
 input (spherical harmonics of the edge vectors): the product of NequIP, MACE and of
 ``kerase3.layers.Convolution``. For one path
 
-    M[z, i, k]   = pw * sum_j C[i, j, k] x2[z, j]            (one small matmul for all paths)
+    M[z, i, k]   = pw * sum_j C[i, j, k] x2[z, j]            (one small matmul per path)
     out[z, u, k] = w[z, u] * sum_i x1[z, u, i] M[z, i, k]    (2l1+1 broadcast multiply-adds)
 
 and, for an output cotangent ``g[z, u, k]``,
@@ -22,7 +22,7 @@ cotangent once per term; these sums read it twice and share ``h``. The gradient 
 has a gradient written the same way (the product is trilinear, see
 `coupled_tensor_product`), so training on forces never falls back to XLA's automatic
 differentiation of these sums. Measured (``benchmarks/tensor_product.py``, W2 = 20,000
-edges): forward 64 -> 51 ms, forward+backward 181 -> 116 ms; a ``Potential`` training step
+edges, medians): forward 64 -> 53 ms, forward+backward 174 -> 122 ms; a ``Potential`` training step
 on forces (``benchmarks/potential.py``, 192 atoms) 706 -> 390 ms. First and second
 derivatives equal automatic differentiation of the general code to 1e-10
 (``tests/ops/test_coupled_gradient.py``; third derivatives were checked once the same way).
