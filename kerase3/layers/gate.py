@@ -1,8 +1,8 @@
-import numpy as np
 import keras
 from keras import ops
 
 from ..o3 import Irreps
+from ..ops._layout import split_sizes
 from ..ops.activations import activation_parity, normalize2mom
 from ._base import irreps_arg
 
@@ -132,12 +132,10 @@ class Gate(keras.layers.Layer):
                 f"Gate: input must have a last axis of size {self._irreps_in.dim} for irreps_in={self._irreps_in}. "
                 f"Received: shape={tuple(x.shape)}"
             )
-        # one split at every piece boundary (its gradient is one concatenate; separate slices
-        # would have zero-padded gradients that XLA sums element by element)
         spans = sorted((a, n) for group in self._pieces for a, n in group if n > 0)
         if not spans:
             return x[..., :0]
-        parts = [x] if len(spans) == 1 else ops.split(x, [a for a, _ in spans[1:]], axis=-1)
+        parts = split_sizes(x, [n for _, n in spans])
         piece = {a: t for (a, _), t in zip(spans, parts)}
         out = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[0], self._fns_s) if n > 0])
         if self._ga.dim > 0:
@@ -145,7 +143,7 @@ class Gate(keras.layers.Layer):
             g = g[0] if len(g) == 1 else ops.concatenate(g, axis=-1)
             blocks = [(mul, ir, piece[a]) for (mul, ir), (a, n) in zip(self._gd, self._pieces[2]) if n > 0]
             muls = [mul for mul, _, _ in blocks]
-            gs = [g] if len(muls) == 1 else ops.split(g, [int(c) for c in np.cumsum(muls)[:-1]], axis=-1)
+            gs = split_sizes(g, muls)
             batch = ops.shape(x)[:-1]
             for (mul, ir, block), gk in zip(blocks, gs):
                 block = ops.reshape(block, batch + (mul, ir.dim)) * gk[..., None]

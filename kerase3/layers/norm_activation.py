@@ -1,9 +1,8 @@
-import numpy as np
 import keras
 from keras import ops
 
 from ..ops.activations import get_activation
-from ..ops._layout import split_blocks
+from ..ops._layout import split_blocks, split_sizes
 from ._base import irreps_arg
 from .norm import irrep_norms
 
@@ -65,8 +64,7 @@ class NormActivation(keras.layers.Layer):
             scale = scale / norms
         parts = []
         batch = ops.shape(x)[:-1]
-        muls = [mul for mul, _ in self._irreps]
-        scales = [scale] if len(muls) == 1 else ops.split(scale, [int(c) for c in np.cumsum(muls)[:-1]], axis=-1)
+        scales = split_sizes(scale, [mul for mul, _ in self._irreps])
         for (mul, ir), block, sk in zip(self._irreps, split_blocks(x, self._irreps), scales):
             block = ops.reshape(block, batch + (mul, ir.dim)) * sk[..., None]
             parts.append(ops.reshape(block, batch + (mul * ir.dim,)))

@@ -50,17 +50,21 @@ def flatten_batch(x):
     return ops.reshape(x, (-1, x.shape[-1]))
 
 
-def split_blocks(x, irreps):
-    """``[..., irreps.dim]`` -> one ``[..., mul * (2l+1)]`` per block, by one split op.
+def split_sizes(x, sizes):
+    """``[..., sum(sizes)]`` -> one ``[..., size]`` per size, by one split op.
 
-    Slicing each block out separately would work too, but the gradient of every slice is a
+    Slicing each piece out separately would work too, but the gradient of every slice is a
     zero-padded copy of the whole tensor and XLA sums these pads element by element (one
-    select per block per element); the gradient of one split is one concatenate.
+    select per piece per element); the gradient of one split is one concatenate.
     """
-    if len(irreps) == 1:
+    if len(sizes) == 1:
         return [x]
-    cuts = [s.stop for s in irreps.slices()][:-1]
-    return ops.split(x, cuts, axis=-1)
+    return ops.split(x, [int(c) for c in np.cumsum(sizes)[:-1]], axis=-1)
+
+
+def split_blocks(x, irreps):
+    """``[..., irreps.dim]`` -> one ``[..., mul * (2l+1)]`` per block (see `split_sizes`)."""
+    return split_sizes(x, [mul * ir.dim for mul, ir in irreps])
 
 
 def to_blocks(x, irreps):
