@@ -60,6 +60,8 @@ class BatchNorm(keras.layers.Layer):
                 f"BatchNorm: input must have a last axis of size {self._irreps.dim} for irreps {self.irreps}. "
                 f"Received: shape={tuple(x.shape)}"
             )
+        if self._irreps.dim == 0:
+            return x
         shape = ops.shape(x)
         xb = ops.reshape(x, (shape[0], -1, self._irreps.dim))  # [batch, sample, dim]
         use_batch = training or self.instance
@@ -67,6 +69,8 @@ class BatchNorm(keras.layers.Layer):
         ix = irm = irv = iw = ib = 0
         for mul, ir in self._irreps:
             d = ir.dim
+            if mul == 0:
+                continue
             field = ops.reshape(xb[:, :, ix : ix + mul * d], (shape[0], -1, mul, d))
             ix += mul * d
             if ir.is_scalar():

@@ -72,9 +72,10 @@ class Gate(keras.layers.Layer):
 
     def __init__(self, irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated, **kwargs):
         super().__init__(**kwargs)
-        sc = irreps_arg(irreps_scalars, "Gate", "irreps_scalars").simplify()
-        ga = irreps_arg(irreps_gates, "Gate", "irreps_gates").simplify()
-        gd = irreps_arg(irreps_gated, "Gate", "irreps_gated").simplify()
+        # blocks as given (e3nn's activation lists have one entry per block, zero multiplicities included)
+        sc = irreps_arg(irreps_scalars, "Gate", "irreps_scalars")
+        ga = irreps_arg(irreps_gates, "Gate", "irreps_gates")
+        gd = irreps_arg(irreps_gated, "Gate", "irreps_gated")
         if len(ga) > 0 and ga.lmax > 0:
             raise ValueError(f"Gate: irreps_gates must hold only scalars (l=0). Received: irreps_gates={ga}")
         if len(sc) > 0 and sc.lmax > 0:
@@ -106,7 +107,7 @@ class Gate(keras.layers.Layer):
             [(starts[k], cat[k].dim) for k in range(len(sc) + len(ga), len(cat))],
         ]
         # like e3nn's ElementwiseTensorProduct(gated, gates): blocks split where either side splits
-        g1, g2 = list(gd), list(ga_out)
+        g1, g2 = list(gd.simplify()), list(ga_out.simplify())
         gated_out, i = [], 0
         while i < len(g1):
             (m1, ir1), (m2, ir2) = g1[i], g2[i]

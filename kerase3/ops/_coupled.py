@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from ..o3 import wigner_3j
+from ._layout import zeros_rows
 
 
 def coupled_paths(plan):
@@ -98,7 +99,7 @@ def _assemble(blocks, shapes, like):
         if mul == 0:
             continue
         if b is None:
-            parts.append(ops.zeros_like(like[:, :1]) * ops.zeros((1, mul * d), dtype=like.dtype))
+            parts.append(zeros_rows(like, mul * d))
         else:
             parts.append(ops.reshape(b, (-1, mul * d)))
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)

@@ -41,13 +41,33 @@ def broadcast_batch(xs):
     # dynamic batch sizes: broadcast by arithmetic with a ones tensor shaped like the others' batch
     ref = None
     for x in xs:
-        ref = ops.ones_like(x[..., :1]) if ref is None else ref * ops.cast(ops.ones_like(x[..., :1]), ref.dtype)
+        ones = _ones_column(x)
+        ref = ones if ref is None else ref * ops.cast(ones, ref.dtype)
     out = [x * ops.cast(ref, x.dtype) for x in xs]
     return out, tuple(ops.shape(out[0])[:-1])
 
 
+def _ones_column(x):
+    """Ones ``[..., 1]`` with ``x``'s batch axes, also when ``x`` has a last axis of size 0."""
+    if x.shape[-1] == 0:
+        return ops.ones_like(ops.sum(x, axis=-1, keepdims=True))
+    return ops.ones_like(x[..., :1])
+
+
+def zeros_rows(like, n):
+    """Zeros ``[Z, n]`` with the rows and dtype of ``like [Z, ...]`` (any number of columns, even 0)."""
+    return ops.zeros((axis_size(like, 0), n), dtype=like.dtype)
+
+
 def flatten_batch(x):
-    return ops.reshape(x, (-1, x.shape[-1]))
+    """``[..., n]`` -> ``[Z, n]`` (the row count is spelled out when ``n == 0``, where -1 is ambiguous)."""
+    n = x.shape[-1]
+    if n != 0:
+        return ops.reshape(x, (-1, n))
+    rows = 1
+    for i, d in enumerate(x.shape[:-1]):
+        rows = rows * (d if d is not None else ops.shape(x)[i])
+    return ops.reshape(x, (rows, 0))
 
 
 def split_sizes(x, sizes):
@@ -57,9 +77,14 @@ def split_sizes(x, sizes):
     zero-padded copy of the whole tensor and XLA sums these pads element by element (one
     select per piece per element); the gradient of one split is one concatenate.
     """
-    if len(sizes) == 1:
-        return [x]
-    return ops.split(x, [int(c) for c in np.cumsum(sizes)[:-1]], axis=-1)
+    sizes = [int(c) for c in sizes]
+    nonzero = [c for c in sizes if c > 0]
+    if len(nonzero) <= 1:
+        pieces = [x] if nonzero else []
+    else:
+        pieces = ops.split(x, [int(c) for c in np.cumsum(nonzero)[:-1]], axis=-1)
+    pieces = iter(pieces)
+    return [next(pieces) if c > 0 else x[..., :0] for c in sizes]
 
 
 def split_blocks(x, irreps):

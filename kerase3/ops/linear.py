@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks
+from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks, zeros_rows
 from ._plan import LinearPlan
 
 __all__ = ["linear", "LinearPlan"]
@@ -78,8 +78,8 @@ def linear(plan, x, weight=None, bias=None, shared_weights=True):
             b = bias[b_offset : b_offset + mul] if shared_weights else bias[:, b_offset : b_offset + mul]
             b = ops.reshape(b, (1, 1, mul)) if shared_weights else ops.reshape(b, (-1, 1, mul))
             b_offset += mul
-            out = b + (out if out is not None else ops.zeros_like(xf[:, :1, None]))
+            out = b + (out if out is not None else ops.reshape(zeros_rows(xf, 1), (-1, 1, 1)))
         if out is None:
-            out = ops.zeros_like(xf[:, :1, None]) * ops.zeros((1, ir.dim, mul), dtype=xf.dtype)
+            out = ops.reshape(zeros_rows(xf, ir.dim * mul), (-1, ir.dim, mul))
         blocks.append(out)
     return from_blocks(blocks, plan.irreps_out, batch, xf)

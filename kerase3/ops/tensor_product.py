@@ -16,7 +16,7 @@ import functools
 import numpy as np
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, split_blocks
+from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, split_blocks, zeros_rows
 from ..o3 import wigner_3j
 from ._plan import TensorProductPlan, cg_terms
 from ._coupled import coupled_paths, coupled_tensor_product
@@ -186,8 +186,8 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
 
     for ins in plan.instructions:
         (m1, ir1), (m2, ir2), (mo, iro) = plan.irreps_in1[ins.i_in1], plan.irreps_in2[ins.i_in2], irreps_out[ins.i_out]
-        if m1 == 0 or m2 == 0 or mo == 0 or ins.path_weight == 0:
-            continue
+        if m1 == 0 or m2 == 0 or mo == 0 or ins.path_weight == 0 or 0 in ins.path_shape:
+            continue  # contributes nothing (u<v modes with one channel have no pairs)
         B1, B2 = A1[ins.i_in1], A2[ins.i_in2]
         c1, c2 = B1.comp, B2.comp
         l1, l2, l3 = ir1.l, ir2.l, iro.l
@@ -351,7 +351,7 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
         for t in tensors:
             acc = t if acc is None else acc + t
         if acc is None:
-            parts.append(ops.zeros_like(x1f[:, :1]) * ops.zeros((1, mul * ir.dim), dtype=x1f.dtype))
+            parts.append(zeros_rows(x1f, mul * ir.dim))
         else:
             parts.append(ops.reshape(acc, (-1, mul * ir.dim)))
     if not parts:

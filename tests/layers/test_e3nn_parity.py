@@ -90,7 +90,7 @@ def test_fully_connected_net(layers_ref):
 
 def test_gate(layers_ref):
     found = cases(layers_ref, "Gate")
-    assert len(found) == 3
+    assert len(found) == 5
     for name, cfg in found:
         gate = layers.Gate(cfg["irreps_scalars"], cfg["act_scalars"], cfg["irreps_gates"], cfg["act_gates"],
                            cfg["irreps_gated"], dtype="float64")

@@ -230,6 +230,16 @@ for basis in ["gaussian", "cosine", "smooth_finite", "fourier", "bessel"]:
 out["radial_x"] = xr.numpy()
 out["soft_unit_step"] = soft_unit_step(xr).numpy()
 
+# -- zero multiplicities, empty paths and activation lists per block (appended last: the draws above stay) ----
+tp_case("uvw_zero_mul", "0x1o+2x0e", "1x1o+0x2e+1x0e", "0x0e+3x1o+2x0e+0x1o",
+        [(0, 0, 0, "uvw", True), (1, 0, 1, "uvw", True), (1, 2, 2, "uvw", True), (0, 1, 3, "uvw", True)])
+tp_case("u<vw_one_channel", "1x1o+2x0e", "1x1o+2x0e", "2x0e+3x1e",
+        [(0, 0, 0, "u<vw", True), (1, 1, 0, "u<vw", True), (0, 0, 1, "u<vw", True)], shared=False)
+sub_case("tsq_zero_mul", "TensorSquare", ["0x1o+2x0e+0x2e"], {}, None)
+sub_case("fctp_empty_in1", "FullyConnectedTensorProduct", ["0x1o", "2x2o", "1x0e+2x2e"], {}, None)
+gate_case("gate_acts_per_block", "2x0e+3x0e", ["tanh", "relu"], "1x0e+2x0e", ["sigmoid", "tanh"], "2x1o+1x1o")
+gate_case("gate_zero_mul", "1x0o+0x0e+2x0e", ["tanh", "relu", "silu"], "0x0e+2x0e", ["sigmoid", "sigmoid"], "0x2e+2x1e")
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers_e3nn.npz")
 np.savez_compressed(path, **out)
 print(f"wrote {len(out)} arrays to {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
