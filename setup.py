@@ -18,8 +18,9 @@ setup(
     ],
     extras_require={
         # the test suite also checks the Keras JAX backend
-        # and PySCF as the oracle of the orbital-basis conventions
-        "test": ["pytest", "hypothesis", "jax", "ase", "pyscf"],
+        # and PySCF as the oracle of the orbital-basis conventions;
+        # pytest-xdist runs it on both cores of the CI machine (-n 2)
+        "test": ["pytest", "pytest-xdist", "hypothesis", "jax", "ase", "pyscf"],
         "ase": ["ase"],
         "pyscf": ["pyscf"],
         "plotly": ["plotly"],
