@@ -98,16 +98,17 @@ for case in range(N // 2):
         i1, i2 = o3.Irreps(rand_irreps()), o3.Irreps(rand_irreps())
         which = rng.choice(["fctp", "ftp", "etp", "tsq", "tsq_out"])
         kwn = dict(irrep_normalization=rng.choice(["component", "norm"]))
+        filt = dict(filter_ir_out=rng.sample(IRS, 3)) if rng.random() < 0.4 else {}
         if which == "fctp":
             io = o3.Irreps(rand_irreps())
             t = o3.FullyConnectedTensorProduct(i1, i2, io, **kwn); kk = layers.FullyConnectedTensorProduct(str(i1), str(i2), str(io), dtype="float64", **kwn); xs = (i1, i2)
         elif which == "ftp":
-            t = o3.FullTensorProduct(i1, i2, **kwn); kk = layers.FullTensorProduct(str(i1), str(i2), dtype="float64", **kwn); xs = (i1, i2)
+            t = o3.FullTensorProduct(i1, i2, **kwn, **filt); kk = layers.FullTensorProduct(str(i1), str(i2), dtype="float64", **kwn, **filt); xs = (i1, i2)
         elif which == "etp":
             i2 = o3.Irreps([(m, rng.choice(IRS)) for m, _ in i1])
-            t = o3.ElementwiseTensorProduct(i1, i2, **kwn); kk = layers.ElementwiseTensorProduct(str(i1), str(i2), dtype="float64", **kwn); xs = (i1, i2)
+            t = o3.ElementwiseTensorProduct(i1, i2, **kwn, **filt); kk = layers.ElementwiseTensorProduct(str(i1), str(i2), dtype="float64", **kwn, **filt); xs = (i1, i2)
         elif which == "tsq":
-            t = o3.TensorSquare(i1, **kwn); kk = layers.TensorSquare(str(i1), dtype="float64", **kwn); xs = (i1,)
+            t = o3.TensorSquare(i1, **kwn, **filt); kk = layers.TensorSquare(str(i1), dtype="float64", **kwn, **filt); xs = (i1,)
         else:
             io = o3.Irreps(rand_irreps())
             t = o3.TensorSquare(i1, irreps_out=io, **kwn); kk = layers.TensorSquare(str(i1), str(io), dtype="float64", **kwn); xs = (i1,)
