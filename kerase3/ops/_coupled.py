@@ -12,7 +12,7 @@ and, for an output cotangent ``g[z, u, k]``,
     h[z, u, i]   = sum_k g[z, u, k] M[z, i, k]
     dx1[z, u, i] = sum_paths w[z, u] h[z, u, i]
     dw[z, u]     = sum_i x1[z, u, i] h[z, u, i]
-    dM[z, i, k]  = sum_u w[z, u] x1[z, u, i] g[z, u, k],     dx2 = dM C^T.
+    dM[z, i, k]  = sum_u w[z, u] x1[z, u, i] g[z, u, k],     dx2 = sum_ik dM C^T.
 
 Everything is written per irrep component: a component of a block in e3nn's mul_ir
 layout is one strided slice ``[Z, mul]`` of the flat tensor, so XLA's fused loops index
@@ -131,7 +131,7 @@ def _partials(T, g, x1, x2, w, shared):
     C = ops.convert_to_tensor(T.C, dtype=x2.dtype)
     M = ops.matmul(x2, C)
     dx = [None] * len(T.in_blocks)
-    dw, dM = [], []
+    dw, dx2 = [], None
     for p in T.paths:
         d1, d3, m0, x0, mul, so = p["d1"], p["d3"], p["m"].start, p["x"].start, p["mul"], T.out_slices[p["o"]]
         xs = [_comp(x1, x0, mul, d1, i) for i in range(d1)]
@@ -151,9 +151,14 @@ def _partials(T, g, x1, x2, w, shared):
         dx[b] = [h * wp for h in hs] if dx[b] is None else [a + h * wp for a, h in zip(dx[b], hs)]
         xw = ops.reshape(x1[:, p["x"]], (-1, mul, d1)) * wp[:, :, None]
         g3 = ops.reshape(g[:, so], (-1, mul, d3))
-        dM.append(ops.reshape(ops.sum(xw[:, :, :, None] * g3[:, :, None, :], axis=1), (-1, d1 * d3)))
+        # dM stays [Z, d1, d3] and meets C one column k at a time: a fused loop whose result
+        # is reshaped to [Z, d1*d3] (to concatenate the paths) indexes through the flattened
+        # shape and ran 2-3x slower
+        dM = ops.sum(xw[:, :, :, None] * g3[:, :, None, :], axis=1)
+        Cp = T.C[:, p["m"]].reshape(-1, d1, d3)  # [dim2, d1, d3]
+        for k in range(d3):
+            dx2 = _add(dx2, ops.matmul(dM[:, :, k], ops.convert_to_tensor(Cp[:, :, k].T, dtype=x2.dtype)))
     dx1 = _assemble([None if c is None else _stack(c) for c in dx], [(mul, d) for _, mul, d in T.in_blocks], x1)
-    dx2 = ops.matmul(dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=1), ops.transpose(C))
     dwc = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
     return dx1, dx2, dwc
 
