@@ -13,7 +13,6 @@ setup(
         "scipy",
         "keras>=3.3",
         "numpy",
-        "sympy",
         "matplotlib",
     ],
     extras_require={

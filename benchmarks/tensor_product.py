@@ -62,7 +62,7 @@ def workload(name):
 
 def flops_forward(name):
     from kerase3.ops import TensorProductPlan
-    from kerase3.ops._plan import cg_terms
+    from kerase3.ops.plan import cg_terms
 
     i1, i2, io, instr, shared, batch = workload(name)
     plan = TensorProductPlan(i1, i2, io, instr)

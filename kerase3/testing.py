@@ -23,7 +23,8 @@ from keras import ops
 
 from .o3 import Irrep, Irreps, rand_matrix
 
-__all__ = ["equivariance_error", "assert_equivariant", "random_irreps", "default_tolerance"]
+__all__ = ["equivariance_error", "assert_equivariant", "random_irreps", "default_tolerance", "check_layer",
+           "graph_model_equivariance_error", "assert_graph_model_equivariant"]
 
 _POINTS = "cartesian_points"
 _VECTORS = "cartesian_vectors"
@@ -257,3 +258,264 @@ def random_irreps(n=None, *, lmax=4, mul_min=0, mul_max=5, len_min=0, len_max=4,
         )
 
     return one() if n is None else [one() for _ in range(n)]
+
+
+# -- graph models on batch dicts -------------------------------------------------------------------------------
+
+_MATRIX = "cartesian_matrix"
+
+
+def _graph_permutation(node_graph, rng):
+    """A random permutation of the nodes that keeps each graph's nodes together (graphs stay contiguous)."""
+    node_graph = np.asarray(node_graph)
+    perm = np.arange(len(node_graph))
+    for g in np.unique(node_graph):
+        idx = np.flatnonzero(node_graph == g)
+        perm[idx] = idx[rng.permutation(len(idx))]
+    return perm
+
+
+def _ao_permutation(basis, z, node_graph, perm, n_graphs, n_orbitals):
+    """Per graph, the AO order after the atoms are permuted by ``perm`` (AO blocks follow their atoms)."""
+    z, node_graph = np.asarray(z), np.asarray(node_graph)
+    sizes = np.array([basis.n_orbitals(int(a)) if a > 0 else 0 for a in z])
+    out = np.tile(np.arange(n_orbitals), (n_graphs, 1))
+    for g in range(n_graphs):
+        atoms = np.flatnonzero(node_graph == g)
+        starts = {a: s for a, s in zip(atoms, np.cumsum(np.r_[0, sizes[atoms]])[:-1])}
+        order = [i for a in perm[atoms] for i in range(starts[a], starts[a] + sizes[a])]
+        out[g, : len(order)] = order
+    return out
+
+
+def graph_model_equivariance_error(model, batch, outputs, *, node_features=None, basis=None, n_trials=1, do_parity=True,
+                                   do_translation=True, do_permutation=True, seed=None):
+    """Largest deviation from E(3) equivariance and atom-permutation symmetry of a graph model.
+
+    The batch (a padded batch dict of ``kerase3.graph``) is moved by a random rotation (composed
+    with inversion when ``do_parity``), translation, and permutation of the atoms within each graph
+    (senders and receivers relabelled), and ``model(moved batch)`` is compared with the outputs
+    moved the same way.
+
+    Args:
+        model: callable ``batch dict -> dict of outputs`` (a kerase3 model, or your own).
+        batch: the batch dict (numpy). ``positions`` are rotated and translated, ``cell`` rotated
+            (rows are lattice vectors; integer ``shifts`` are unchanged), node-wise keys permuted.
+        outputs: ``{name: description}``; a description is irreps (``"0e"`` for energies, ``"1o"``
+            for forces: the last axis transforms with ``D``), ``"cartesian_matrix"`` (``(..., 3, 3)``,
+            ``R M R^T``: stress) or ``"orbital"`` (``(G, n, n)`` matrices in ``basis``: ``D M D^T`` with
+            ``D = basis.rotation_matrix``). An output whose first axis has one row per node is
+            permuted with the nodes.
+        node_features: irreps of ``batch["node_features"]`` when present (rotated with ``D``).
+        basis: the `OrbitalBasis` of ``"orbital"`` outputs.
+        n_trials, do_parity, do_translation, do_permutation: what to try.
+        seed: `int` or numpy ``Generator``.
+
+    Returns:
+        dict ``name -> largest absolute error``, and ``"scale"`` -> the largest output magnitude.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    batch = {k: np.asarray(v) for k, v in batch.items()}
+    n_nodes = len(batch["positions"])
+    node_graph = batch.get("node_graph", np.zeros(n_nodes, np.int32))
+    specs = {}
+    for name, spec in outputs.items():
+        if spec in (_MATRIX, "orbital"):
+            if spec == "orbital" and basis is None:
+                raise ValueError(f"graph_model_equivariance_error: output {name!r} is 'orbital' and needs basis=. Received: basis=None")
+            specs[name] = spec
+        else:
+            specs[name] = _parse_spec([spec], "outputs")[0]
+    feat_irreps = None if node_features is None else Irreps(node_features)
+
+    def call(b):
+        out = model({k: ops.convert_to_tensor(v) for k, v in b.items()})
+        out = out if isinstance(out, dict) else {next(iter(outputs)): out}
+        return {k: np.asarray(ops.convert_to_numpy(out[k]), np.float64) for k in outputs}
+
+    def move_out(name, x, R, k):
+        spec = specs[name]
+        if spec == _MATRIX:
+            return np.einsum("ij,...jk,lk->...il", R, x, R)
+        if spec == "orbital":
+            out = x.copy()
+            for g in range(x.shape[0]):
+                z = batch["atomic_numbers"][(node_graph == g) & (batch["atomic_numbers"] > 0)]
+                if len(z):
+                    n = basis.n_orbitals_of(z)
+                    D = basis.rotation_matrix(z, (-1) ** k * R)
+                    out[g, :n, :n] = D @ x[g, :n, :n] @ D.T
+            return out
+        return _transform(x, spec, R, k, np.zeros(3))
+
+    ref = call(batch)
+    errors = {name: 0.0 for name in outputs}
+    errors["scale"] = max([float(np.abs(v).max()) for v in ref.values() if v.size] + [0.0])
+    parities = (0, 1) if do_parity else (0,)
+    for _ in range(n_trials):
+        R = rand_matrix(seed=rng)
+        for k in parities:
+            Rk = (-1) ** k * R
+            t = rng.standard_normal(3) if do_translation else np.zeros(3)
+            moved = dict(batch)
+            moved["positions"] = batch["positions"] @ Rk.T + t
+            if "cell" in batch:
+                moved["cell"] = batch["cell"] @ Rk.T
+            if feat_irreps is not None:
+                moved["node_features"] = batch["node_features"] @ feat_irreps.D_from_matrix(Rk).T
+            expected = {name: move_out(name, v, R, k) for name, v in ref.items()}
+            if do_permutation:
+                perm = _graph_permutation(node_graph, rng)
+                inv = np.argsort(perm)
+                for key, v in moved.items():
+                    if key in ("senders", "receivers"):
+                        moved[key] = inv[v]
+                    elif v.ndim and len(v) == n_nodes and (key.startswith("node_") or key in ("positions", "atomic_numbers")):
+                        moved[key] = v[perm]
+                for name, v in expected.items():
+                    if specs[name] == "orbital":
+                        aos = _ao_permutation(basis, batch["atomic_numbers"], node_graph, perm, v.shape[0], v.shape[1])
+                        expected[name] = np.stack([m[np.ix_(a, a)] for m, a in zip(v, aos)])
+                    elif v.ndim and v.shape[0] == n_nodes:
+                        expected[name] = v[perm]
+            got = call(moved)
+            for name in outputs:
+                if got[name].size:
+                    errors[name] = max(errors[name], float(np.abs(got[name] - expected[name]).max()))
+    return errors
+
+
+def assert_graph_model_equivariant(model, batch, outputs, *, atol=None, rtol=None, dtype="float64", **kwargs):
+    """Raise ``AssertionError`` unless a graph model is equivariant and permutation-symmetric on ``batch``
+    (see `graph_model_equivariance_error`; tolerance ``atol + rtol * scale``, by default from ``dtype``).
+
+    Example:
+        >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+        >>> from kerase3.models import Potential
+        >>> model = Potential([1, 8], cutoff=3.0, mul=4, layers=1, dtype="float64")
+        >>> g = graph_from_arrays(np.array([[0.0, 0, 0], [0.9, 0.3, 0], [-0.2, 0.95, 0.1]]), [8, 1, 1], 3.0)
+        >>> batch = pad_batch(batch_graphs([g]), 4, 8, 2)
+        >>> errors = assert_graph_model_equivariant(model, batch, {"energy": "0e", "forces": "1o"}, seed=0)
+
+    Returns:
+        The dict of `graph_model_equivariance_error`.
+    """
+    d_atol, d_rtol = default_tolerance(dtype)
+    atol = d_atol if atol is None else atol
+    rtol = d_rtol if rtol is None else rtol
+    errors = graph_model_equivariance_error(model, batch, outputs, **kwargs)
+    tol = atol + rtol * errors["scale"]
+    bad = {k: v for k, v in errors.items() if k != "scale" and not v <= tol}
+    if bad:
+        raise AssertionError(f"graph model not equivariant within {tol:.1e} (output scale {errors['scale']:.3g}): "
+                             + ", ".join(f"{k}: {v:.3e}" for k, v in bad.items()))
+    return errors
+
+
+# -- the layer contract ----------------------------------------------------------------------------------------
+
+
+def _np_list(x):
+    return [np.asarray(ops.convert_to_numpy(t), dtype=np.float64) for t in _as_list(x)]
+
+
+def _functional(layer, inputs, call_kwargs):
+    import keras
+
+    syms = [keras.Input(shape=x.shape[1:], dtype=str(x.dtype) if x.dtype.kind in "iu" else None, batch_size=None) for x in inputs]
+    out = layer(*syms, **call_kwargs)
+    return keras.Model(syms, out), out
+
+
+def check_layer(layer_cls, init_kwargs, inputs, expected_output_shape, call_kwargs=None, fit=True):
+    """The contract every kerase3 layer keeps (run it on your own layers too).
+
+    Checks: ``get_config`` -> ``from_config`` and JSON round trips; eager calls in float32 and
+    float64 give finite outputs of ``expected_output_shape`` and the right dtype, and
+    ``compute_output_shape`` agrees; a symbolic call and a ``.keras`` save/load give identical
+    outputs; one ``fit`` step compiled with XLA (``fit=True``); under ``mixed_bfloat16`` the layer
+    runs and stays close to float32.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: dict of constructor arguments.
+        inputs: list of numpy arrays (floating inputs are cast to each dtype tested).
+        expected_output_shape: a shape tuple, or a list of them for several outputs (the test's own
+            expectation, not the layer's ``compute_output_shape``).
+        call_kwargs: extra keyword arguments of the call.
+        fit: run the training step.
+
+    Example:
+        >>> from kerase3 import layers
+        >>> check_layer(layers.Linear, dict(irreps_in="2x0e + 1o", irreps_out="1o"), [np.ones((4, 5))], (4, 3), fit=False)
+    """
+    import json
+    import os
+    import tempfile
+
+    import keras
+
+    call_kwargs = call_kwargs or {}
+    inputs = _as_list(inputs)
+    expected = [tuple(s) for s in (expected_output_shape if isinstance(expected_output_shape, list) else [expected_output_shape])]
+
+    def cast(dtype):
+        return [x.astype(dtype) if x.dtype.kind == "f" else x for x in inputs]
+
+    # config round trips
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    assert layer_cls.from_config(config).get_config() == config
+    clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(layer))))
+    assert type(clone) is layer_cls and clone.get_config() == config
+    assert repr(layer).startswith(layer_cls.__name__)
+
+    # eager calls, float32 and float64: shapes, dtypes, finite values
+    for dtype in ("float32", "float64"):
+        layer = layer_cls(**init_kwargs, **({} if "dtype" in init_kwargs else {"dtype": dtype}))
+        xs = cast(dtype)
+        out = _as_list(layer(*xs, **call_kwargs))
+        shapes = layer.compute_output_shape(*[x.shape for x in xs])
+        shapes = shapes if isinstance(shapes, list) else [shapes]
+        assert len(out) == len(expected), (len(out), expected)
+        for o, s, e in zip(out, shapes, expected):
+            assert tuple(o.shape) == e, f"{layer_cls.__name__}: output shape {tuple(o.shape)}, expected {e}"
+            assert tuple(s) == e, f"{layer_cls.__name__}: compute_output_shape gives {tuple(s)}, expected {e}"
+            assert keras.backend.standardize_dtype(o.dtype) in (dtype, "int32", "int64"), (o.dtype, dtype)
+        assert all(np.isfinite(a).all() for a in _np_list(out))
+        # the config does not change when the layer is built
+        strip = ("name", "dtype")
+        assert {k: v for k, v in layer.get_config().items() if k not in strip} == {k: v for k, v in config.items() if k not in strip}
+
+    # symbolic call and .keras save / load
+    layer = layer_cls(**init_kwargs)
+    model, sym_out = _functional(layer, cast("float32"), call_kwargs)
+    for o, e in zip(_as_list(sym_out), expected):
+        assert tuple(o.shape)[1:] == e[1:], (tuple(o.shape), e)
+    ref = _np_list(model(cast("float32")))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    for a, b in zip(ref, _np_list(loaded(cast("float32")))):
+        np.testing.assert_array_equal(a, b)
+
+    # one training step, compiled with XLA
+    if fit:
+        layer = layer_cls(**init_kwargs)
+        model, _ = _functional(layer, cast("float32"), call_kwargs)
+        targets = [np.random.default_rng(0).normal(size=a.shape).astype("float32") for a in ref]
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=["mse"] * len(targets), jit_compile=True)
+        history = model.fit(cast("float32"), targets if len(targets) > 1 else targets[0], epochs=1,
+                            batch_size=len(inputs[0]), verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+    # mixed precision: runs and stays close to float32
+    layer = layer_cls(**init_kwargs, dtype="mixed_bfloat16")
+    layer32 = layer_cls(**init_kwargs)
+    layer(*cast("float32"), **call_kwargs)  # build both (and advance any random state alike)
+    layer32(*cast("float32"), **call_kwargs)
+    layer32.set_weights(layer.get_weights())
+    for a, b in zip(_np_list(layer(*cast("float32"), **call_kwargs)), _np_list(layer32(*cast("float32"), **call_kwargs))):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, atol=0.1 * max(1.0, np.abs(b).max()))

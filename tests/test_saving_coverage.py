@@ -10,11 +10,12 @@ from kerase3 import o3
 from kerase3.heads import OrbitalTensorHead
 from kerase3.io import OrbitalBasis
 
-# class -> the test that saves and reloads it (run_layer_test saves a .keras file of a model around the layer)
+# class -> the test that saves and reloads it (kerase3.testing.check_layer saves a .keras file of a model around the layer)
 COVERED = {
     "AtomEmbedding": "tests/layers/test_convolution.py", "BatchNorm": "tests/layers/test_nonlinearities.py",
     "CartesianTensorHead": "tests/heads/test_cartesian_head.py", "Convolution": "tests/layers/test_convolution.py",
-    "Dropout": "tests/layers/test_nonlinearities.py", "ElementwiseTensorProduct": "tests/layers/test_tensor_product.py",
+    "Dropout": "tests/layers/test_nonlinearities.py", "EdgeEmbedding": "tests/layers/test_encoder.py",
+    "InteractionStack": "tests/layers/test_encoder.py", "ElementwiseTensorProduct": "tests/layers/test_tensor_product.py",
     "Extract": "tests/layers/test_nonlinearities.py", "FullTensorProduct": "tests/layers/test_tensor_product.py",
     "FullyConnectedNet": "tests/layers/test_radial_and_sh.py", "FullyConnectedTensorProduct": "tests/layers/test_tensor_product.py",
     "Gate": "tests/layers/test_nonlinearities.py", "GatedConvNetwork": "tests/models/test_gated_conv_network.py",

@@ -5,7 +5,6 @@ import os
 import keras
 import numpy as np
 
-from ..graph import batch_graphs, graph_from_arrays, pad_batch
 
 EXAMPLES_FILE = os.path.join("assets.extra", "kerase3_examples.npz")
 
@@ -22,197 +21,12 @@ def _tf():
     return tf
 
 
-def _float_dtype(model):
-    return "float32" if model.compute_dtype in ("bfloat16", "float16") else model.compute_dtype
-
-
-# -- example structures: several sizes, including a single atom and zero edges --------------------------------
-
-
-def _example_structures(species, cutoff, periodic):
-    rng = np.random.default_rng(0)
-    z0 = species[0]
-    zs = np.array(species, np.int32)
-    out = [
-        ("single_atom", np.zeros((1, 3)), np.array([z0], np.int32), None, None),
-        ("zero_edges", np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0 * cutoff]]), np.array([z0, zs[-1]], np.int32), None, None),
-    ]
-    n = 6
-    pos = rng.uniform(0.0, 0.9 * cutoff, (n, 3))
-    out.append(("molecule", pos, rng.choice(zs, n).astype(np.int32), None, None))
-    if periodic:
-        a = 1.2 * cutoff
-        cell = np.diag([a, a, 1.1 * a]) + rng.uniform(-0.1, 0.1, (3, 3))
-        frac = rng.uniform(0, 1, (4, 3))
-        out.append(("periodic", frac @ cell, rng.choice(zs, 4).astype(np.int32), cell, np.ones(3, bool)))
-    return out
-
-
-def _structure_feed(pos, z, cell, pbc, dtype, extra=None):
-    feed = dict(positions=pos.astype(dtype), atomic_numbers=z.astype(np.int32),
-                cell=(np.zeros((3, 3)) if cell is None else cell).astype(dtype),
-                pbc=np.zeros(3, bool) if pbc is None else np.asarray(pbc, bool))
-    feed.update(extra or {})
-    return feed
-
-
-def _batch_feed(structures, cutoff, keys, dtype, extra_fn=None):
-    graphs = [graph_from_arrays(p, z, cutoff, c, b) for _, p, z, c, b in structures]
-    if extra_fn is not None:
-        for g in graphs:
-            g.update(extra_fn(len(g["atomic_numbers"])))
-    b = batch_graphs(graphs)
-    b = pad_batch(b, len(b["atomic_numbers"]) + 2, len(b["senders"]) + 3, len(graphs) + 1)
-    return {k: (b[k].astype(dtype) if b[k].dtype.kind == "f" else b[k].astype(np.int32)) for k in keys}
-
-
-# -- endpoints per model kind ------------------------------------------------------------------------------------
-
-
-def _structure_batch(tf, positions, atomic_numbers, cell, pbc, cutoff, ctype):
-    """The one-graph batch dict of ``kerase3.graph``, neighbour list built in the graph."""
-    from ..graph.neighbors_tensor import neighbor_list_tensor
-
-    pos = tf.cast(positions, ctype)
-    cell = tf.where(tf.reduce_any(pbc), tf.cast(cell, ctype), tf.zeros((3, 3), ctype))
-    senders, receivers, shifts = neighbor_list_tensor(pos, cutoff, cell, pbc)
-    n = tf.shape(pos)[0]
-    return dict(positions=pos, atomic_numbers=tf.cast(atomic_numbers, tf.int32), senders=senders, receivers=receivers,
-                shifts=shifts, cell=cell[None], node_graph=tf.zeros([n], tf.int32), node_mask=tf.ones([n], ctype),
-                graph_mask=tf.ones([1], ctype), n_node=tf.reshape(n, [1]))
-
-
-def _check_species(tf, atomic_numbers, species, name):
-    known = tf.reduce_any(tf.equal(tf.cast(atomic_numbers, tf.int32)[:, None], tf.constant(species, tf.int32)[None]), axis=1)
-    return tf.debugging.Assert(tf.reduce_all(known), [f"{name}: atomic numbers must be among species={species}. Received:",
-                                                      atomic_numbers], summarize=64)
-
-
-def _structure_specs(tf, dtype, extra=()):
-    return [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers"),
-            tf.TensorSpec((3, 3), dtype, name="cell"), tf.TensorSpec((3,), tf.bool, name="pbc"), *extra]
-
-
-def _batch_specs(tf, dtype, keys, extra=()):
-    shapes = dict(positions=(None, 3), atomic_numbers=(None,), senders=(None,), receivers=(None,), shifts=(None, 3),
-                  cell=(None, 3, 3), node_graph=(None,))
-    dtypes = dict(atomic_numbers=tf.int32, senders=tf.int32, receivers=tf.int32, node_graph=tf.int32)
-    return [tf.TensorSpec(shapes[k], dtypes.get(k, dtype), name=k) for k in keys] + list(extra)
-
-
-def _potential_endpoints(model, tf, dtype):
-    ctype = _float_dtype(model)
-    species = list(model.species)
-
-    def serving_default(positions, atomic_numbers, cell, pbc):
-        with tf.control_dependencies([_check_species(tf, atomic_numbers, species, "Potential serving_default")]):
-            batch = _structure_batch(tf, positions, atomic_numbers, cell, pbc, model.cutoff, ctype)
-        out = model(batch, training=False)
-        result = {"energy": tf.cast(out["energy"][0], dtype), "forces": tf.cast(out["forces"], dtype)}
-        if "stress" in out:
-            result["stress"] = tf.cast(out["stress"][0], dtype)
-        return result
-
-    keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "node_graph")
-
-    def predict_batch(positions, atomic_numbers, senders, receivers, shifts, cell, node_graph):
-        g = tf.shape(cell)[0]
-        batch = dict(positions=tf.cast(positions, ctype), atomic_numbers=atomic_numbers, senders=senders,
-                     receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
-                     node_mask=tf.cast(atomic_numbers > 0, ctype), graph_mask=tf.ones([g], ctype))
-        out = model(batch, training=False)
-        return {k: tf.cast(v, dtype) for k, v in out.items()}
-
-    structures = _example_structures(species, model.cutoff, periodic=True)
-    examples = {"serving_default": {name: _structure_feed(p, z, c, b, dtype) for name, p, z, c, b in structures},
-                "predict_batch": {"all_structures": _batch_feed(structures, model.cutoff, keys, dtype),
-                                  "zero_edges": _batch_feed(structures[:2], model.cutoff, keys, dtype)}}
-    endpoints = [("serving_default", serving_default, _structure_specs(tf, dtype)),
-                 ("predict_batch", predict_batch, _batch_specs(tf, dtype, keys))]
-    return endpoints, examples
-
-
-def _gated_endpoints(model, tf, dtype):
-    from ..o3 import Irreps
-
-    ctype = _float_dtype(model)
-    dim = Irreps(model.irreps_in).dim
-    feat_spec = tf.TensorSpec((None, dim), dtype, name="node_features")
-
-    def serving_default(node_features, positions, cell, pbc):
-        batch = _structure_batch(tf, positions, tf.ones([tf.shape(positions)[0]], tf.int32), cell, pbc,
-                                 model.max_radius, ctype)
-        batch["node_features"] = tf.cast(node_features, ctype)
-        out = model(batch, training=False)
-        return {"output": tf.cast(out[0] if model.pool is not None else out, dtype)}
-
-    keys = ("positions", "senders", "receivers", "shifts", "cell", "node_graph")
-
-    def predict_batch(node_features, positions, senders, receivers, shifts, cell, node_graph, node_mask):
-        g = tf.shape(cell)[0]
-        batch = dict(node_features=tf.cast(node_features, ctype), positions=tf.cast(positions, ctype), senders=senders,
-                     receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
-                     node_mask=tf.cast(node_mask, ctype), graph_mask=tf.ones([g], ctype))
-        return {"output": tf.cast(model(batch, training=False), dtype)}
-
-    rng = np.random.default_rng(1)
-    structures = _example_structures([1], model.max_radius, periodic=True)
-
-    def feats(n):
-        return dict(node_features=rng.normal(size=(n, dim)))
-
-    serving = {}
-    for name, p, z, c, b in structures:
-        serving[name] = dict(node_features=feats(len(z))["node_features"].astype(dtype),
-                             **{k: v for k, v in _structure_feed(p, z, c, b, dtype).items() if k != "atomic_numbers"})
-    bkeys = ("node_features",) + keys + ("node_mask",)
-    examples = {"serving_default": serving,
-                "predict_batch": {"all_structures": _batch_feed(structures, model.max_radius, bkeys, dtype, feats),
-                                  "zero_edges": _batch_feed(structures[:2], model.max_radius, bkeys, dtype, feats)}}
-    struct_specs = [feat_spec] + [s for s in _structure_specs(tf, dtype) if s.name != "atomic_numbers"]
-    batch_specs = [feat_spec] + _batch_specs(tf, dtype, keys, [tf.TensorSpec((None,), dtype, name="node_mask")])
-    return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, batch_specs)], examples
-
-
-def _hamiltonian_endpoints(model, tf, dtype):
-    """``serving_default``: ``positions (N, 3)`` and ``atomic_numbers (N,)`` of one molecule ->
-    ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph."""
-    from ..graph.neighbors_tensor import neighbor_list_tensor
-
-    ctype = _float_dtype(model)
-    n_ao_table = tf.constant(model.heads[0]._n_ao)
-
-    def serving_default(positions, atomic_numbers):
-        with tf.control_dependencies([_check_species(tf, atomic_numbers, model.species, "HamiltonianModel serving_default")]):
-            pos = tf.cast(positions, ctype)
-        s, r, _ = neighbor_list_tensor(pos, model.cutoff)
-        n = tf.shape(pos)[0]
-        n_ao = tf.reduce_sum(tf.gather(n_ao_table, atomic_numbers))
-        batch = dict(positions=pos, atomic_numbers=atomic_numbers, senders=s, receivers=r,
-                     node_graph=tf.zeros([n], tf.int32), graph_mask=tf.ones([1], ctype),
-                     orbital_mask=tf.ones(tf.stack([1, n_ao]), ctype))
-        out = model(batch, training=False)
-        return {k: tf.cast(v[0], dtype) for k, v in out.items()}
-
-    specs = [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers")]
-    rng = np.random.default_rng(0)
-    z0 = np.array(model.species[:1], np.int32)
-    zs = np.array(model.species, np.int32)
-    examples = {"serving_default": {
-        "single_atom": dict(positions=np.zeros((1, 3), dtype), atomic_numbers=z0),
-        "zero_edges": dict(positions=np.array([[0, 0, 0], [0, 0, 3 * model.cutoff]], dtype), atomic_numbers=np.repeat(z0, 2)),
-        "molecule": dict(positions=rng.uniform(0, 0.8 * model.cutoff, (4, 3)).astype(dtype),
-                         atomic_numbers=rng.choice(zs, 4).astype(np.int32)),
-    }}
-    return [("serving_default", serving_default, specs)], examples
-
-
 def _functional_endpoints(model, tf, dtype):
     inputs = model.inputs
     if not inputs:
         raise ValueError(f"export_saved_model: {model.name} has no known inputs: build it as a functional model, "
                          "or export a Potential / GatedConvNetwork / HamiltonianModel")
-    structure = getattr(model, "_inputs_struct", None)
+    structure = model.input  # the nested structure of the functional inputs (a dict when they are named)
     if isinstance(structure, dict):  # named inputs: the signature's names are the dict's keys
         keys = list(structure)
         specs = [tf.TensorSpec(structure[k].shape, structure[k].dtype, name=k) for k in keys]
@@ -237,14 +51,10 @@ def _functional_endpoints(model, tf, dtype):
 
 
 def _endpoints(model, tf, dtype):
-    from ..models import GatedConvNetwork, HamiltonianModel, Potential
-
-    if isinstance(model, Potential):
-        return _potential_endpoints(model, tf, dtype)
-    if isinstance(model, GatedConvNetwork):
-        return _gated_endpoints(model, tf, dtype)
-    if isinstance(model, HamiltonianModel):
-        return _hamiltonian_endpoints(model, tf, dtype)
+    """The model's own ``serving_signatures(dtype)`` (kerase3's graph models, or any model that defines
+    it), else ``serving_default`` from a functional model's named inputs."""
+    if callable(getattr(model, "serving_signatures", None)):
+        return model.serving_signatures(dtype)
     return _functional_endpoints(model, tf, dtype)
 
 

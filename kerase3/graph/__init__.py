@@ -1,6 +1,6 @@
 """Atomic graphs: neighbour lists (molecules and periodic cells), padded batches, tf.data."""
 
-from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
+from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
 from .data import GraphDataset, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
 
@@ -27,4 +27,5 @@ __all__ = [
     "INPUT_KEYS",
     "GraphDataset",
     "make_graphs",
+    "average_num_neighbors",
 ]

@@ -152,3 +152,10 @@ def pad_batch(batch, n_node, n_edge, n_graph):
         else:
             out[k] = np.concatenate([v, np.zeros((pg,) + v.shape[1:], v.dtype)])
     return out
+
+
+def average_num_neighbors(graphs):
+    """Edges per atom over a list of graph dicts: the ``avg_num_neighbors`` convolutions divide by (its root)."""
+    n_edges = sum(len(g["senders"]) for g in graphs)
+    n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
+    return n_edges / max(n_atoms, 1)

@@ -2,8 +2,8 @@
 operators) with their error measures."""
 
 from .cartesian import CartesianTensorHead
-from .orbital import HamiltonianHead, OrbitalBlocks, OrbitalTensorHead, block_irreps
+from .orbital import HamiltonianHead, OrbitalBlocks, OrbitalTensorHead, as_orbital_basis, block_irreps, sorted_layout
 from .orbital_metrics import block_errors, occupied_orbital_similarity, orbital_energies, orbital_energy_mae
 
-__all__ = ["CartesianTensorHead", "OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps", "block_errors",
+__all__ = ["CartesianTensorHead", "OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps", "as_orbital_basis", "sorted_layout", "block_errors",
            "orbital_energies", "orbital_energy_mae", "occupied_orbital_similarity"]

@@ -4,12 +4,11 @@ from keras import ops
 from .. import ops as k3ops
 from ..ops.cartesian import CartesianTensor
 from ..layers import Linear
-from ..layers._base import irreps_arg
-from ..o3 import Irreps
+from ..layers.base import IrrepsLayer
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class CartesianTensorHead(keras.layers.Layer):
+class CartesianTensorHead(IrrepsLayer):
     """Cartesian tensors (dipoles, polarisabilities, Born charges, piezoelectric and elastic
     tensors) from equivariant node features, exactly equivariant.
 
@@ -35,8 +34,8 @@ class CartesianTensorHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.tensor = CartesianTensor(formula)
         self.formula = formula
-        i_in = irreps_arg(irreps_in, "CartesianTensorHead", "irreps_in")
-        self.irreps_in = str(i_in)
+        self.set_irreps(irreps_in=irreps_in)
+        i_in = self.irreps_in
         missing = [str(ir) for _, ir in self.tensor.irreps if ir not in [x for _, x in i_in]]
         if missing:
             raise ValueError(f"CartesianTensorHead: the tensor {formula!r} ({self.tensor.irreps}) needs irreps {missing} "
@@ -48,7 +47,7 @@ class CartesianTensorHead(keras.layers.Layer):
         self.linear = Linear(i_in, self.tensor.irreps, dtype=self.dtype_policy)
 
     def build(self, *args, **kwargs):
-        self.linear.build((None, Irreps(self.irreps_in).dim))
+        self.linear.build((None, self.irreps_in.dim))
         self.built = True
 
     def call(self, node_features, node_graph=None, num_graphs=None, node_mask=None):
@@ -68,7 +67,7 @@ class CartesianTensorHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(formula=self.formula, irreps_in=self.irreps_in, per=self.per, reduce=self.reduce)
+        config.update(formula=self.formula, per=self.per, reduce=self.reduce)
         return config
 
     def __repr__(self):

@@ -14,11 +14,11 @@ from keras import ops
 
 from .. import ops as k3ops
 from ..layers import ElementwiseTensorProduct, FullyConnectedNet, FullyConnectedTensorProduct, Linear
-from ..layers._base import irreps_arg
+from ..layers.base import IrrepsLayer
 from ..layers.convolution import conv_instructions
 from ..o3 import Irreps, OrbitalBasis, shell_change_of_basis, wigner_3j
 
-__all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps"]
+__all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps", "as_orbital_basis", "sorted_layout"]
 
 
 def block_irreps(shells_row, shells_col):
@@ -50,7 +50,9 @@ def _block_matrix(shells_row, shells_col, convention):
                 k += 2 * l3 + 1
             c0 += 2 * l2 + 1
         r0 += 2 * l1 + 1
-    return M.reshape(n_row * n_col, n_row * n_col)
+    M = M.reshape(n_row * n_col, n_row * n_col)
+    M.setflags(write=False)  # cached and shared: read-only
+    return M
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -84,6 +86,11 @@ class OrbitalBlocks(keras.layers.Layer):
     def irreps(self):
         return self._irreps
 
+    @property
+    def matrix(self):
+        """``M (irreps.dim, n_row * n_col)``, orthogonal and read-only: ``flat block = features @ M``."""
+        return self._M
+
     def _check(self, x, size, what):
         if x.shape[-1] is not None and x.shape[-1] != size:
             raise ValueError(f"OrbitalBlocks: {what} must have a last axis of size {size} (irreps {self._irreps}). "
@@ -116,7 +123,8 @@ class OrbitalBlocks(keras.layers.Layer):
         return f"OrbitalBlocks({self.shells_row} x {self.shells_col}, convention={self.convention!r})"
 
 
-def _basis_arg(basis, layer):
+def as_orbital_basis(basis, layer):
+    """An `OrbitalBasis` from an `OrbitalBasis` or its ``get_config()``; a ``ValueError`` naming ``layer`` otherwise."""
     if isinstance(basis, OrbitalBasis):
         return basis
     if isinstance(basis, dict) and "shells" in basis:
@@ -141,7 +149,7 @@ def sorted_layout(irreps):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class OrbitalTensorHead(keras.layers.Layer):
+class OrbitalTensorHead(IrrepsLayer):
     """Dense orbital matrices ``(G, n, n)`` (in the basis's AO order) from equivariant node features.
 
     On-site blocks (atom i with itself) come from each atom's features; off-site blocks from
@@ -177,14 +185,13 @@ class OrbitalTensorHead(keras.layers.Layer):
     def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=8,
                  radial_neurons=(32,), irreps_node_attr=None, **kwargs):
         super().__init__(**kwargs)
-        basis = _basis_arg(basis, type(self).__name__)
+        basis = as_orbital_basis(basis, type(self).__name__)
         self.basis = basis
         if symmetry not in ("symmetric", "none"):
             raise ValueError(f"{type(self).__name__}: symmetry must be 'symmetric' or 'none'. Received: symmetry={symmetry!r}")
         self.symmetry = symmetry
-        i_in = irreps_arg(irreps_in, type(self).__name__, "irreps_in")
-        i_sh = irreps_arg(irreps_sh, type(self).__name__, "irreps_sh")
-        self.irreps_in, self.irreps_sh = str(i_in), str(i_sh)
+        self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_node_attr=irreps_node_attr)
+        i_in, i_sh = self.irreps_in, self.irreps_sh
         self.number_of_basis, self.mul_pair = int(number_of_basis), int(mul_pair)
         self.radial_neurons = [int(n) for n in radial_neurons]
         shells = basis.max_shells
@@ -192,7 +199,6 @@ class OrbitalTensorHead(keras.layers.Layer):
         self.irreps_blocks, self._gather = sorted_layout(self.blocks.irreps)
         need = {ir for _, ir in self.irreps_blocks}
         dt = dict(dtype=self.dtype_policy)
-        self.irreps_node_attr = None if irreps_node_attr is None else str(irreps_arg(irreps_node_attr, type(self).__name__, "irreps_node_attr"))
         if self.irreps_node_attr is None:
             self.onsite = Linear(i_in, self.irreps_blocks, **dt)
         else:  # on-site blocks per element: a product with the one-hot species
@@ -201,12 +207,12 @@ class OrbitalTensorHead(keras.layers.Layer):
         self.lin_r, self.lin_s = Linear(i_in, pair_irreps, **dt), Linear(i_in, pair_irreps, **dt)
         self.product = ElementwiseTensorProduct(pair_irreps, pair_irreps, filter_ir_out=sorted(need), **dt)
         mid, instr = conv_instructions(pair_irreps, i_sh, self.irreps_blocks)
-        self._plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
+        self.plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
         # the radial network weights the sender x harmonics product and, per irrep copy, the product of both ends
         prod = Irreps(self.product.irreps_out)
         self._copy_index = np.concatenate([np.repeat(np.arange(mul), ir.dim) + k for k, (mul, ir) in
                                            zip(np.cumsum([0] + [m for m, _ in prod])[:-1], prod)]).astype(np.int32)
-        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel + prod.num_irreps],
+        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self.plan.weight_numel + prod.num_irreps],
                                         "silu", **dt)
         self._pair_in = pair_irreps + pair_irreps + Irreps(self.product.irreps_out) + mid
         reachable = {ir for _, ir in self._pair_in}
@@ -224,18 +230,38 @@ class OrbitalTensorHead(keras.layers.Layer):
             self._slot[z, basis.max_layout_index(z)] = np.arange(basis.n_orbitals(z))
 
     def build(self, *args, **kwargs):
-        n = Irreps(self.irreps_in).dim
+        n = self.irreps_in.dim
         for lin in (self.lin_r, self.lin_s):
             lin.build((None, n))
         if self.irreps_node_attr is None:
             self.onsite.build((None, n))
         else:
-            self.onsite.build((None, n), (None, Irreps(self.irreps_node_attr).dim))
+            self.onsite.build((None, n), (None, self.irreps_node_attr.dim))
         d = Irreps(self.product.irreps_in1).dim
         self.product.build((None, d), (None, d))
         self.radial.build((None, self.number_of_basis))
         self.pair.build((None, self._pair_in.dim))
         self.built = True
+
+    @property
+    def n_orbitals_table(self):
+        """``(max atomic number + 2,)`` int32: the number of AOs of each element (0 for others)."""
+        return self._n_ao
+
+    def features_from_blocks(self, blocks):
+        """Numpy: ``(..., s, s)`` blocks in the basis's largest shell layout -> ``(..., irreps_blocks.dim)``
+        features in the sorted layout of ``irreps_blocks`` (exact inverse of `blocks_from_features`)."""
+        blocks = np.asarray(blocks)
+        flat = blocks.reshape(blocks.shape[:-2] + (-1,)) @ self.blocks.matrix.T
+        out = np.zeros_like(flat)
+        out[..., self._gather] = flat
+        return out
+
+    def blocks_from_features(self, features):
+        """Numpy: ``(..., irreps_blocks.dim)`` sorted-layout features -> ``(..., s, s)`` blocks."""
+        features = np.asarray(features)
+        flat = features[..., self._gather] @ self.blocks.matrix
+        return flat.reshape(features.shape[:-1] + (self.blocks.n_row, self.blocks.n_col))
 
     def _to_blocks(self, features):
         return self.blocks.to_blocks(ops.take(features, ops.convert_to_tensor(self._gather), axis=-1))
@@ -289,18 +315,15 @@ class OrbitalTensorHead(keras.layers.Layer):
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, atomic_numbers, node_graph, num_graphs,
              num_orbitals, onsite_shift=None, scale=None, node_attr=None):
-        n = Irreps(self.irreps_in).dim
-        if node_features.shape[-1] is not None and node_features.shape[-1] != n:
-            raise ValueError(f"{type(self).__name__}: node_features must have a last axis of size {n} for irreps "
-                             f"{self.irreps_in}. Received: shape={tuple(node_features.shape)}")
+        self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
         onsite = self.onsite(node_features) if self.irreps_node_attr is None else self.onsite(node_features, node_attr)
         a = ops.take(self.lin_r(node_features), receivers, axis=0)
         b = ops.take(self.lin_s(node_features), senders, axis=0)
         radial = self.radial(edge_radial)
-        n_tp = self._plan.weight_numel
-        msg = k3ops.tensor_product(self._plan, b, edge_sh, radial[:, :n_tp], shared_weights=False)
+        n_tp = self.plan.weight_numel
+        msg = k3ops.tensor_product(self.plan, b, edge_sh, radial[:, :n_tp], shared_weights=False)
         both = self.product(a, b) * ops.take(radial[:, n_tp:], ops.convert_to_tensor(self._copy_index), axis=1)
         pair = self.pair(ops.concatenate([a, b, both, msg], axis=-1))
         if scale is not None:
@@ -315,9 +338,8 @@ class OrbitalTensorHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(basis=self.basis.get_config(), irreps_in=self.irreps_in, irreps_sh=self.irreps_sh,
-                      number_of_basis=self.number_of_basis, symmetry=self.symmetry, mul_pair=self.mul_pair,
-                      radial_neurons=self.radial_neurons, irreps_node_attr=self.irreps_node_attr)
+        config.update(basis=self.basis.get_config(), number_of_basis=self.number_of_basis, symmetry=self.symmetry,
+                      mul_pair=self.mul_pair, radial_neurons=self.radial_neurons)
         return config
 
     def __repr__(self):

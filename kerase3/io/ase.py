@@ -28,7 +28,7 @@ class Calculator(_AseCalculator):
         self._fn = self._make_fn(jit_compile)
 
     def _make_fn(self, jit_compile):
-        from ..models._autodiff import compiled_call
+        from ..backend import compiled_call
 
         call = lambda x: self.model(x)  # noqa: E731
         return compiled_call(call) if jit_compile else call

@@ -14,8 +14,6 @@ from ..o3 import OrbitalBasis
 
 __all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset"]
 
-BOHR = 0.52917721092  # Angstrom
-
 
 def _pyscf():
     try:

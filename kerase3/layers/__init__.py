@@ -1,12 +1,15 @@
 """Keras layers of kerase3: thin wrappers around the stateless functions of ``kerase3.ops``."""
 
 from .atom_embedding import AtomEmbedding
+from .base import IrrepsLayer
 from .batch_norm import BatchNorm
 from .convolution import Convolution
 from .dropout import Dropout
+from .edge_embedding import EdgeEmbedding
 from .extract import Extract
 from .fully_connected_net import FullyConnectedNet
 from .gate import Gate
+from .interaction import InteractionStack
 from .linear import Linear
 from .norm import Norm
 from .norm_activation import NormActivation
@@ -40,4 +43,7 @@ __all__ = [
     "RadialBasis",
     "Convolution",
     "AtomEmbedding",
+    "EdgeEmbedding",
+    "InteractionStack",
+    "IrrepsLayer",
 ]

@@ -1,13 +1,13 @@
 import keras
 from keras import ops
 
-from ..ops._math import mean as f64_mean
+from ..backend import mean as f64_mean
 
-from ._base import irreps_arg
+from .base import IrrepsLayer
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class BatchNorm(keras.layers.Layer):
+class BatchNorm(IrrepsLayer):
     """Equivariant batch normalisation (e3nn's ``nn.BatchNorm``).
 
     Scalars (0e) are shifted by their mean and scaled; every other irrep copy is only scaled,
@@ -34,16 +34,15 @@ class BatchNorm(keras.layers.Layer):
     def __init__(self, irreps, eps=1e-5, momentum=0.1, affine=True, reduce="mean", instance=False,
                  include_bias=True, normalization="component", **kwargs):
         super().__init__(**kwargs)
-        self._irreps = irreps_arg(irreps, "BatchNorm", "irreps")
-        self.irreps = str(self._irreps)
+        self.set_irreps(irreps=irreps)
         if reduce not in ("mean", "max"):
             raise ValueError(f"BatchNorm: reduce must be 'mean' or 'max'. Received: reduce={reduce!r}")
         if normalization not in ("component", "norm"):
             raise ValueError(f"BatchNorm: normalization must be 'component' or 'norm'. Received: {normalization!r}")
         self.eps, self.momentum, self.affine, self.reduce = eps, momentum, affine, reduce
         self.instance, self.include_bias, self.normalization = instance, include_bias, normalization
-        self._num_scalar = sum(mul for mul, ir in self._irreps if ir.is_scalar())
-        self._num_features = self._irreps.num_irreps
+        self._num_scalar = sum(mul for mul, ir in self.irreps if ir.is_scalar())
+        self._num_features = self.irreps.num_irreps
 
     def build(self, input_shape):
         if not self.instance:
@@ -55,19 +54,15 @@ class BatchNorm(keras.layers.Layer):
                 self.bias = self.add_weight(name="bias", shape=(self._num_scalar,), initializer="zeros")
 
     def call(self, x, training=False):
-        if x.shape[-1] is not None and x.shape[-1] != self._irreps.dim:
-            raise ValueError(
-                f"BatchNorm: input must have a last axis of size {self._irreps.dim} for irreps {self.irreps}. "
-                f"Received: shape={tuple(x.shape)}"
-            )
-        if self._irreps.dim == 0:
+        self.check_input(x, self.irreps)
+        if self.irreps.dim == 0:
             return x
         shape = ops.shape(x)
-        xb = ops.reshape(x, (shape[0], -1, self._irreps.dim))  # [batch, sample, dim]
+        xb = ops.reshape(x, (shape[0], -1, self.irreps.dim))  # [batch, sample, dim]
         use_batch = training or self.instance
         new_means, new_vars, fields = [], [], []
         ix = irm = irv = iw = ib = 0
-        for mul, ir in self._irreps:
+        for mul, ir in self.irreps:
             d = ir.dim
             if mul == 0:
                 continue
@@ -120,7 +115,7 @@ class BatchNorm(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps=self.irreps, eps=self.eps, momentum=self.momentum, affine=self.affine, reduce=self.reduce,
+        config.update(eps=self.eps, momentum=self.momentum, affine=self.affine, reduce=self.reduce,
                       instance=self.instance, include_bias=self.include_bias, normalization=self.normalization)
         return config
 

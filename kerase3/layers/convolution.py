@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
-from ..ops._layout import axis_size
+from ..ops.layout import axis_size
 from ..o3 import Irreps
-from ._base import irreps_arg
+from .base import IrrepsLayer
 from .fully_connected_net import FullyConnectedNet
 from .linear import Linear
 from .tensor_product_variants import FullyConnectedTensorProduct
@@ -30,7 +30,7 @@ def conv_instructions(irreps_in, irreps_sh, irreps_out):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Convolution(keras.layers.Layer):
+class Convolution(IrrepsLayer):
     """Equivariant point convolution: learned radial filters times spherical harmonics.
 
     For every edge ``s -> r``: the radial basis of its length goes through a
@@ -64,52 +64,41 @@ class Convolution(keras.layers.Layer):
     def __init__(self, irreps_in, irreps_sh, irreps_out, number_of_basis, radial_neurons=(64,), avg_num_neighbors=1.0,
                  irreps_node_attr=None, radial_act="silu", **kwargs):
         super().__init__(**kwargs)
-        i_in = irreps_arg(irreps_in, "Convolution", "irreps_in")
-        i_sh = irreps_arg(irreps_sh, "Convolution", "irreps_sh")
-        i_out = irreps_arg(irreps_out, "Convolution", "irreps_out")
-        self.irreps_in, self.irreps_sh, self.irreps_out = str(i_in), str(i_sh), str(i_out)
+        self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_out=irreps_out, irreps_node_attr=irreps_node_attr)
+        i_in, i_sh, i_out = self.irreps_in, self.irreps_sh, self.irreps_out
         self.number_of_basis = int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.avg_num_neighbors = float(avg_num_neighbors)
-        self.irreps_node_attr = None if irreps_node_attr is None else str(irreps_arg(irreps_node_attr, "Convolution", "irreps_node_attr"))
         self.radial_act = radial_act
         mid, instr = conv_instructions(i_in, i_sh, i_out)
-        self._irreps_mid = mid
+        self.irreps_mid = mid
         dt = dict(dtype=self.dtype_policy)
         self.lin1 = Linear(i_in, i_in, **dt)
-        self._plan = k3ops.TensorProductPlan(i_in, i_sh, mid, instr, name="Convolution")
-        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self._plan.weight_numel], radial_act, **dt)
+        self.plan = k3ops.TensorProductPlan(i_in, i_sh, mid, instr, name="Convolution")
+        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self.plan.weight_numel], radial_act, **dt)
         self.lin2 = Linear(mid, i_out, **dt)
         if self.irreps_node_attr is None:
             self.self_connection = Linear(i_in, i_out, **dt)
         else:
             self.self_connection = FullyConnectedTensorProduct(i_in, self.irreps_node_attr, i_out, **dt)
 
-    @property
-    def irreps_mid(self):
-        return self._irreps_mid
-
     def build(self, node_shape, *args, **kwargs):
-        n = Irreps(self.irreps_in).dim
+        n = self.irreps_in.dim
         self.lin1.build((None, n))
         self.radial.build((None, self.number_of_basis))
-        self.lin2.build((None, self._irreps_mid.dim))
+        self.lin2.build((None, self.irreps_mid.dim))
         if self.irreps_node_attr is None:
             self.self_connection.build((None, n))
         else:
-            self.self_connection.build((None, n), (None, Irreps(self.irreps_node_attr).dim))
+            self.self_connection.build((None, n), (None, self.irreps_node_attr.dim))
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
-        if node_features.shape[-1] is not None and node_features.shape[-1] != Irreps(self.irreps_in).dim:
-            raise ValueError(
-                f"Convolution: node_features must have a last axis of size {Irreps(self.irreps_in).dim} for irreps "
-                f"{self.irreps_in}. Received: shape={tuple(node_features.shape)}"
-            )
+        self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"Convolution: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
         x = self.lin1(node_features)
         weights = self.radial(edge_radial)
-        messages = k3ops.tensor_product(self._plan, ops.take(x, senders, axis=0), edge_sh, weights, shared_weights=False)
+        messages = k3ops.tensor_product(self.plan, ops.take(x, senders, axis=0), edge_sh, weights, shared_weights=False)
         num_nodes = axis_size(node_features, 0)
         agg = k3ops.scatter_sum(messages, receivers, num_nodes) / math.sqrt(self.avg_num_neighbors)
         out = self.lin2(agg)
@@ -117,14 +106,12 @@ class Convolution(keras.layers.Layer):
         return out + sc
 
     def compute_output_shape(self, node_shape, *args, **kwargs):
-        return tuple(node_shape[:-1]) + (Irreps(self.irreps_out).dim,)
+        return tuple(node_shape[:-1]) + (self.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps_in=self.irreps_in, irreps_sh=self.irreps_sh, irreps_out=self.irreps_out,
-                      number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                      avg_num_neighbors=self.avg_num_neighbors, irreps_node_attr=self.irreps_node_attr,
-                      radial_act=self.radial_act)
+        config.update(number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
+                      avg_num_neighbors=self.avg_num_neighbors, radial_act=self.radial_act)
         return config
 
     def __repr__(self):

@@ -1,11 +1,11 @@
 import keras
 from keras import ops
 
-from ._base import irreps_arg
+from .base import IrrepsLayer
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Dropout(keras.layers.Layer):
+class Dropout(IrrepsLayer):
     """Equivariant dropout: whole irrep copies are zeroed with probability ``p`` (and the rest
     scaled by ``1 / (1 - p)``) during training; identity at inference.
 
@@ -22,8 +22,7 @@ class Dropout(keras.layers.Layer):
 
     def __init__(self, irreps, p, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self._irreps = irreps_arg(irreps, "Dropout", "irreps")
-        self.irreps = str(self._irreps)
+        self.set_irreps(irreps=irreps)
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1]. Received: p={p}")
         self.p = p
@@ -36,10 +35,10 @@ class Dropout(keras.layers.Layer):
         batch = ops.shape(x)[:-1]
         if self.p >= 1:
             return ops.zeros_like(x)
-        keep = keras.random.uniform(batch + (self._irreps.num_irreps,), seed=self.seed_generator, dtype="float32") >= self.p
+        keep = keras.random.uniform(batch + (self.irreps.num_irreps,), seed=self.seed_generator, dtype="float32") >= self.p
         noise = ops.cast(keep, x.dtype) / (1 - self.p)
         parts, k = [], 0
-        for mul, ir in self._irreps:
+        for mul, ir in self.irreps:
             parts.append(ops.repeat(noise[..., k : k + mul], ir.dim, axis=-1))
             k += mul
         return x * (parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1))
@@ -49,7 +48,7 @@ class Dropout(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps=self.irreps, p=self.p, seed=self.seed)
+        config.update(p=self.p, seed=self.seed)
         return config
 
     def __repr__(self):

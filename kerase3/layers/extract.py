@@ -1,11 +1,11 @@
 import keras
 from keras import ops
 
-from ._base import irreps_arg
+from .base import IrrepsLayer, irreps_arg
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Extract(keras.layers.Layer):
+class Extract(IrrepsLayer):
     """Pick blocks of the input into several outputs (e3nn's ``nn.Extract``).
 
     Args:
@@ -22,27 +22,21 @@ class Extract(keras.layers.Layer):
 
     def __init__(self, irreps_in, irreps_outs, instructions, **kwargs):
         super().__init__(**kwargs)
-        self._irreps_in = irreps_arg(irreps_in, "Extract", "irreps_in")
-        self._irreps_outs = [irreps_arg(i, "Extract", "irreps_outs") for i in irreps_outs]
-        self.irreps_in = str(self._irreps_in)
-        self.irreps_outs = [str(i) for i in self._irreps_outs]
+        self.set_irreps(irreps_in=irreps_in)
+        self.irreps_outs = [irreps_arg(i, "Extract", "irreps_outs") for i in irreps_outs]
         self.instructions = [list(i) for i in instructions]
-        if len(self.instructions) != len(self._irreps_outs):
+        if len(self.instructions) != len(self.irreps_outs):
             raise ValueError(f"Extract: one instruction per output is needed. Received: instructions={instructions!r}")
-        for irreps_out, ins in zip(self._irreps_outs, self.instructions):
-            picked = [self._irreps_in[i] if 0 <= i < len(self._irreps_in) else None for i in ins]
+        for irreps_out, ins in zip(self.irreps_outs, self.instructions):
+            picked = [self.irreps_in[i] if 0 <= i < len(self.irreps_in) else None for i in ins]
             if len(irreps_out) != len(ins) or any(p is None or p != m for p, m in zip(picked, irreps_out)):
                 raise ValueError(
-                    f"Extract: blocks {ins} of {self._irreps_in} do not give {irreps_out}. Received: instructions={instructions!r}"
+                    f"Extract: blocks {ins} of {self.irreps_in} do not give {irreps_out}. Received: instructions={instructions!r}"
                 )
 
     def call(self, x):
-        if x.shape[-1] is not None and x.shape[-1] != self._irreps_in.dim:
-            raise ValueError(
-                f"Extract: input must have a last axis of size {self._irreps_in.dim} for irreps {self.irreps_in}. "
-                f"Received: shape={tuple(x.shape)}"
-            )
-        slices = self._irreps_in.slices()
+        self.check_input(x, self.irreps_in)
+        slices = self.irreps_in.slices()
         outs = []
         for ins in self.instructions:
             parts = [x[..., slices[i].start : slices[i].stop] for i in ins]
@@ -50,12 +44,12 @@ class Extract(keras.layers.Layer):
         return outs
 
     def compute_output_shape(self, input_shape):
-        return [tuple(input_shape[:-1]) + (i.dim,) for i in self._irreps_outs]
+        return [tuple(input_shape[:-1]) + (i.dim,) for i in self.irreps_outs]
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps_in=self.irreps_in, irreps_outs=self.irreps_outs, instructions=self.instructions)
+        config.update(irreps_outs=[str(i) for i in self.irreps_outs], instructions=self.instructions)
         return config
 
     def __repr__(self):
-        return f"Extract({self.irreps_in} -> {' | '.join(self.irreps_outs)})"
+        return f"Extract({self.irreps_in} -> {' | '.join(str(i) for i in self.irreps_outs)})"

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from ..ops.activations import normalize2mom
-from ._base import normal_init
+from .base import normal_init
 
 
 @keras.saving.register_keras_serializable(package="kerase3")

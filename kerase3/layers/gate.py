@@ -2,9 +2,10 @@ import keras
 from keras import ops
 
 from ..o3 import Irreps
-from ..ops._layout import split_sizes
+from ..ops.layout import split_sizes
 from ..ops.activations import activation_parity, normalize2mom
-from ._base import irreps_arg
+from ..ops.plan import split_to_match
+from .base import IrrepsLayer, irreps_arg
 
 
 def _check_scalar_acts(irreps, acts, layer, arg):
@@ -48,7 +49,7 @@ def _as_list(acts, n):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Gate(keras.layers.Layer):
+class Gate(IrrepsLayer):
     """Gate nonlinearity (e3nn's ``nn.Gate``): activations on scalars, and each gated irrep
     multiplied by an activated gate scalar, ``sigma(g) * x``.
 
@@ -85,18 +86,17 @@ class Gate(keras.layers.Layer):
                 f"Gate: there must be one gate per gated irrep copy. Received: irreps_gates={ga} "
                 f"({ga.num_irreps}), irreps_gated={gd} ({gd.num_irreps})"
             )
-        self.irreps_scalars, self.irreps_gates, self.irreps_gated = str(sc), str(ga), str(gd)
+        self.set_irreps(irreps_scalars=sc, irreps_gates=ga, irreps_gated=gd)
         self.act_scalars, self.act_gates = act_scalars, act_gates
         acts_s, acts_g = _as_list(act_scalars, len(sc)), _as_list(act_gates, len(ga))
         sc_out = _check_scalar_acts(sc, acts_s, "Gate", "irreps_scalars")
         ga_out = _check_scalar_acts(ga, acts_g, "Gate", "irreps_gates")
         self._fns_s = [normalize2mom(a) for a in acts_s]
         self._fns_g = [normalize2mom(a) for a in acts_g]
-        self._sc, self._ga, self._gd, self._ga_out = sc, ga, gd, ga_out
-        # input layout: e3nn's sorted concatenation; remember where each piece sits
+                # input layout: e3nn's sorted concatenation; remember where each piece sits
         cat = sc + ga + gd
         srt = cat.sort()
-        self._irreps_in = srt.irreps.simplify()
+        self.irreps_in = srt.irreps.simplify()
         starts, j = {}, 0
         for new_pos, old in enumerate(srt.inv):
             starts[old] = j
@@ -107,42 +107,21 @@ class Gate(keras.layers.Layer):
             [(starts[k], cat[k].dim) for k in range(len(sc) + len(ga), len(cat))],
         ]
         # like e3nn's ElementwiseTensorProduct(gated, gates): blocks split where either side splits
-        g1, g2 = list(gd.simplify()), list(ga_out.simplify())
-        gated_out, i = [], 0
-        while i < len(g1):
-            (m1, ir1), (m2, ir2) = g1[i], g2[i]
-            if m1 < m2:
-                g2[i:i + 1] = [(m1, ir2), (m2 - m1, ir2)]
-            elif m2 < m1:
-                g1[i:i + 1] = [(m2, ir1), (m1 - m2, ir1)]
-            gated_out.append((min(m1, m2), (ir1.l, ir1.p * ir2.p)))
-            i += 1
-        self._irreps_out = sc_out + Irreps(gated_out)
-
-    @property
-    def irreps_in(self):
-        return self._irreps_in
-
-    @property
-    def irreps_out(self):
-        return self._irreps_out
+        g1, g2 = split_to_match(gd.simplify(), ga_out.simplify())
+        self.irreps_out = sc_out + Irreps([(m1, (ir1.l, ir1.p * ir2.p)) for (m1, ir1), (_, ir2) in zip(g1, g2)])
 
     def call(self, x):
-        if x.shape[-1] is not None and x.shape[-1] != self._irreps_in.dim:
-            raise ValueError(
-                f"Gate: input must have a last axis of size {self._irreps_in.dim} for irreps_in={self._irreps_in}. "
-                f"Received: shape={tuple(x.shape)}"
-            )
+        self.check_input(x, self.irreps_in)
         spans = sorted((a, n) for group in self._pieces for a, n in group if n > 0)
         if not spans:
             return x[..., :0]
         parts = split_sizes(x, [n for _, n in spans])
         piece = {a: t for (a, _), t in zip(spans, parts)}
         out = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[0], self._fns_s) if n > 0])
-        if self._ga.dim > 0:
+        if self.irreps_gates.dim > 0:
             g = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[1], self._fns_g) if n > 0])
             g = g[0] if len(g) == 1 else ops.concatenate(g, axis=-1)
-            blocks = [(mul, ir, piece[a]) for (mul, ir), (a, n) in zip(self._gd, self._pieces[2]) if n > 0]
+            blocks = [(mul, ir, piece[a]) for (mul, ir), (a, n) in zip(self.irreps_gated, self._pieces[2]) if n > 0]
             muls = [mul for mul, _, _ in blocks]
             gs = split_sizes(g, muls)
             batch = ops.shape(x)[:-1]
@@ -154,18 +133,12 @@ class Gate(keras.layers.Layer):
         return out[0] if len(out) == 1 else ops.concatenate(out, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self._irreps_out.dim,)
+        return tuple(input_shape[:-1]) + (self.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            irreps_scalars=self.irreps_scalars,
-            act_scalars=self.act_scalars,
-            irreps_gates=self.irreps_gates,
-            act_gates=self.act_gates,
-            irreps_gated=self.irreps_gated,
-        )
+        config.update(act_scalars=self.act_scalars, act_gates=self.act_gates)
         return config
 
     def __repr__(self):
-        return f"Gate({self._irreps_in} -> {self._irreps_out})"
+        return f"Gate({self.irreps_in} -> {self.irreps_out})"

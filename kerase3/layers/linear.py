@@ -1,11 +1,11 @@
 import keras
 
 from .. import ops as k3ops
-from ._base import irreps_arg, normal_init
+from .base import IrrepsLayer, normal_init
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Linear(keras.layers.Layer):
+class Linear(IrrepsLayer):
     """Equivariant linear map: mixes the channels of each irrep (e3nn's ``o3.Linear``).
 
     Weights are N(0, 1); the forward pass divides by ``sqrt(fan_in)`` ("element" path
@@ -29,43 +29,40 @@ class Linear(keras.layers.Layer):
     def __init__(self, irreps_in, irreps_out, biases=False, instructions=None, path_normalization="element",
                  internal_weights=True, **kwargs):
         super().__init__(**kwargs)
-        self.irreps_in = str(irreps_arg(irreps_in, "Linear", "irreps_in"))
-        self.irreps_out = str(irreps_arg(irreps_out, "Linear", "irreps_out"))
+        self.set_irreps(irreps_in=irreps_in, irreps_out=irreps_out)
         self.biases = biases
         self.instructions = None if instructions is None else [list(i) for i in instructions]
         self.path_normalization = path_normalization
         self.internal_weights = internal_weights
-        self._plan = k3ops.LinearPlan(self.irreps_in, self.irreps_out, instructions, biases, path_normalization)
+        self.plan = k3ops.LinearPlan(self.irreps_in, self.irreps_out, instructions, biases, path_normalization)
 
     @property
     def weight_numel(self):
-        return self._plan.weight_numel
+        return self.plan.weight_numel
 
     @property
     def bias_numel(self):
-        return self._plan.bias_numel
+        return self.plan.bias_numel
 
     def build(self, input_shape):
         if self.internal_weights:
-            self.weight = self.add_weight(name="weight", shape=(self._plan.weight_numel,), initializer=normal_init())
+            self.weight = self.add_weight(name="weight", shape=(self.plan.weight_numel,), initializer=normal_init())
             self.bias = None
-            if self._plan.bias_numel:
-                self.bias = self.add_weight(name="bias", shape=(self._plan.bias_numel,), initializer="zeros")
+            if self.plan.bias_numel:
+                self.bias = self.add_weight(name="bias", shape=(self.plan.bias_numel,), initializer="zeros")
 
     def call(self, x, weight=None, bias=None):
         if self.internal_weights:
             weight, bias = self.weight, self.bias
         shared = self.internal_weights
-        return k3ops.linear(self._plan, x, weight, bias if self._plan.bias_numel else None, shared_weights=shared)
+        return k3ops.linear(self.plan, x, weight, bias if self.plan.bias_numel else None, shared_weights=shared)
 
     def compute_output_shape(self, input_shape, *args):
-        return tuple(input_shape[:-1]) + (self._plan.irreps_out.dim,)
+        return tuple(input_shape[:-1]) + (self.plan.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            irreps_in=self.irreps_in,
-            irreps_out=self.irreps_out,
             biases=self.biases,
             instructions=self.instructions,
             path_normalization=self.path_normalization,

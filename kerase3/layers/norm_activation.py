@@ -2,13 +2,13 @@ import keras
 from keras import ops
 
 from ..ops.activations import get_activation
-from ..ops._layout import split_blocks, split_sizes
-from ._base import irreps_arg
-from .norm import irrep_norms
+from ..ops.layout import split_blocks, split_sizes
+from .base import IrrepsLayer
+from ..ops.norms import irrep_norms
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class NormActivation(keras.layers.Layer):
+class NormActivation(IrrepsLayer):
     """``x -> f(|x| + b) x / |x|`` for every irrep copy (e3nn's ``nn.NormActivation``).
 
     Args:
@@ -26,8 +26,7 @@ class NormActivation(keras.layers.Layer):
 
     def __init__(self, irreps_in, scalar_nonlinearity, normalize=True, epsilon=None, bias=False, **kwargs):
         super().__init__(**kwargs)
-        self._irreps = irreps_arg(irreps_in, "NormActivation", "irreps_in")
-        self.irreps_in = str(self._irreps)
+        self.set_irreps(irreps_in=irreps_in)
         self.scalar_nonlinearity = scalar_nonlinearity
         self._fn = get_activation(scalar_nonlinearity)
         if epsilon is None and normalize:
@@ -46,26 +45,22 @@ class NormActivation(keras.layers.Layer):
 
     def build(self, input_shape):
         if self.bias:
-            self.biases = self.add_weight(name="biases", shape=(self._irreps.num_irreps,), initializer="zeros")
+            self.biases = self.add_weight(name="biases", shape=(self.irreps_in.num_irreps,), initializer="zeros")
 
     def call(self, x):
-        if x.shape[-1] is not None and x.shape[-1] != self._irreps.dim:
-            raise ValueError(
-                f"NormActivation: input must have a last axis of size {self._irreps.dim} for irreps {self.irreps_in}. "
-                f"Received: shape={tuple(x.shape)}"
-            )
+        self.check_input(x, self.irreps_in)
         if self.epsilon is not None:
-            norms = ops.sqrt(ops.maximum(irrep_norms(x, self._irreps, squared=True), self.epsilon**2))
+            norms = ops.sqrt(ops.maximum(irrep_norms(x, self.irreps_in, squared=True), self.epsilon**2))
         else:
-            norms = irrep_norms(x, self._irreps)
+            norms = irrep_norms(x, self.irreps_in)
         arg = norms + self.biases if self.bias else norms
         scale = self._fn(arg)
         if self.normalize:
             scale = scale / norms
         parts = []
         batch = ops.shape(x)[:-1]
-        scales = split_sizes(scale, [mul for mul, _ in self._irreps])
-        for (mul, ir), block, sk in zip(self._irreps, split_blocks(x, self._irreps), scales):
+        scales = split_sizes(scale, [mul for mul, _ in self.irreps_in])
+        for (mul, ir), block, sk in zip(self.irreps_in, split_blocks(x, self.irreps_in), scales):
             block = ops.reshape(block, batch + (mul, ir.dim)) * sk[..., None]
             parts.append(ops.reshape(block, batch + (mul * ir.dim,)))
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
@@ -76,7 +71,6 @@ class NormActivation(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            irreps_in=self.irreps_in,
             scalar_nonlinearity=self.scalar_nonlinearity,
             normalize=self.normalize,
             epsilon=self.epsilon,

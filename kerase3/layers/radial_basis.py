@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from ..ops import radial
-from ._base import geometry_dtype
+from .base import geometry_dtype
 
 
 @keras.saving.register_keras_serializable(package="kerase3")

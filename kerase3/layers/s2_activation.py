@@ -5,10 +5,11 @@ from keras import ops
 from ..o3 import Irreps
 from ..ops.activations import activation_parity, get_activation
 from ..ops.s2grid import s2_grid_matrices
+from .base import IrrepsLayer, irreps_arg
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class S2Activation(keras.layers.Layer):
+class S2Activation(IrrepsLayer):
     """A pointwise nonlinearity on the sphere: coefficients -> grid values -> ``act`` -> coefficients.
 
     The input is a spherical signal ``1x0 + 1x1 + ... + 1xlmax`` with parities
@@ -29,7 +30,7 @@ class S2Activation(keras.layers.Layer):
 
     def __init__(self, irreps_in, act, res_beta=None, res_alpha=None, lmax_out=None, **kwargs):
         super().__init__(**kwargs)
-        irreps = Irreps(irreps_in)
+        irreps = irreps_arg(irreps_in, "S2Activation", "irreps_in")
         ls = [ir.l for _, ir in irreps]
         if any(m != 1 for m, _ in irreps) or ls != list(range(len(ls))):
             raise ValueError(f"S2Activation: irreps_in must be 1x0 + 1x1 + ... + 1xlmax. Received: irreps_in={irreps}")
@@ -47,37 +48,31 @@ class S2Activation(keras.layers.Layer):
         else:
             raise ValueError(f"S2Activation: activation {act!r} is neither even nor odd, so the input must have "
                              f"p_val=+1 (scalar-like signals). Received: irreps_in={irreps}")
-        self.irreps_in = str(irreps)
+        self.set_irreps(irreps_in=irreps)
         self.act = act
         self._fn = get_activation(act)
         lmax = len(ls) - 1
         self.lmax_out = lmax if lmax_out is None else int(lmax_out)
         self.res_beta = int(res_beta or 2 * (max(lmax, self.lmax_out) + 1))
         self.res_alpha = int(res_alpha or 2 * self.res_beta)
-        self._irreps_out = Irreps([(1, (l, p_out * p_arg**l)) for l in range(self.lmax_out + 1)])
+        self.irreps_out = Irreps([(1, (l, p_out * p_arg**l)) for l in range(self.lmax_out + 1)])
         Y_in, _ = s2_grid_matrices(str(irreps), self.res_beta, self.res_alpha)
-        _, WY_out = s2_grid_matrices(str(self._irreps_out), self.res_beta, self.res_alpha)
+        _, WY_out = s2_grid_matrices(str(self.irreps_out), self.res_beta, self.res_alpha)
         self._to, self._from = np.ascontiguousarray(Y_in.T), WY_out
 
-    @property
-    def irreps_out(self):
-        return self._irreps_out
-
     def call(self, x):
-        if x.shape[-1] is not None and x.shape[-1] != Irreps(self.irreps_in).dim:
-            raise ValueError(f"S2Activation: expected a last axis of {Irreps(self.irreps_in).dim} for irreps "
-                             f"{self.irreps_in}. Received: shape={tuple(x.shape)}")
+        self.check_input(x, self.irreps_in)
         values = ops.matmul(x, ops.convert_to_tensor(self._to, dtype=x.dtype))
         return ops.matmul(self._fn(values), ops.convert_to_tensor(self._from, dtype=x.dtype))
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self._irreps_out.dim,)
+        return tuple(input_shape[:-1]) + (self.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps_in=self.irreps_in, act=self.act, res_beta=self.res_beta, res_alpha=self.res_alpha,
+        config.update(act=self.act, res_beta=self.res_beta, res_alpha=self.res_alpha,
                       lmax_out=self.lmax_out)
         return config
 
     def __repr__(self):
-        return f"S2Activation({self.irreps_in} -> {self._irreps_out}, act={self.act!r}, grid {self.res_beta}x{self.res_alpha})"
+        return f"S2Activation({self.irreps_in} -> {self.irreps_out}, act={self.act!r}, grid {self.res_beta}x{self.res_alpha})"

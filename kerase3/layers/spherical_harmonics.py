@@ -1,7 +1,7 @@
 import keras
 
 from .. import ops as k3ops
-from ._base import geometry_dtype
+from .base import geometry_dtype
 
 
 @keras.saving.register_keras_serializable(package="kerase3")

@@ -1,11 +1,11 @@
 import keras
 
 from .. import ops as k3ops
-from ._base import irreps_arg, normal_init
+from .base import IrrepsLayer, normal_init
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class TensorProduct(keras.layers.Layer):
+class TensorProduct(IrrepsLayer):
     """Clebsch-Gordan tensor product by instruction list (e3nn's ``o3.TensorProduct``).
 
     Args:
@@ -34,16 +34,14 @@ class TensorProduct(keras.layers.Layer):
                  in1_var=None, in2_var=None, out_var=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.irreps_in1 = str(irreps_arg(irreps_in1, name, "irreps_in1"))
-        self.irreps_in2 = str(irreps_arg(irreps_in2, name, "irreps_in2"))
-        self.irreps_out = str(irreps_arg(irreps_out, name, "irreps_out"))
+        self.set_irreps(irreps_in1=irreps_in1, irreps_in2=irreps_in2, irreps_out=irreps_out)
         self.instructions = [list(i) for i in instructions]
         self.irrep_normalization = irrep_normalization
         self.path_normalization = path_normalization
         self.in1_var, self.in2_var, self.out_var = in1_var, in2_var, out_var
         self.internal_weights = internal_weights
         self.shared_weights = shared_weights
-        self._plan = k3ops.TensorProductPlan(
+        self.plan = k3ops.TensorProductPlan(
             self.irreps_in1, self.irreps_in2, self.irreps_out, instructions, irrep_normalization,
             path_normalization, in1_var, in2_var, out_var, name=name,
         )
@@ -52,7 +50,7 @@ class TensorProduct(keras.layers.Layer):
         if shared_weights is False and internal is None:
             internal = False
         if internal is None:
-            internal = shared and any(i.has_weight for i in self._plan.instructions)
+            internal = shared and any(i.has_weight for i in self.plan.instructions)
         if internal and not shared:
             raise ValueError(f"{name}: internal weights must be shared. Received: internal_weights=True, shared_weights=False")
         self._shared = shared
@@ -60,11 +58,7 @@ class TensorProduct(keras.layers.Layer):
 
     @property
     def weight_numel(self):
-        return self._plan.weight_numel
-
-    @property
-    def plan(self):
-        return self._plan
+        return self.plan.weight_numel
 
     def build(self, *args, **kwargs):
         if self._internal and self.weight_numel > 0:
@@ -78,17 +72,14 @@ class TensorProduct(keras.layers.Layer):
                 f"{type(self).__name__}: this layer has external weights; call it as layer(x1, x2, weight) with "
                 f"weight of shape (..., {self.weight_numel}). Received: weight=None"
             )
-        return k3ops.tensor_product(self._plan, x1, x2, weight, shared_weights=self._shared)
+        return k3ops.tensor_product(self.plan, x1, x2, weight, shared_weights=self._shared)
 
     def compute_output_shape(self, x1_shape, x2_shape=None, weight_shape=None):
-        return tuple(x1_shape[:-1]) + (self._plan.irreps_out.dim,)
+        return tuple(x1_shape[:-1]) + (self.plan.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            irreps_in1=self.irreps_in1,
-            irreps_in2=self.irreps_in2,
-            irreps_out=self.irreps_out,
             instructions=self.instructions,
             irrep_normalization=self.irrep_normalization,
             path_normalization=self.path_normalization,
@@ -101,7 +92,7 @@ class TensorProduct(keras.layers.Layer):
         return config
 
     def __repr__(self):
-        npath = sum(1 for _ in self._plan.instructions)
+        npath = sum(1 for _ in self.plan.instructions)
         return (
             f"{type(self).__name__}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} "
             f"| {npath} paths | {self.weight_numel} weights)"

@@ -3,7 +3,8 @@
 import keras
 
 from ..o3 import Irrep, Irreps
-from ._base import irreps_arg
+from ..ops.plan import irrep_normalization_factor, split_to_match
+from .base import irreps_arg
 from .tensor_product import TensorProduct
 
 
@@ -22,15 +23,24 @@ def _simplified_inputs(irreps_in1, irreps_in2, filter_ir_out, layer):
     return i1, i2, _filter(filter_ir_out, layer)
 
 
-def _variant_config(layer, keys):
-    config = keras.layers.Layer.get_config(layer)
-    config.update({k: getattr(layer, "_arg_" + k) for k in keys})
-    config.update(internal_weights=layer.internal_weights, shared_weights=layer.shared_weights)
-    return config
+class _Variant(TensorProduct):
+    """A `TensorProduct` whose instructions are made from its own arguments (``_keys``): its config
+    is its parent's without the instruction list and with those arguments as given."""
+
+    _keys = ()
+    _parent_only = ("irreps_in1", "irreps_in2", "irreps_out", "instructions", "irrep_normalization", "path_normalization",
+                    "in1_var", "in2_var", "out_var")
+
+    def get_config(self):
+        config = super().get_config()
+        for k in self._parent_only:
+            config.pop(k, None)
+        config.update({k: getattr(self, "_arg_" + k) for k in self._keys})
+        return config
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class FullyConnectedTensorProduct(TensorProduct):
+class FullyConnectedTensorProduct(_Variant):
     """Every path ``(i1, i2) -> i_out`` allowed by the selection rules, mode ``uvw`` (e3nn's).
 
     Args:
@@ -62,12 +72,9 @@ class FullyConnectedTensorProduct(TensorProduct):
         self._arg_irreps_in1, self._arg_irreps_in2, self._arg_irreps_out = str(i1), str(i2), str(io)
         self._arg_irrep_normalization, self._arg_path_normalization = irrep_normalization, path_normalization
 
-    def get_config(self):
-        return _variant_config(self, self._keys)
-
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class ElementwiseTensorProduct(TensorProduct):
+class ElementwiseTensorProduct(_Variant):
     """Product of the i-th irrep copy of ``x1`` with the i-th copy of ``x2`` (mode ``uuu``, no weights).
 
     Args:
@@ -86,17 +93,7 @@ class ElementwiseTensorProduct(TensorProduct):
                 f"{name}: irreps_in1 and irreps_in2 must have the same number of irrep copies. "
                 f"Received: irreps_in1={i1} ({i1.num_irreps}), irreps_in2={i2} ({i2.num_irreps})"
             )
-        l1, l2 = list(i1), list(i2)
-        i = 0
-        while i < len(l1):
-            (m1, ir1), (m2, ir2) = l1[i], l2[i]
-            if m1 < m2:
-                l2[i] = (m1, ir2)
-                l2.insert(i + 1, (m2 - m1, ir2))
-            if m2 < m1:
-                l1[i] = (m2, ir1)
-                l1.insert(i + 1, (m1 - m2, ir1))
-            i += 1
+        l1, l2 = split_to_match(i1, i2)
         out, instr = [], []
         for i, ((mul, ir1), (_, ir2)) in enumerate(zip(l1, l2)):
             for ir in ir1 * ir2:
@@ -109,12 +106,9 @@ class ElementwiseTensorProduct(TensorProduct):
         self._arg_filter_ir_out = None if filt is None else [str(ir) for ir in filt]
         self._arg_irrep_normalization = irrep_normalization
 
-    def get_config(self):
-        return _variant_config(self, self._keys)
-
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class FullTensorProduct(TensorProduct):
+class FullTensorProduct(_Variant):
     """All products of every irrep of ``x1`` with every irrep of ``x2`` (mode ``uvuv``), output sorted.
 
     Args:
@@ -143,13 +137,6 @@ class FullTensorProduct(TensorProduct):
         self._arg_filter_ir_out = None if filt is None else [str(ir) for ir in filt]
         self._arg_irrep_normalization = irrep_normalization
 
-    def get_config(self):
-        return _variant_config(self, self._keys)
-
-
-def _alpha(irrep_normalization, ir1, ir2, ir_out):
-    return {"component": ir_out.dim, "norm": ir1.dim * ir2.dim, "none": 1}[irrep_normalization]
-
 
 def _alpha_diag(irrep_normalization, ir1, ir_out):
     if irrep_normalization == "component":
@@ -160,7 +147,7 @@ def _alpha_diag(irrep_normalization, ir1, ir_out):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class TensorSquare(TensorProduct):
+class TensorSquare(_Variant):
     """Tensor product of ``x`` with itself, each independent pair once (e3nn's ``TensorSquare``).
 
     Without ``irreps_out``: every product, no weights (modes ``uvuv``, ``uvu<v``, ``uuu``).
@@ -187,11 +174,11 @@ class TensorSquare(TensorProduct):
                         if filt is not None and ir not in filt:
                             continue
                         if a < b:
-                            instr.append((a, b, len(out), "uvuv", False, _alpha(irrep_normalization, ir1, ir2, ir)))
+                            instr.append((a, b, len(out), "uvuv", False, irrep_normalization_factor(irrep_normalization, ir1, ir2, ir)))
                             out.append((m1 * m2, ir))
                         elif a == b:
                             if m1 > 1:
-                                instr.append((a, a, len(out), "uvu<v", False, _alpha(irrep_normalization, ir1, ir2, ir)))
+                                instr.append((a, a, len(out), "uvu<v", False, irrep_normalization_factor(irrep_normalization, ir1, ir2, ir)))
                                 out.append((m1 * (m1 - 1) // 2, ir))
                             if ir.l % 2 == 0:
                                 instr.append((a, a, len(out), "uuu", False, _alpha_diag(irrep_normalization, ir1, ir)))
@@ -208,10 +195,10 @@ class TensorSquare(TensorProduct):
                         if ir not in ir1 * ir2:
                             continue
                         if a < b:
-                            instr.append((a, b, c, "uvw", True, _alpha(irrep_normalization, ir1, ir2, ir)))
+                            instr.append((a, b, c, "uvw", True, irrep_normalization_factor(irrep_normalization, ir1, ir2, ir)))
                         elif a == b:
                             if m1 > 1:
-                                instr.append((a, a, c, "u<vw", True, _alpha(irrep_normalization, ir1, ir2, ir)))
+                                instr.append((a, a, c, "u<vw", True, irrep_normalization_factor(irrep_normalization, ir1, ir2, ir)))
                             if ir.l % 2 == 0:
                                 instr.append((a, a, c, "uuw", True, _alpha_diag(irrep_normalization, ir1, ir)))
         super().__init__(ii, ii, io, instr, irrep_normalization="none", **kwargs)
@@ -224,10 +211,7 @@ class TensorSquare(TensorProduct):
         return super().call(x, x, weight)
 
     def compute_output_shape(self, x_shape, weight_shape=None):
-        return tuple(x_shape[:-1]) + (self._plan.irreps_out.dim,)
-
-    def get_config(self):
-        return _variant_config(self, self._keys)
+        return tuple(x_shape[:-1]) + (self.plan.irreps_out.dim,)
 
     def __repr__(self):
-        return f"TensorSquare({self._arg_irreps_in} -> {self._plan.irreps_out} | {self.weight_numel} weights)"
+        return f"TensorSquare({self._arg_irreps_in} -> {self.plan.irreps_out} | {self.weight_numel} weights)"

@@ -4,38 +4,9 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
-from ..ops._layout import axis_size
-from ..layers import Convolution, Gate, RadialBasis, SphericalHarmonics
-from ..o3 import Irrep, Irreps
-
-
-def path_exists(irreps_in1, irreps_in2, ir_out):
-    ir_out = Irrep(ir_out)
-    return any(ir_out in ir1 * ir2 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2)
-
-
-def gated_block_irreps(irreps_node, irreps_sh, irreps_hidden):
-    """``(scalars, act_scalars, gates, act_gates, gated)`` of e3nn's gated networks."""
-    scalars = Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0 and path_exists(irreps_node, irreps_sh, ir)]).simplify()
-    gated = Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0 and path_exists(irreps_node, irreps_sh, ir)])
-    gate_ir = "0e" if path_exists(irreps_node, irreps_sh, "0e") else "0o"
-    gates = Irreps([(m, gate_ir) for m, _ in gated]).simplify()
-    act_s = [{1: "silu", -1: "tanh"}[ir.p] for _, ir in scalars]
-    act_g = [{1: "sigmoid", -1: "tanh"}[ir.p] for _, ir in gates]
-    return scalars, act_s, gates, act_g, gated.simplify()
-
-
-def gated_blocks(irreps, irreps_sh, irreps_hidden, layers, dtype=None, **conv_kwargs):
-    """``(convs, gates, irreps_out)``: ``layers`` x (`Convolution` -> `Gate`) starting from ``irreps``
-    (``conv_kwargs``: ``number_of_basis``, ``radial_neurons``, ``avg_num_neighbors``, ``irreps_node_attr``)."""
-    convs, gates = [], []
-    for _ in range(layers):
-        sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, irreps_sh, irreps_hidden)
-        gate = Gate(sc, act_s, ga, act_g, gd, dtype=dtype)
-        convs.append(Convolution(irreps, irreps_sh, gate.irreps_in, dtype=dtype, **conv_kwargs))
-        gates.append(gate)
-        irreps = gate.irreps_out
-    return convs, gates, irreps
+from ..layers import Convolution, EdgeEmbedding, InteractionStack
+from ..o3 import Irreps
+from ..ops.layout import axis_size
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -77,42 +48,30 @@ class GatedConvNetwork(keras.Model):
         self.num_neighbors, self.num_nodes, self.pool = float(num_neighbors), float(num_nodes), pool
         if pool not in ("sum", "mean", None):
             raise ValueError(f"GatedConvNetwork: pool must be 'sum', 'mean' or None. Received: pool={pool!r}")
-        irreps_sh = Irreps.spherical_harmonics(self.lmax)
         hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (-1, 1)])
         dt = dict(dtype=self.dtype_policy)
-        self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
-        self.radial = RadialBasis(self.number_of_basis, self.max_radius, basis="smooth_finite", cutoff=True,
-                                  scale=math.sqrt(self.number_of_basis), **dt)
-        conv_kw = dict(number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                       avg_num_neighbors=self.num_neighbors)
-        self.convs, self.gates, irreps = gated_blocks(Irreps(irreps_in), irreps_sh, hidden, self.num_layers,
-                                                      self.dtype_policy, **conv_kw)
-        self.final = Convolution(irreps, irreps_sh, irreps_out, **conv_kw, **dt)
+        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.max_radius, radial_basis="smooth_finite",
+                                   radial_cutoff=True, radial_scale=math.sqrt(self.number_of_basis), **dt)
+        irreps_sh = self.edges.irreps_sh
+        self.interactions = InteractionStack(irreps_in, irreps_sh, hidden, self.num_layers, self.number_of_basis,
+                                             self.radial_neurons, self.num_neighbors, **dt)
+        self.final = Convolution(self.interactions.irreps_out, irreps_sh, irreps_out, self.number_of_basis,
+                                 self.radial_neurons, self.num_neighbors, **dt)
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
-        self.radial.build((None,))
-        self.sh.build((None, 3))
-        for gate in self.gates:
-            gate.build((None, gate.irreps_in.dim))
-        for conv in self.convs + [self.final]:
-            conv.build((None, Irreps(conv.irreps_in).dim))
+        self.edges.build()
+        self.interactions.build()
+        self.final.build((None, self.final.irreps_in.dim))
         self.built = True
 
     def call(self, inputs):
-        x = inputs["node_features"]
-        pos = inputs["positions"]
         senders, receivers = inputs["senders"], inputs["receivers"]
         node_graph = inputs.get("node_graph")
-        vec = k3ops.edge_vectors(pos, senders, receivers, inputs.get("shifts"), inputs.get("cell"), node_graph)
-        sh = self.sh(vec)
-        r2 = ops.sum(ops.square(vec), axis=-1)
-        r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
-        radial = ops.cast(self.radial(r), x.dtype)
-        sh = ops.cast(sh, x.dtype)
-        for conv, gate in zip(self.convs, self.gates):
-            x = gate(conv(x, sh, radial, senders, receivers))
-        x = self.final(x, sh, radial, senders, receivers)
+        edges = self.edges(inputs["positions"], senders, receivers, inputs.get("shifts"), inputs.get("cell"), node_graph)
+        x = ops.cast(inputs["node_features"], self.compute_dtype)
+        x = self.interactions(x, edges["sh"], edges["radial"], senders, receivers)
+        x = self.final(x, edges["sh"], edges["radial"], senders, receivers)
         if self.pool is None:
             return x
         num_graphs = axis_size(inputs["graph_mask"], 0)
@@ -120,6 +79,12 @@ class GatedConvNetwork(keras.Model):
             raise ValueError("GatedConvNetwork: pooling needs inputs['node_graph']. Received: no node_graph")
         out = k3ops.graph_pool(x, node_graph, num_graphs, self.pool, inputs.get("node_mask"))
         return out / math.sqrt(self.num_nodes) if self.pool == "sum" else out
+
+    def serving_signatures(self, dtype="float32"):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+        from ..graph.serving import gated_conv_signatures
+
+        return gated_conv_signatures(self, dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -5,13 +5,12 @@ import numpy as np
 import scipy.linalg
 from keras import ops
 
-from .. import ops as k3ops
-from ..ops._layout import axis_size
-from ..graph import batch_graphs, graph_from_arrays, pad_batch
-from ..heads.orbital import HamiltonianHead, _basis_arg
-from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
+from ..backend import geometry_dtype, scale_loss_for_replicas
+from ..graph import average_num_neighbors, batch_graphs, graph_from_arrays, pad_batch
+from ..heads import HamiltonianHead, as_orbital_basis
+from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
-from .gated_conv_network import gated_blocks
+from ..ops.layout import axis_size
 
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
@@ -81,7 +80,7 @@ class HamiltonianModel(keras.Model):
     def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(32,), mul_pair=8,
                  avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.basis = _basis_arg(basis, "HamiltonianModel")
+        self.basis = as_orbital_basis(basis, "HamiltonianModel")
         self.cutoff = float(cutoff)
         self.mul = int(mul)
         self.lmax = max(2, max(self.basis.max_shells)) if lmax is None else int(lmax)
@@ -92,19 +91,18 @@ class HamiltonianModel(keras.Model):
         self.predict_overlap, self.overlap_weight = bool(predict_overlap), float(overlap_weight)
         self.species = self.basis.species
         t = len(self.species)
-        irreps_sh = Irreps.spherical_harmonics(self.lmax)
         hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (1, -1)])
         dt = dict(dtype=self.dtype_policy)
         self.embedding = AtomEmbedding(self.species, **dt)
-        self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
-        self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
-        self.embed_linear = Linear(f"{t}x0e", f"{self.mul}x0e", **dt)
-        self.convs, self.gates, irreps = gated_blocks(Irreps(f"{self.mul}x0e"), irreps_sh, hidden, self.num_layers,
-                                                      self.dtype_policy, number_of_basis=self.number_of_basis,
-                                                      radial_neurons=self.radial_neurons,
-                                                      avg_num_neighbors=self.avg_num_neighbors, irreps_node_attr=f"{t}x0e")
-        self.irreps_features = irreps
-        head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=f"{t}x0e", **dt)
+        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, **dt)
+        irreps_sh = self.edges.irreps_sh
+        attr = self.embedding.irreps_out
+        self.embed_linear = Linear(attr, f"{self.mul}x0e", **dt)
+        self.interactions = InteractionStack(self.embed_linear.irreps_out, irreps_sh, hidden, self.num_layers,
+                                             self.number_of_basis, self.radial_neurons, self.avg_num_neighbors,
+                                             irreps_node_attr=attr, **dt)
+        irreps = self.irreps_features = self.interactions.irreps_out
+        head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=attr, **dt)
         self.targets = ["hamiltonian"] + (["overlap"] if self.predict_overlap else [])
         self.heads = [HamiltonianHead(self.basis, irreps, irreps_sh, self.number_of_basis, **head_kw) for _ in self.targets]
         dim = self.heads[0].irreps_blocks.dim
@@ -139,9 +137,7 @@ class HamiltonianModel(keras.Model):
                     start += n
             mean = sums / np.maximum(counts, 1)[:, None, None]
             # to features in the sorted layout, keep the invariant (0e) part only
-            feats = mean.reshape(len(mean), -1) @ head.blocks._M.T  # (t+1, dim) in the block layout
-            sorted_feats = np.zeros_like(feats)
-            sorted_feats[:, head._gather] = feats
+            sorted_feats = head.features_from_blocks(mean)  # (t+1, dim)
             sorted_feats[:, ~scalar] = 0.0
             self.shifts[k].assign(sorted_feats.astype(self.shifts[k].dtype))
             resid = []
@@ -152,21 +148,17 @@ class HamiltonianModel(keras.Model):
             scale = float(np.sqrt(np.mean(np.concatenate(resid) ** 2))) or 1.0
             self.scales[k].assign(scale)
             out[name] = dict(scale=scale)
-        n_edges = sum(len(g["senders"]) for g in graphs)
-        n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
+        avg = average_num_neighbors(graphs)
         if not self.built:
-            self.avg_num_neighbors = n_edges / max(n_atoms, 1)
-            for conv in self.convs:
-                conv.avg_num_neighbors = self.avg_num_neighbors
-        out["avg_num_neighbors"] = n_edges / max(n_atoms, 1)
+            self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
+        out["avg_num_neighbors"] = avg
         return out
 
     def _shift_matrix(self, sorted_feats, z, head):
         index = {zz: i for i, zz in enumerate(self.species)}
         blocks = []
         for zi in z:
-            f = sorted_feats[index[int(zi)]][head._gather]
-            b = (f @ head.blocks._M).reshape(head.blocks.n_row, head.blocks.n_row)
+            b = head.blocks_from_features(sorted_feats[index[int(zi)]])
             idx = self.basis.max_layout_index(zi)
             blocks.append(b[np.ix_(idx, idx)])
         return scipy.linalg.block_diag(*blocks)
@@ -174,36 +166,25 @@ class HamiltonianModel(keras.Model):
     # -- forward -------------------------------------------------------------------------------------------
 
     def build(self, input_shape=None):
-        t = len(self.species)
-        self.radial.build((None,))
         self.embedding.build((None,))
-        self.sh.build((None, 3))
-        self.embed_linear.build((None, t))
-        for gate in self.gates:
-            gate.build((None, gate.irreps_in.dim))
-        for conv in self.convs:
-            conv.build((None, Irreps(conv.irreps_in).dim))
+        self.edges.build()
+        self.embed_linear.build((None, self.embed_linear.irreps_in.dim))
+        self.interactions.build()
         for head in self.heads:
             head.build()
         self.built = True
 
     def call(self, inputs, training=False):
-        dtype = "float32" if self.compute_dtype in ("bfloat16", "float16") else self.compute_dtype
-        pos = ops.cast(inputs["positions"], dtype)
+        dtype = geometry_dtype(self.dtype_policy)
         z = inputs["atomic_numbers"]
         senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
         omask = inputs["orbital_mask"]
         num_graphs = axis_size(omask, 0)
         num_orbitals = axis_size(omask, 1)
-        vec = k3ops.edge_vectors(pos, senders, receivers)
-        r2 = ops.sum(ops.square(vec), axis=-1)
-        r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
-        sh = ops.cast(self.sh(vec), self.compute_dtype)
-        radial = ops.cast(self.radial(r), self.compute_dtype)
+        edges = self.edges(inputs["positions"], senders, receivers)
+        sh, radial = edges["sh"], edges["radial"]
         attr = self.embedding(z)
-        x = self.embed_linear(attr)
-        for conv, gate in zip(self.convs, self.gates):
-            x = gate(conv(x, sh, radial, senders, receivers, attr))
+        x = self.interactions(self.embed_linear(attr), sh, radial, senders, receivers, attr)
         types = self.embedding.type_index(z)
         out = {}
         for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
@@ -228,8 +209,6 @@ class HamiltonianModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Masked MSE of the matrix entries (per target, weighted); tracks on-site and off-site MAE."""
-        from ._autodiff import scale_loss_for_replicas
-
         dtype = y_pred["hamiltonian"].dtype
         omask = ops.cast(x["orbital_mask"], dtype) * ops.cast(x["graph_mask"], dtype)[:, None]
         pair = omask[:, :, None] * omask[:, None, :]
@@ -245,6 +224,12 @@ class HamiltonianModel(keras.Model):
                     self.mae_onsite.update_state(ops.sum(ops.abs(d) * onsite) / ops.maximum(ops.sum(onsite), 1.0))
                     self.mae_offsite.update_state(ops.sum(ops.abs(d) * offsite) / ops.maximum(ops.sum(offsite), 1.0))
         return scale_loss_for_replicas(loss)
+
+    def serving_signatures(self, dtype="float32"):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+        from ..graph.serving import hamiltonian_signatures
+
+        return hamiltonian_signatures(self, dtype)
 
     # -- one molecule --------------------------------------------------------------------------------------
 

@@ -2,12 +2,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from .. import ops as k3ops
-from ..ops._layout import axis_size
-from ..layers import AtomEmbedding, Linear, RadialBasis, SphericalHarmonics
+from ..backend import energy_and_gradients, geometry_dtype, scale_loss_for_replicas
+from ..graph import average_num_neighbors
+from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
-from ._autodiff import energy_and_gradients, scale_loss_for_replicas
-from .gated_conv_network import gated_blocks
+from ..ops.layout import axis_size
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -55,19 +54,15 @@ class Potential(keras.Model):
         self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
         t = len(self.species)
         p = -1 if parity else 1
-        irreps_sh = Irreps.spherical_harmonics(self.lmax, p=p)
         hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
-        attr = f"{t}x0e"
         dt = dict(dtype=self.dtype_policy)
         self.embedding = AtomEmbedding(self.species, **dt)
-        self.sh = SphericalHarmonics(irreps_sh, normalize=True, normalization="component", **dt)
-        self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis="bessel", cutoff="polynomial", p=6, **dt)
-        self.embed_linear = Linear(attr, f"{self.mul}x0e", **dt)
-        self.convs, self.gates, irreps = gated_blocks(Irreps(f"{self.mul}x0e"), irreps_sh, hidden, self.num_layers,
-                                                      self.dtype_policy, number_of_basis=self.number_of_basis,
-                                                      radial_neurons=self.radial_neurons,
-                                                      avg_num_neighbors=self.avg_num_neighbors, irreps_node_attr=attr)
-        self.readout1 = Linear(irreps, f"{max(self.mul // 2, 1)}x0e", **dt)
+        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, sh_parity=p, **dt)
+        self.embed_linear = Linear(self.embedding.irreps_out, f"{self.mul}x0e", **dt)
+        self.interactions = InteractionStack(self.embed_linear.irreps_out, self.edges.irreps_sh, hidden, self.num_layers,
+                                             self.number_of_basis, self.radial_neurons, self.avg_num_neighbors,
+                                             irreps_node_attr=self.embedding.irreps_out, **dt)
+        self.readout1 = Linear(self.interactions.irreps_out, f"{max(self.mul // 2, 1)}x0e", **dt)
         self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
@@ -103,28 +98,19 @@ class Potential(keras.Model):
         scale = scale if scale > 0 else 1.0
         self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
         self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
-        n_edges = sum(len(g["senders"]) for g in graphs)
-        n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
-        avg = n_edges / max(n_atoms, 1)
+        avg = average_num_neighbors(graphs)
         if not self.built:
-            self.avg_num_neighbors = avg
-            for conv in self.convs:
-                conv.avg_num_neighbors = avg
+            self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
         return dict(energy_shift=shift[:t], energy_scale=scale, avg_num_neighbors=avg)
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
-        t = len(self.species)
-        self.radial.build((None,))
         self.embedding.build((None,))
-        self.sh.build((None, 3))
-        for gate in self.gates:
-            gate.build((None, gate.irreps_in.dim))
-        self.embed_linear.build((None, t))
-        for conv in self.convs:
-            conv.build((None, Irreps(conv.irreps_in).dim))
-        self.readout1.build((None, self.readout1._plan.irreps_in.dim))
-        self.readout2.build((None, self.readout2._plan.irreps_in.dim))
+        self.edges.build()
+        self.embed_linear.build((None, self.embed_linear.irreps_in.dim))
+        self.interactions.build()
+        self.readout1.build((None, self.readout1.irreps_in.dim))
+        self.readout2.build((None, self.readout2.irreps_in.dim))
         self.built = True
 
     # -- forward ---------------------------------------------------------------------------------------
@@ -132,8 +118,7 @@ class Potential(keras.Model):
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)`` (zero for padding atoms)."""
         pos = inputs["positions"] if positions is None else positions
-        dtype = self.compute_dtype
-        pos = ops.cast(pos, "float32" if dtype == "bfloat16" else dtype)
+        pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
         z = inputs["atomic_numbers"]
         senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
         cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
@@ -142,15 +127,9 @@ class Potential(keras.Model):
             pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, node_graph, axis=0))
             if cell is not None:
                 cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
-        vec = k3ops.edge_vectors(pos, senders, receivers, inputs.get("shifts"), cell, node_graph)
-        r2 = ops.sum(ops.square(vec), axis=-1)
-        r = ops.where(r2 > 0, ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), ops.zeros_like(r2))
-        sh = ops.cast(self.sh(vec), dtype)
-        radial = ops.cast(self.radial(r), dtype)
+        edges = self.edges(pos, senders, receivers, inputs.get("shifts"), cell, node_graph)
         attr = self.embedding(z)
-        x = self.embed_linear(attr)
-        for conv, gate in zip(self.convs, self.gates):
-            x = gate(conv(x, sh, radial, senders, receivers, attr))
+        x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
         e = self.readout2(ops.silu(self.readout1(x)))[:, 0]
         e = ops.cast(e, pos.dtype)
         types = self.embedding.type_index(z)
@@ -160,9 +139,8 @@ class Potential(keras.Model):
         return (e * scale + shift) * mask
 
     def call(self, inputs, training=False):
-        pos = inputs["positions"]
-        dtype = "float32" if self.compute_dtype == "bfloat16" else self.compute_dtype
-        pos = ops.cast(pos, dtype)
+        dtype = geometry_dtype(self.dtype_policy)
+        pos = ops.cast(inputs["positions"], dtype)
         num_graphs = axis_size(inputs["graph_mask"], 0)
         strain = ops.zeros((num_graphs, 3, 3), dtype=dtype)
 
@@ -180,6 +158,12 @@ class Potential(keras.Model):
             safe = ops.where(volume > 0, volume, ops.ones_like(volume))
             out["stress"] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
         return out
+
+    def serving_signatures(self, dtype="float32"):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+        from ..graph.serving import potential_signatures
+
+        return potential_signatures(self, dtype)
 
     # -- training --------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Constants of the group O(3): irreps, Clebsch-Gordan coefficients, Wigner D, rotations.
 
-numpy (and, later, sympy) only: importing ``kerase3.o3`` never imports Keras or
+numpy only: importing ``kerase3.o3`` never imports Keras or
 TensorFlow. Conventions are e3nn 0.6's, so numbers and weights carry over.
 """
 

@@ -1,10 +1,12 @@
 """Stateless tensor functions on ``keras.ops``: they run on every Keras backend."""
 
-from ._plan import Instruction, LinearPlan, TensorProductPlan
+from . import layout
+from .plan import Instruction, LinearPlan, TensorProductPlan
 from .linear import linear
 from .spherical_harmonics import sh_irreps, spherical_harmonics
 from .tensor_product import tensor_product
 from .graph import edge_vectors, graph_pool, scatter_sum
+from .norms import irrep_norms, safe_norm, safe_sqrt
 from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
 from .cartesian import CartesianTensor
 from .s2grid import from_s2grid, s2_grid, to_s2grid
@@ -20,6 +22,9 @@ __all__ = [
     "edge_vectors",
     "scatter_sum",
     "graph_pool",
+    "safe_sqrt",
+    "safe_norm",
+    "irrep_norms",
     "soft_one_hot_linspace",
     "soft_unit_step",
     "bessel_basis",

@@ -21,10 +21,8 @@ about as much as the arithmetic). XLA's automatic gradient of the forward reads 
 cotangent once per term; these sums read it twice and share ``h``. The gradient itself
 has a gradient written the same way (the product is trilinear, see
 `coupled_tensor_product`), so training on forces never falls back to XLA's automatic
-differentiation of these sums. Measured (``benchmarks/tensor_product.py``, W2 = 20,000
-edges, medians): forward 64 -> 53 ms, forward+backward 174 -> 122 ms; a ``Potential`` training step
-on forces (``benchmarks/potential.py``, 192 atoms) 706 -> 390 ms. First and second
-derivatives equal automatic differentiation of the general code to 1e-10
+differentiation of these sums (the speed-ups are measured in ``benchmarks/RESULTS.md``). First
+and second derivatives equal automatic differentiation of the general code to 1e-10
 (``tests/ops/test_coupled_gradient.py``; third derivatives were checked once the same way).
 """
 
@@ -32,7 +30,7 @@ import numpy as np
 from keras import ops
 
 from ..o3 import wigner_3j
-from ._layout import zeros_rows
+from .layout import zeros_rows
 
 
 def coupled_paths(plan):
@@ -52,8 +50,9 @@ def coupled_paths(plan):
     return out or None
 
 
-class _Tables:
-    """Constant tables of a coupled plan: one coupling matrix for all paths and the offsets."""
+class CoupledTables:
+    """Constant tables of a coupled plan, made once with the plan: one coupling matrix for all
+    paths and the offsets."""
 
     def __init__(self, plan, paths):
         i1, i2, io = plan.irreps_in1, plan.irreps_in2, plan.irreps_out
@@ -75,7 +74,7 @@ class _Tables:
         self.in_blocks = [(s, mul, ir.dim) for s, (mul, ir) in zip(s1, i1)]
 
 
-def _comp(t, start, mul, dim, i):
+def _strided_component(t, start, mul, dim, i):
     """Component ``i`` of a block ``[Z, mul*dim]`` starting at column ``start`` (mul_ir): ``[Z, mul]``
     as one strided slice, so fused loops index it without reshapes."""
     if dim == 1:
@@ -114,7 +113,7 @@ def _forward(T, x1, x2, w, shared):
     for p in T.paths:
         d1, d3, x0 = p["d1"], p["d3"], p["x"].start
         M = ops.matmul(x2, ops.convert_to_tensor(T.C[:, p["m"]], dtype=x2.dtype))  # [Z, d1*d3]
-        xs = [_comp(x1, x0, p["mul"], d1, i) for i in range(d1)]
+        xs = [_strided_component(x1, x0, p["mul"], d1, i) for i in range(d1)]
         wp = _w_block(w, p, shared)
         comps = []
         for k in range(d3):
@@ -134,8 +133,8 @@ def _partials(T, g, x1, x2, w, shared):
     dw, dx2 = [], None
     for p in T.paths:
         d1, d3, m0, x0, mul, so = p["d1"], p["d3"], p["m"].start, p["x"].start, p["mul"], T.out_slices[p["o"]]
-        xs = [_comp(x1, x0, mul, d1, i) for i in range(d1)]
-        gs = [_comp(g, so.start, mul, d3, k) for k in range(d3)]
+        xs = [_strided_component(x1, x0, mul, d1, i) for i in range(d1)]
+        gs = [_strided_component(g, so.start, mul, d3, k) for k in range(d3)]
         wp = _w_block(w, p, shared)
         hs = []
         for i in range(d1):
@@ -183,17 +182,17 @@ def _sum(terms):
     return out
 
 
-def coupled_tensor_product(plan, paths, x1, x2, w, shared_weights):
+def coupled_tensor_product(T, x1, x2, w, shared_weights):
     """``[Z, dim1] x [Z, dim2]`` with weights ``[Z, numel]`` (or ``[numel]`` shared) -> ``[Z, dim_out]``.
 
     The product ``F`` is trilinear, so ``T = <g, F(x1, x2, w)>`` is linear in each of its four
     arguments and every derivative of every order is again ``F`` or one of ``T``'s partials at
     other arguments. Both carry a gradient written that way, so forces in a loss (second
     order) and beyond run the same hand-written sums instead of XLA's automatic gradient.
+
+    Args:
+        T: the plan's `CoupledTables` (``plan.coupled_tables``).
     """
-    if getattr(plan, "_coupled_tables", None) is None:
-        plan._coupled_tables = _Tables(plan, paths)
-    T = plan._coupled_tables
 
     @ops.custom_gradient
     def product(x1, x2, w):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from keras import ops
 
-from . import _math
+from .. import backend
 
 __all__ = ["get_activation", "normalize2mom", "activation_parity", "ACTIVATIONS"]
 
@@ -25,13 +25,13 @@ def _gelu(x):  # exact (erf) GELU, like torch's default
 
 
 def _mish(x):
-    return x * _math.tanh(ops.softplus(x))
+    return x * backend.tanh(ops.softplus(x))
 
 
 ACTIVATIONS = {
     "silu": ops.silu,
     "swish": ops.silu,
-    "tanh": _math.tanh,
+    "tanh": backend.tanh,
     "sigmoid": ops.sigmoid,
     "relu": ops.relu,
     "gelu": _gelu,
@@ -40,8 +40,8 @@ ACTIVATIONS = {
     "elu": ops.elu,
     "selu": ops.selu,
     "ssp": _ssp,
-    "sin": _math.sin,
-    "cos": _math.cos,
+    "sin": backend.sin,
+    "cos": backend.cos,
     "softsign": ops.softsign,
     "mish": _mish,
 }

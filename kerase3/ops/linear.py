@@ -2,8 +2,8 @@
 
 from keras import ops
 
-from ._layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks, zeros_rows
-from ._plan import LinearPlan
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks, zeros_rows
+from .plan import LinearPlan
 
 __all__ = ["linear", "LinearPlan"]
 

@@ -5,11 +5,24 @@ import math
 import numpy as np
 from keras import ops
 
-from ._math import cos, sin
+from ..backend import cos, sin
 
 __all__ = ["soft_unit_step", "soft_one_hot_linspace", "bessel_basis", "polynomial_cutoff", "BASES"]
 
 BASES = ("gaussian", "cosine", "smooth_finite", "fourier", "bessel")
+
+# Normalisation constants of `soft_one_hot_linspace`, exactly as e3nn 0.6 defines them (so that
+# the numbers equal e3nn's). They are empirical: each scales a basis so that its values are of
+# order one over the interval; they are not derived from a closed form.
+_GAUSSIAN_NORM = 1.12  # divides exp(-d^2), d = distance to the centre in units of the spacing
+# soft_unit_step(d + 1) * soft_unit_step(1 - d) = exp(-2 / (1 - d^2)) peaks at exp(-2) (d = 0):
+# the factor exp(2) brings the peak to 1, and 1.14136 is e3nn's further empirical scale
+_SMOOTH_FINITE_NORM = 1.14136 * math.exp(2.0)
+
+
+def _fourier_norm(number):
+    """e3nn's divisor of the Fourier basis of ``number`` functions: ``sqrt(1/4 + number/2)``."""
+    return math.sqrt(0.25 + number / 2)
 
 
 def soft_unit_step(x):
@@ -55,19 +68,19 @@ def soft_one_hot_linspace(x, start, end, number, basis="smooth_finite", cutoff=T
     if basis in ("gaussian", "cosine", "smooth_finite"):
         diff = (xe - ops.convert_to_tensor(values, dtype=dtype)) / step
         if basis == "gaussian":
-            return ops.exp(-ops.square(diff)) / 1.12
+            return ops.exp(-ops.square(diff)) / _GAUSSIAN_NORM
         if basis == "cosine":
             inside = ops.cast((diff < 1) & (diff > -1), dtype)
             return cos(math.pi / 2 * diff) * inside
-        return 1.14136 * math.exp(2.0) * soft_unit_step(diff + 1) * soft_unit_step(1 - diff)
+        return _SMOOTH_FINITE_NORM * soft_unit_step(diff + 1) * soft_unit_step(1 - diff)
     if basis == "fourier":
         t = (xe - start) / (end - start)
         if not cutoff:
             i = ops.convert_to_tensor(np.arange(0, number), dtype=dtype)
-            return cos(math.pi * i * t) / math.sqrt(0.25 + number / 2)
+            return cos(math.pi * i * t) / _fourier_norm(number)
         i = ops.convert_to_tensor(np.arange(1, number + 1), dtype=dtype)
         inside = ops.cast((t > 0) & (t < 1), dtype)
-        return sin(math.pi * i * t) / math.sqrt(0.25 + number / 2) * inside
+        return sin(math.pi * i * t) / _fourier_norm(number) * inside
     # bessel
     r = xe - start
     c = end - start

@@ -24,7 +24,8 @@ __all__ = ["s2_grid", "s2_grid_matrices", "to_s2grid", "from_s2grid", "spherical
 
 @functools.lru_cache(maxsize=32)
 def s2_grid(res_beta, res_alpha):
-    """``(points (res_beta, res_alpha, 3), quadrature weights (res_beta, res_alpha))``; weights sum to 4 pi."""
+    """``(points (res_beta, res_alpha, 3), quadrature weights (res_beta, res_alpha))``; weights sum to 4 pi.
+    Cached: the arrays are read-only (copy them to modify)."""
     x, w = np.polynomial.legendre.leggauss(int(res_beta))
     beta = np.arccos(x[::-1])  # from the +y pole down
     w = w[::-1]
@@ -32,7 +33,13 @@ def s2_grid(res_beta, res_alpha):
     b, a = np.meshgrid(beta, alpha, indexing="ij")
     points = np.stack([np.sin(b) * np.sin(a), np.cos(b), np.sin(b) * np.cos(a)], axis=-1)
     weights = np.repeat(w[:, None], res_alpha, axis=1) * (2 * np.pi / res_alpha)
-    return points, weights
+    return _frozen(points), _frozen(weights)
+
+
+def _frozen(a):
+    """Cached arrays are shared by every caller: read-only, so no caller can change another's."""
+    a.setflags(write=False)
+    return a
 
 
 def spherical_harmonics_numpy(irreps, vectors, normalization="integral"):
@@ -48,14 +55,14 @@ def spherical_harmonics_numpy(irreps, vectors, normalization="integral"):
 @functools.lru_cache(maxsize=32)
 def s2_grid_matrices(irreps, res_beta, res_alpha):
     """``(Y (n_points, dim), weighted Y (n_points, dim))`` for a grid: values = x @ Y.T and
-    coefficients = values @ (w Y)."""
+    coefficients = values @ (w Y). Cached: the arrays are read-only."""
     points, weights = s2_grid(res_beta, res_alpha)
     irreps = Irreps(irreps)
     lmax = max(ir.l for _, ir in irreps)
     # values do not depend on the parities: the harmonics of degree l for every copy of l
     Y_all = spherical_harmonics_numpy(Irreps.spherical_harmonics(lmax), points.reshape(-1, 3))
     Y = np.concatenate([Y_all[:, ir.l**2:(ir.l + 1) ** 2] for mul, ir in irreps for _ in range(mul)], axis=1)
-    return Y, Y * weights.reshape(-1, 1)
+    return _frozen(Y), _frozen(Y * weights.reshape(-1, 1))
 
 
 def _irreps_and_check(irreps, x, name):

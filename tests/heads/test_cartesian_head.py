@@ -8,8 +8,8 @@ from kerase3.graph import GraphDataset, batch_graphs, graph_from_arrays, pad_bat
 from kerase3.heads import CartesianTensorHead
 from kerase3.io import CartesianTensor
 from kerase3.models import GatedConvNetwork
+from kerase3.testing import check_layer
 
-from ..layers.layer_check import run_layer_test
 
 CUTOFF = 2.5
 
@@ -63,7 +63,7 @@ def as_batch(graphs):
 
 def test_head_layer_contract_and_errors():
     x = np.random.default_rng(0).normal(size=(5, 13))
-    run_layer_test(CartesianTensorHead, dict(formula="ij", irreps_in="2x0e+1x1e+1x2e+1x1o", per="node"), [x], fit=False)
+    check_layer(CartesianTensorHead, dict(formula="ij", irreps_in="2x0e+1x1e+1x2e+1x1o", per="node"), [x], (5, 3, 3), fit=False)
     with pytest.raises(ValueError, match="lacks"):
         CartesianTensorHead("ij=ji", "4x0e+2x1o")
     with pytest.raises(ValueError, match="node_graph"):

@@ -8,8 +8,8 @@ from kerase3.heads import (OrbitalBlocks, OrbitalTensorHead, block_errors, occup
                            orbital_energy_mae)
 from kerase3.io import OrbitalBasis
 from kerase3.layers import SphericalHarmonics
+from kerase3.testing import check_layer
 
-from ..layers.layer_check import run_layer_test
 
 RNG = np.random.default_rng(0)
 
@@ -31,7 +31,8 @@ def test_orbital_blocks_round_trip_orthogonal_and_equivariant():
             D_in = blocks.irreps.D_from_matrix(R)
             Dr, Dc = basis_r.rotation_matrix([1], R), basis_c.rotation_matrix([1], R)
             np.testing.assert_allclose(np.asarray(blocks(x @ D_in.T)), Dr @ B @ Dc.T, atol=1e-12)
-    run_layer_test(OrbitalBlocks, dict(shells_row=[0, 1], shells_col=[2], convention="pyscf"), [RNG.normal(size=(3, 20))], fit=False)
+    check_layer(OrbitalBlocks, dict(shells_row=[0, 1], shells_col=[2], convention="pyscf"), [RNG.normal(size=(3, 20))], (3, 4, 5),
+                fit=False)
     with pytest.raises(ValueError, match="OrbitalBlocks"):
         OrbitalBlocks([0, 1])(np.zeros((2, 5)))
 

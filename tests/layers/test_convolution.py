@@ -6,9 +6,8 @@ from kerase3 import layers
 from kerase3.graph import neighbor_list
 from kerase3.o3 import Irreps
 from kerase3.ops import spherical_harmonics
-from kerase3.testing import assert_equivariant
+from kerase3.testing import assert_equivariant, check_layer
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(5)
 IN, SH, OUT = "4x0e+2x1o", "0e+1o+2e", "3x0e+2x1o+1x2e+1x1e"
@@ -31,7 +30,7 @@ def test_convolution(attr):
     sh = np.asarray(spherical_harmonics(SH, vec))
     radial = RNG.uniform(0, 1, (len(s), 4))
     inputs = [x, sh, radial, s, r] + ([node_attr] if attr else [])
-    run_layer_test(layers.Convolution, kwargs, inputs, fit=False)
+    check_layer(layers.Convolution, kwargs, inputs, (len(pos), Irreps(OUT).dim), fit=False)
     conv = layers.Convolution(**kwargs, dtype="float64")
     assert str(conv.irreps_mid) and repr(conv) == f"Convolution({Irreps(IN)} x {Irreps(SH)} -> {Irreps(OUT)})"
 
@@ -57,7 +56,7 @@ def test_convolution_errors():
 
 def test_atom_embedding():
     z = np.array([8, 1, 1, 0, 29, 6])
-    run_layer_test(layers.AtomEmbedding, dict(species=[1, 8, 29]), [z], fit=False)
+    check_layer(layers.AtomEmbedding, dict(species=[1, 8, 29]), [z], (6, 3), fit=False)
     onehot = np.asarray(ops.convert_to_numpy(layers.AtomEmbedding([1, 8, 29])(z)))
     np.testing.assert_array_equal(onehot, [[0, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]])
     with pytest.raises(ValueError, match="distinct positive"):

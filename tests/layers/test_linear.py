@@ -4,9 +4,8 @@ from keras import ops
 
 from kerase3 import layers
 from kerase3.o3 import Irreps
-from kerase3.testing import assert_equivariant
+from kerase3.testing import assert_equivariant, check_layer
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(1)
 
@@ -21,7 +20,7 @@ RNG = np.random.default_rng(1)
 )
 def test_linear(kwargs):
     x = Irreps(kwargs["irreps_in"]).randn(5, -1, seed=RNG)
-    run_layer_test(layers.Linear, kwargs, [x])
+    check_layer(layers.Linear, kwargs, [x], (5, Irreps(kwargs["irreps_out"]).dim))
     lin = layers.Linear(**kwargs, dtype="float64")
     lin(x)
     if lin.bias_numel:

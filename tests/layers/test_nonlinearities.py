@@ -5,9 +5,8 @@ from keras import ops
 from kerase3 import layers
 from kerase3.o3 import Irreps
 from kerase3.ops.activations import normalize2mom
-from kerase3.testing import assert_equivariant
+from kerase3.testing import assert_equivariant, check_layer
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(2)
 
@@ -23,7 +22,7 @@ GATE = dict(irreps_scalars="4x0e+2x0o", act_scalars=["silu", "tanh"], irreps_gat
 def test_gate():
     gate = layers.Gate(**GATE, dtype="float64")
     x = rand(gate.irreps_in)
-    run_layer_test(layers.Gate, GATE, [x])
+    check_layer(layers.Gate, GATE, [x], (6, 17))
     assert str(gate.irreps_out) == "4x0e+2x0o+2x1o+1x2e"
     assert repr(gate) == f"Gate({gate.irreps_in} -> {gate.irreps_out})"
     assert_equivariant(lambda a: gate(a), [gate.irreps_in], [gate.irreps_out], [x], seed=0)
@@ -60,7 +59,7 @@ def test_normalize2mom_constants():
                                     dict(irreps_in="2x0e+3x1o", scalar_nonlinearity="tanh", normalize=False)])
 def test_norm_activation(kwargs):
     x = rand(kwargs["irreps_in"])
-    run_layer_test(layers.NormActivation, kwargs, [x])
+    check_layer(layers.NormActivation, kwargs, [x], x.shape)
     layer = layers.NormActivation(**kwargs, dtype="float64")
     layer(x)
     if layer.bias:
@@ -72,7 +71,7 @@ def test_norm_activation(kwargs):
 
 def test_norm():
     x = rand("2x0e+3x1o+2x2e+0o")
-    run_layer_test(layers.Norm, dict(irreps_in="2x0e+3x1o+2x2e+0o"), [x])
+    check_layer(layers.Norm, dict(irreps_in="2x0e+3x1o+2x2e+0o"), [x], (6, 8))
     layer = layers.Norm("2x0e+3x1o+2x2e+0o", dtype="float64")
     assert_equivariant(lambda a: layer(a), ["2x0e+3x1o+2x2e+0o"], ["8x0e"], [x], seed=2)
     np.testing.assert_allclose(ops.convert_to_numpy(layer(x))[:, 2], np.linalg.norm(x[:, 2:5], axis=1), atol=1e-12)
@@ -84,7 +83,7 @@ def test_norm():
                                     dict(irreps="2x0e+2x1o", normalization="norm", reduce="max")])
 def test_batch_norm(kwargs):
     x = rand(kwargs["irreps"], 6, 4) * 3 + 1
-    run_layer_test(layers.BatchNorm, kwargs, [x], call_kwargs=dict(training=True))
+    check_layer(layers.BatchNorm, kwargs, [x], x.shape, call_kwargs=dict(training=True))
     bn = layers.BatchNorm(**kwargs, dtype="float64")
     bn(x)
     assert_equivariant(lambda a: bn(a, training=True), [kwargs["irreps"]], [kwargs["irreps"]], [x], seed=3)
@@ -97,7 +96,7 @@ def test_batch_norm(kwargs):
 
 def test_dropout():
     x = rand("4x0e+8x1o", 2000)
-    run_layer_test(layers.Dropout, dict(irreps="4x0e+8x1o", p=0.25, seed=1), [x], call_kwargs=dict(training=True))
+    check_layer(layers.Dropout, dict(irreps="4x0e+8x1o", p=0.25, seed=1), [x], x.shape, call_kwargs=dict(training=True))
     layer = layers.Dropout("4x0e+8x1o", p=0.25, seed=3, dtype="float64")
     y = ops.convert_to_numpy(layer(x, training=True))
     vec = y[:, 4:].reshape(2000, 8, 3)
@@ -113,7 +112,7 @@ def test_dropout():
 def test_extract():
     kwargs = dict(irreps_in="2x0e+1o+3x2e", irreps_outs=["3x2e+2x0e", "1o"], instructions=[(2, 0), (1,)])
     x = rand("2x0e+1o+3x2e")
-    run_layer_test(layers.Extract, kwargs, [x])
+    check_layer(layers.Extract, kwargs, [x], [(6, 17), (6, 3)])
     a, b = layers.Extract(**kwargs)(x)
     np.testing.assert_array_equal(ops.convert_to_numpy(a), np.concatenate([x[:, 5:], x[:, :2]], axis=1).astype("float32"))
     with pytest.raises(ValueError, match="do not give"):

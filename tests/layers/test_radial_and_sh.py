@@ -4,9 +4,8 @@ from keras import ops
 
 from kerase3 import layers
 from kerase3.ops import radial
-from kerase3.testing import assert_equivariant
+from kerase3.testing import assert_equivariant, check_layer
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(3)
 
@@ -15,7 +14,7 @@ RNG = np.random.default_rng(3)
                                     dict(hs=[5, 2])])
 def test_fully_connected_net(kwargs):
     x = RNG.normal(size=(8, kwargs["hs"][0]))
-    run_layer_test(layers.FullyConnectedNet, kwargs, [x])
+    check_layer(layers.FullyConnectedNet, kwargs, [x], (8, kwargs["hs"][-1]))
     # invariant (scalars in, scalars out)
     net = layers.FullyConnectedNet(**kwargs, dtype="float64")
     assert_equivariant(lambda a: net(a), [f"{kwargs['hs'][0]}x0e"], [f"{kwargs['hs'][-1]}x0e"], [x], seed=0)
@@ -35,7 +34,7 @@ def test_fully_connected_net_second_moment_and_errors():
                                     dict(number=5, max_radius=4.0, basis="gaussian", cutoff=None, trainable=True)])
 def test_radial_basis(kwargs):
     r = np.concatenate([[0.0, 1e-9], RNG.uniform(0, 4.5, size=30)])
-    run_layer_test(layers.RadialBasis, kwargs, [r])
+    check_layer(layers.RadialBasis, kwargs, [r], (32, kwargs["number"]))
     y = ops.convert_to_numpy(layers.RadialBasis(**kwargs, dtype="float64")(r))
     assert y.shape == (32, kwargs["number"]) and np.isfinite(y).all()
     if kwargs.get("cutoff", "polynomial") in ("polynomial", True):
@@ -65,7 +64,7 @@ def test_radial_functions_smooth_and_finite_at_zero():
                                     dict(irreps_out="1e+2e", normalize=False)])
 def test_spherical_harmonics_layer(kwargs):
     v = RNG.normal(size=(7, 3))
-    run_layer_test(layers.SphericalHarmonics, kwargs, [v])
+    check_layer(layers.SphericalHarmonics, kwargs, [v], (7, {3: 16, "0e+1o+2e+4e": 18, "1e+2e": 8}[kwargs["irreps_out"]]))
     layer = layers.SphericalHarmonics(**kwargs, dtype="float64")
     vin = "1e" if kwargs["irreps_out"] == "1e+2e" else "cartesian_vectors"
     assert_equivariant(lambda a: layer(a), [vin], [layer._irreps_out], [v], seed=1)

@@ -3,15 +3,14 @@ import pytest
 from keras import ops
 
 from kerase3 import layers
-from kerase3.testing import equivariance_error
+from kerase3.testing import check_layer, equivariance_error
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(0)
 
 
 def test_layer_contract():
-    run_layer_test(layers.S2Activation, dict(irreps_in="0e+1o+2e", act="silu"), [RNG.normal(size=(4, 9))], fit=False)
+    check_layer(layers.S2Activation, dict(irreps_in="0e+1o+2e", act="silu"), [RNG.normal(size=(4, 9))], (4, 9), fit=False)
     act = layers.S2Activation("0e+1o+2e", "silu", lmax_out=3)
     assert str(act.irreps_out) == "1x0e+1x1o+1x2e+1x3o" and act.compute_output_shape((5, 9)) == (5, 16)
     with pytest.raises(ValueError, match="S2Activation"):

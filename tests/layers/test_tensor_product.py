@@ -4,9 +4,8 @@ from keras import ops
 
 from kerase3 import layers
 from kerase3.o3 import Irreps
-from kerase3.testing import assert_equivariant
+from kerase3.testing import assert_equivariant, check_layer
 
-from .layer_check import run_layer_test
 
 RNG = np.random.default_rng(0)
 I1, I2 = "3x0e+2x1o+2x2e+1x1e", "0e+1o+2e"
@@ -36,7 +35,7 @@ def test_layer_check_and_equivariance(cls, kwargs, n_inputs):
     layer = cls(**kwargs, dtype="float64")
     plan = layer.plan
     xs = [rand(plan.irreps_in1), rand(plan.irreps_in2)][:n_inputs]
-    run_layer_test(cls, kwargs, xs)
+    check_layer(cls, kwargs, xs, (len(xs[0]), plan.irreps_out.dim))
     layer(*xs)
     assert_equivariant(lambda *a: layer(*a), [plan.irreps_in1, plan.irreps_in2][:n_inputs], [plan.irreps_out], xs, seed=1)
 
@@ -55,8 +54,8 @@ def test_external_per_edge_weights_equivariance_and_broadcast():
     assert tuple(y.shape) == (7, 3, Irreps(UVU_OUT).dim)
     with pytest.raises(ValueError, match="external weights"):
         tp(x1, x2)
-    run_layer_test(layers.TensorProduct, dict(irreps_in1=I1, irreps_in2=I2, irreps_out=UVU_OUT, instructions=UVU,
-                                              shared_weights=False), [x1, x2, w])
+    check_layer(layers.TensorProduct, dict(irreps_in1=I1, irreps_in2=I2, irreps_out=UVU_OUT, instructions=UVU,
+                                           shared_weights=False), [x1, x2, w], (7, Irreps(UVU_OUT).dim))
 
 
 @pytest.mark.parametrize("mode", ["uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw"])

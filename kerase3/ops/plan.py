@@ -13,8 +13,10 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from ..o3 import Irreps, wigner_3j
+from ._coupled import CoupledTables, coupled_paths
 
-__all__ = ["Instruction", "TensorProductPlan", "LinearPlan", "cg_terms", "MODES"]
+__all__ = ["Instruction", "TensorProductPlan", "LinearPlan", "cg_terms", "MODES", "irrep_normalization_factor",
+           "split_to_match"]
 
 MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
 
@@ -35,6 +37,35 @@ def cg_terms(l1, l2, l3):
     C = wigner_3j(l1, l2, l3)
     idx = np.argwhere(np.abs(C) > 1e-14)
     return tuple((int(i), int(j), int(k), float(C[i, j, k])) for i, j, k in idx)
+
+
+def irrep_normalization_factor(irrep_normalization, ir1, ir2, ir_out):
+    """e3nn's squared normalisation of a path ``ir1 x ir2 -> ir_out`` before path normalisation:
+    ``2 l_out + 1`` (``"component"``), ``(2 l1 + 1)(2 l2 + 1)`` (``"norm"``) or 1 (``"none"``)."""
+    return {"component": ir_out.dim, "norm": ir1.dim * ir2.dim, "none": 1}[irrep_normalization]
+
+
+def split_to_match(irreps1, irreps2):
+    """Split blocks of two irreps with the same number of copies wherever either side splits, so
+    that block ``i`` of one pairs with block ``i`` of the other (e3nn's elementwise pairing).
+
+    Returns two lists of ``(mul, ir)`` of equal length with equal multiplicities.
+
+    Example:
+        >>> split_to_match(Irreps("3x0e"), Irreps("1x1o + 2x0e"))
+        ([(1, 0e), (2, 0e)], [(1, 1o), (2, 0e)])
+    """
+    l1 = [(mul, ir) for mul, ir in irreps1]
+    l2 = [(mul, ir) for mul, ir in irreps2]
+    i = 0
+    while i < len(l1) and i < len(l2):
+        (m1, ir1), (m2, ir2) = l1[i], l2[i]
+        if m1 < m2:
+            l2[i:i + 1] = [(m1, ir2), (m2 - m1, ir2)]
+        elif m2 < m1:
+            l1[i:i + 1] = [(m2, ir1), (m1 - m2, ir1)]
+        i += 1
+    return l1, l2
 
 
 def _path_shape(mode, mul1, mul2, mul_out):
@@ -73,6 +104,18 @@ class TensorProductPlan:
         path_normalization: ``"element"``, ``"path"`` or ``"none"``.
         in1_var, in2_var, out_var: optional variances per block (e3nn's meaning).
         name: the layer name used in error messages.
+        kernel: ``"auto"`` (default), ``"general"`` or ``"coupled"``. The plan picks its kernel when
+            it is made: ``"coupled"`` (the convolution product with a hand-written gradient,
+            `kerase3.ops._coupled`) when every path is a weighted ``uvu`` with a one-channel second
+            input, else ``"general"`` (every mode, `kerase3.ops._general`). ``"general"`` forces the
+            general kernel; ``"coupled"`` raises where it does not apply.
+
+    Attributes:
+        instructions: normalised `Instruction` list (e3nn's order).
+        paths: ``(instruction, weight slice or None)`` of the paths that contribute (no empty blocks).
+        weight_numel: `int`.
+        kernel: ``"coupled"`` or ``"general"``.
+        coupled_tables: the constant tables of the coupled kernel (None for the general one).
     """
 
     def __init__(
@@ -87,6 +130,7 @@ class TensorProductPlan:
         in2_var=None,
         out_var=None,
         name="TensorProduct",
+        kernel="auto",
     ):
         self.name = name
         self.irreps_in1 = Irreps(irreps_in1)
@@ -130,7 +174,7 @@ class TensorProductPlan:
         for i1, i2, io, mode, has_weight, path_weight in raw:
             m1, m2, mo = mul(self.irreps_in1, i1), mul(self.irreps_in2, i2), mul(self.irreps_out, io)
             ir1, ir2, iro = self.irreps_in1[i1].ir, self.irreps_in2[i2].ir, self.irreps_out[io].ir
-            alpha = {"component": iro.dim, "norm": ir1.dim * ir2.dim, "none": 1}[irrep_normalization]
+            alpha = irrep_normalization_factor(irrep_normalization, ir1, ir2, iro)
             if path_normalization == "element":
                 x = sum(
                     in1_var[j1] * in2_var[j2] * _num_elements(jm, mul(self.irreps_in1, j1), mul(self.irreps_in2, j2))
@@ -148,6 +192,21 @@ class TensorProductPlan:
             out.append(Instruction(i1, i2, io, mode, bool(has_weight), math.sqrt(alpha), _path_shape(mode, m1, m2, mo)))
         self.instructions = out
         self.weight_numel = sum(int(np.prod(i.path_shape)) for i in out if i.has_weight)
+        slices = {id(ins): s for ins, s in self.weight_slices()}
+        self.paths = [(ins, slices.get(id(ins))) for ins in out if self._contributes(ins)]
+        if kernel not in ("auto", "general", "coupled"):
+            raise ValueError(f"{name}: kernel must be 'auto', 'general' or 'coupled'. Received: kernel={kernel!r}")
+        coupled = None if kernel == "general" else coupled_paths(self)
+        if kernel == "coupled" and coupled is None:
+            raise ValueError(f"{name}: kernel='coupled' needs every path to be a weighted 'uvu' with a one-channel "
+                             f"second input. Received: {self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}")
+        self.kernel = "general" if coupled is None else "coupled"
+        self.coupled_tables = None if coupled is None else CoupledTables(self, coupled)
+
+    def _contributes(self, ins):
+        m1, m2, mo = self.irreps_in1[ins.i_in1].mul, self.irreps_in2[ins.i_in2].mul, self.irreps_out[ins.i_out].mul
+        # u<v modes with one channel have no pairs
+        return not (m1 == 0 or m2 == 0 or mo == 0 or ins.path_weight == 0 or 0 in ins.path_shape)
 
     def _check(self, ins):
         i1, i2, io, mode, has_weight, _ = ins

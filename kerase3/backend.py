@@ -1,0 +1,136 @@
+"""The one backend-specific module of kerase3, and its one dtype rule.
+
+Everything else is written with ``keras.ops`` and runs on every Keras backend. What cannot
+be is here:
+
+- ``sin``, ``cos``, ``tanh`` and ``mean`` that keep float64 (Keras's JAX backend computes
+  these in float32 even for float64 inputs, while ``exp``, ``sqrt``, ``sigmoid`` and the rest
+  keep float64);
+- `energy_and_gradients`: forces ``-dE/dpositions`` and the virial ``dE/dstrain`` taken by
+  automatic differentiation inside a model's forward pass (so that training differentiates
+  through them: forces in the loss need second derivatives);
+- `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow).
+
+The dtype rule (`geometry_dtype`): positions, cells, shifts, edge vectors, spherical harmonics
+and radial bases are computed in float32 (float64 when the model computes in float64)
+whatever the mixed-precision policy, because a rigid translation or a cell of 20 A already
+exceeds what float16/bfloat16 resolve.
+"""
+
+import keras
+from keras import ops
+
+__all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
+           "compiled_call"]
+
+_LOW_PRECISION = ("float16", "bfloat16")
+
+
+def geometry_dtype(dtype=None):
+    """The float dtype of geometry for a layer or model computing in ``dtype``.
+
+    Args:
+        dtype: a dtype or policy name, a ``keras.DTypePolicy`` (or its config) or None (the
+            global policy).
+
+    Returns:
+        ``"float32"`` for float16/bfloat16 compute dtypes and mixed policies, else the compute
+        dtype itself (``"float32"`` or ``"float64"``).
+
+    Example:
+        >>> geometry_dtype("mixed_bfloat16"), geometry_dtype("float64")
+        ('float32', 'float64')
+    """
+    policy = keras.config.dtype_policy() if dtype is None else keras.dtype_policies.get(dtype)
+    name = policy.compute_dtype
+    return "float32" if name in _LOW_PRECISION else name
+
+
+def _float64_jax(x):
+    return keras.backend.backend() == "jax" and keras.backend.standardize_dtype(x.dtype) == "float64"
+
+
+def _jnp_or_ops(name):
+    def fn(x):
+        x = ops.convert_to_tensor(x)
+        if _float64_jax(x):
+            import jax.numpy as jnp
+
+            return getattr(jnp, name)(x)
+        return getattr(ops, name)(x)
+
+    fn.__name__ = name
+    fn.__doc__ = f"``keras.ops.{name}`` that keeps float64 on Keras's JAX backend."
+    return fn
+
+
+sin = _jnp_or_ops("sin")
+cos = _jnp_or_ops("cos")
+tanh = _jnp_or_ops("tanh")
+
+
+def mean(x, axis=None, keepdims=False):
+    """``keras.ops.mean`` that keeps float64 (Keras's JAX backend averages in float32)."""
+    x = ops.convert_to_tensor(x)
+    if not _float64_jax(x):
+        return ops.mean(x, axis=axis, keepdims=keepdims)
+    axes = range(len(x.shape)) if axis is None else ([axis] if isinstance(axis, int) else axis)
+    count = 1
+    for a in axes:
+        count = count * ops.shape(x)[a]
+    return ops.sum(x, axis=axis, keepdims=keepdims) / count
+
+
+def energy_and_gradients(energy_fn, positions, strain):
+    """``(energies, dE/dpositions, dE/dstrain)`` with ``E = sum(energies)``.
+
+    Args:
+        energy_fn: ``(positions, strain) -> energies (G,)``.
+        positions: `(N, 3)`.
+        strain: `(G, 3, 3)` (zeros: the gradient there is the virial).
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(positions)
+            tape.watch(strain)
+            energies = energy_fn(positions, strain)
+            total = tf.reduce_sum(energies)
+        g_pos, g_strain = tape.gradient(total, [positions, strain], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return energies, tf.convert_to_tensor(g_pos), tf.convert_to_tensor(g_strain)
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(p, s):
+            e = energy_fn(p, s)
+            return jnp.sum(e), e
+
+        (_, energies), (g_pos, g_strain) = jax.value_and_grad(total, argnums=(0, 1), has_aux=True)(positions, strain)
+        return energies, g_pos, g_strain
+    raise ValueError(f"kerase3 models compute forces on the tensorflow and jax backends. Received: backend={backend!r}")
+
+
+def scale_loss_for_replicas(loss):
+    """Divide a per-replica loss by the number of replicas under a ``tf.distribute`` strategy
+    (Keras sums the replicas' gradients), as Keras's own losses do."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context() is False:
+            n = tf.distribute.get_strategy().num_replicas_in_sync
+            if n > 1:
+                return loss / n
+    return loss
+
+
+def compiled_call(fn):
+    """``fn`` compiled with XLA where the backend can compile a stateful model call
+    (TensorFlow: ``tf.function(jit_compile=True)``, one program per input shape); else ``fn``."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True, reduce_retracing=True)
+    return fn

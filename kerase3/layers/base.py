@@ -1,0 +1,82 @@
+"""The contract every kerase3 layer keeps: `IrrepsLayer`, and the helpers layers and heads share.
+
+An `IrrepsLayer` holds its irreps as `Irreps` attributes (``layer.irreps_in``,
+``layer.irreps_out``, ...; they compare equal to their strings), stores them as strings in
+``get_config``, and checks the last axis of its inputs with one message:
+``"<Layer>: <arg> must have a last axis of size <dim> for irreps <irreps>. Received: ..."``.
+"""
+
+import keras
+
+from ..backend import geometry_dtype as _geometry_dtype
+from ..o3 import Irreps
+from ..ops.layout import check_last_dim
+
+__all__ = ["IrrepsLayer", "irreps_arg", "geometry_dtype", "normal_init"]
+
+
+def irreps_arg(value, layer, arg):
+    """``Irreps`` from a string/Irreps, with an error naming the layer and argument."""
+    try:
+        return Irreps(value)
+    except ValueError as e:
+        raise ValueError(f"{layer}: {arg} is not valid irreps ({e}). Received: {arg}={value!r}") from None
+
+
+def geometry_dtype(dtype):
+    """The ``dtype`` argument of a layer that computes geometry (spherical harmonics, radial bases).
+
+    An explicit ``dtype`` is respected; without one the layer follows the global policy except
+    that a mixed or low-precision global policy gives ``"float32"`` (`kerase3.backend.geometry_dtype`,
+    the rule models apply to their geometry too)."""
+    if dtype is not None:
+        return dtype
+    policy = keras.config.dtype_policy()
+    return "float32" if _geometry_dtype(policy) != policy.compute_dtype else None
+
+
+def normal_init():
+    """N(0, 1): e3nn's initialisation; normalisation lives in the forward pass."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+
+
+class IrrepsLayer(keras.layers.Layer):
+    """Base of the layers whose inputs and outputs are irreps features.
+
+    Subclasses declare their irreps with `set_irreps` (validated, kept as `Irreps`, written to
+    the config as strings) and check inputs with `check_input`.
+
+    Example:
+        >>> class Double(IrrepsLayer):
+        ...     def __init__(self, irreps_in, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.set_irreps(irreps_in=irreps_in)
+        ...         self.irreps_out = self.irreps_in
+        ...     def call(self, x):
+        ...         self.check_input(x, self.irreps_in)
+        ...         return 2 * x
+        >>> layer = Double("2x0e + 1o")
+        >>> layer.irreps_in.dim, layer.get_config()["irreps_in"]
+        (5, '2x0e+1x1o')
+    """
+
+    def set_irreps(self, **irreps):
+        """Set each ``name=irreps`` (string or `Irreps`; None allowed) as an `Irreps` attribute that
+        ``get_config`` writes back as a string."""
+        names = list(getattr(self, "_irreps_config", ()))
+        for name, value in irreps.items():
+            setattr(self, name, None if value is None else irreps_arg(value, type(self).__name__, name))
+            if name not in names:
+                names.append(name)
+        self._irreps_config = tuple(names)
+
+    def check_input(self, x, irreps, arg="input"):
+        """A ``ValueError`` naming the layer, the irreps and the shape when ``x``'s last axis is not ``irreps.dim``."""
+        check_last_dim(x, irreps, type(self).__name__, arg)
+
+    def get_config(self):
+        config = super().get_config()
+        for name in getattr(self, "_irreps_config", ()):
+            value = getattr(self, name)
+            config[name] = None if value is None else str(value)
+        return config

@@ -1,0 +1,116 @@
+"""Gated interaction blocks: `Convolution` -> `Gate`, repeated (e3nn's gated networks, NequIP)."""
+
+import keras
+
+from ..o3 import Irrep, Irreps
+from .base import IrrepsLayer
+from .convolution import Convolution
+from .gate import Gate
+
+__all__ = ["InteractionStack", "gated_block_irreps", "path_exists"]
+
+
+def path_exists(irreps_in1, irreps_in2, ir_out):
+    """Whether some irrep of ``irreps_in1`` times some irrep of ``irreps_in2`` contains ``ir_out``."""
+    ir_out = Irrep(ir_out)
+    return any(ir_out in ir1 * ir2 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2)
+
+
+def gated_block_irreps(irreps_node, irreps_sh, irreps_hidden):
+    """``(scalars, act_scalars, gates, act_gates, gated)`` of one gated block of e3nn's networks:
+    the hidden irreps a convolution of ``irreps_node`` with ``irreps_sh`` can reach, scalars
+    activated by silu (even) or tanh (odd), one gate scalar per gated irrep copy."""
+    scalars = Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0 and path_exists(irreps_node, irreps_sh, ir)]).simplify()
+    gated = Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0 and path_exists(irreps_node, irreps_sh, ir)])
+    gate_ir = "0e" if path_exists(irreps_node, irreps_sh, "0e") else "0o"
+    gates = Irreps([(m, gate_ir) for m, _ in gated]).simplify()
+    act_s = [{1: "silu", -1: "tanh"}[ir.p] for _, ir in scalars]
+    act_g = [{1: "sigmoid", -1: "tanh"}[ir.p] for _, ir in gates]
+    return scalars, act_s, gates, act_g, gated.simplify()
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class InteractionStack(IrrepsLayer):
+    """``layers`` gated interaction blocks: `Convolution` (radial filters x spherical harmonics,
+    optional species self-connection) followed by a `Gate`, each block reaching the hidden irreps
+    its input can reach (`gated_block_irreps`).
+
+    Args:
+        irreps_in: node features entering the first block.
+        irreps_sh: irreps of the edge spherical harmonics.
+        irreps_hidden: hidden irreps, e.g. ``"32x0e + 32x1o + 32x2e"``.
+        layers: `int`, number of blocks.
+        number_of_basis: `int`, size of the radial embedding.
+        radial_neurons: hidden widths of the radial networks.
+        avg_num_neighbors: `float` (messages are divided by its root).
+        irreps_node_attr: optional node attributes (one-hot species) for the self-connections.
+
+    Call arguments:
+        node_features `(N, irreps_in.dim)`, edge_sh `(E, irreps_sh.dim)`, edge_radial
+        `(E, number_of_basis)`, senders and receivers `(E,)`, node_attr when ``irreps_node_attr`` is set.
+
+    Output shape:
+        `(N, irreps_out.dim)`; ``irreps_out`` is the last gate's output.
+
+    Example:
+        >>> stack = InteractionStack("4x0e", "0e + 1o", "4x0e + 4x1o", layers=2, number_of_basis=3)
+        >>> str(stack.irreps_out), len(stack.convs)
+        ('4x0e+4x1o', 2)
+    """
+
+    def __init__(self, irreps_in, irreps_sh, irreps_hidden, layers, number_of_basis, radial_neurons=(64,),
+                 avg_num_neighbors=1.0, irreps_node_attr=None, **kwargs):
+        super().__init__(**kwargs)
+        self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_hidden=irreps_hidden,
+                        irreps_node_attr=irreps_node_attr)
+        self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
+        self.radial_neurons = [int(n) for n in radial_neurons]
+        self._avg_num_neighbors = float(avg_num_neighbors)
+        dt = dict(dtype=self.dtype_policy)
+        self.convs, self.gates = [], []
+        irreps = self.irreps_in
+        for _ in range(self.num_layers):
+            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, self.irreps_sh, self.irreps_hidden)
+            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
+            self.convs.append(Convolution(irreps, self.irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
+                                          self._avg_num_neighbors, self.irreps_node_attr, **dt))
+            self.gates.append(gate)
+            irreps = gate.irreps_out
+        self.irreps_out = Irreps(irreps)
+
+    @property
+    def avg_num_neighbors(self):
+        return self._avg_num_neighbors
+
+    @avg_num_neighbors.setter
+    def avg_num_neighbors(self, value):
+        """Set on every convolution too (before the first call: it is a constant of the traced graph)."""
+        self._avg_num_neighbors = float(value)
+        for conv in self.convs:
+            conv.avg_num_neighbors = self._avg_num_neighbors
+
+    def build(self, *args, **kwargs):
+        """Create every weight from the irreps alone."""
+        for conv, gate in zip(self.convs, self.gates):
+            conv.build((None, conv.irreps_in.dim))
+            gate.build((None, gate.irreps_in.dim))
+        self.built = True
+
+    def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
+        self.check_input(node_features, self.irreps_in, "node_features")
+        x = node_features
+        for conv, gate in zip(self.convs, self.gates):
+            x = gate(conv(x, edge_sh, edge_radial, senders, receivers, node_attr))
+        return x
+
+    def compute_output_shape(self, node_shape, *args, **kwargs):
+        return tuple(node_shape[:-1]) + (self.irreps_out.dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layers=self.num_layers, number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
+                      avg_num_neighbors=self._avg_num_neighbors)
+        return config
+
+    def __repr__(self):
+        return f"InteractionStack({self.irreps_in} -> {self.irreps_out}, {self.num_layers} blocks)"

@@ -1,0 +1,91 @@
+"""The floors of the package: public seams between subpackages, imports only downwards."""
+
+import ast
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kerase3")
+# lower floors first; a module may import from its own floor or any floor listed before it
+FLOORS = [("backend", "o3"), ("ops",), ("layers",), ("graph", "heads"), ("models",), ("io", "export", "interop", "testing")]
+FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}
+
+
+def _modules():
+    for folder, _, files in os.walk(ROOT):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                rel = os.path.relpath(path, os.path.dirname(ROOT))[:-3].split(os.sep)
+                if rel[-1] == "__init__":
+                    rel = rel[:-1]
+                yield path, rel
+
+
+def _imports(path, module):
+    """Absolute dotted names of everything a module imports (``from X import a`` gives ``X.a``)."""
+    is_pkg = path.endswith("__init__.py")
+    package = module if is_pkg else module[:-1]
+    with open(path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name.split(".")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = base + (node.module.split(".") if node.module else [])
+            else:
+                target = node.module.split(".")
+            for a in node.names:
+                yield node.lineno, target + [a.name]
+
+
+def _violations():
+    out = []
+    for path, module in _modules():
+        top = module[1] if len(module) > 1 else None
+        for line, target in _imports(path, module):
+            if target[0] != "kerase3" or len(target) < 2:
+                continue
+            other = target[1]
+            where = f"{'.'.join(module)}:{line} imports {'.'.join(target)}"
+            # a private module or name of another subpackage
+            private = [p for p in target[2:] if p.startswith("_") and not p.startswith("__")]
+            if other != top and private:
+                out.append(("private", where))
+            if top in FLOOR and other in FLOOR and FLOOR[other] > FLOOR[top]:
+                out.append(("upward", where))
+    return out
+
+
+def test_no_module_imports_another_packages_private_module():
+    bad = [w for kind, w in _violations() if kind == "private"]
+    assert not bad, "imports of another package's private modules or names:\n" + "\n".join(bad)
+
+
+def test_imports_only_go_down():
+    bad = [w for kind, w in _violations() if kind == "upward"]
+    assert not bad, "imports from a higher floor:\n" + "\n".join(bad)
+
+
+def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
+    # the checks can fail: a fake module reaching into ops' private plan module is reported
+    pkg = tmp_path / "kerase3"
+    (pkg / "layers").mkdir(parents=True)
+    (pkg / "layers" / "bad.py").write_text("from ..ops._coupled import something\nfrom ..models import Potential\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(pkg))
+    kinds = sorted(kind for kind, _ in _violations())
+    assert kinds == ["private", "upward"]
+
+
+@pytest.mark.parametrize("module", ["kerase3.ops", "kerase3.layers", "kerase3.heads"])
+def test_lower_floors_do_not_import_tensorflow(module):
+    import subprocess
+    import sys
+
+    code = f"import sys, os; os.environ['KERAS_BACKEND'] = 'jax'; import {module}; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
