@@ -262,7 +262,7 @@ def random_irreps(n=None, *, lmax=4, mul_min=0, mul_max=5, len_min=0, len_max=4,
 
 # -- graph models on batch dicts -------------------------------------------------------------------------------
 
-_MATRIX = "cartesian_matrix"
+_TENSOR = "cartesian_tensor"
 
 
 def _graph_permutation(node_graph, rng):
@@ -302,8 +302,8 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
         batch: the batch dict (numpy). ``positions`` are rotated and translated, ``cell`` rotated
             (rows are lattice vectors; integer ``shifts`` are unchanged), node-wise keys permuted.
         outputs: ``{name: description}``; a description is irreps (``"0e"`` for energies, ``"1o"``
-            for forces: the last axis transforms with ``D``), ``"cartesian_matrix"`` (``(..., 3, 3)``,
-            ``R M R^T``: stress) or ``"orbital"`` (``(G, n, n)`` matrices in ``basis``: ``D M D^T`` with
+            for forces: the last axis transforms with ``D``), ``"cartesian_tensor"`` (``(G or N, 3, ..., 3)``,
+            every index rotated, polar: stress, polarisabilities, Born charges) or ``"orbital"`` (``(G, n, n)`` matrices in ``basis``: ``D M D^T`` with
             ``D = basis.rotation_matrix``). An output whose first axis has one row per node is
             permuted with the nodes.
         node_features: irreps of ``batch["node_features"]`` when present (rotated with ``D``).
@@ -320,7 +320,7 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
     node_graph = batch.get("node_graph", np.zeros(n_nodes, np.int32))
     specs = {}
     for name, spec in outputs.items():
-        if spec in (_MATRIX, "orbital"):
+        if spec in (_TENSOR, "orbital"):
             if spec == "orbital" and basis is None:
                 raise ValueError(f"graph_model_equivariance_error: output {name!r} is 'orbital' and needs basis=. Received: basis=None")
             specs[name] = spec
@@ -335,8 +335,10 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
 
     def move_out(name, x, R, k):
         spec = specs[name]
-        if spec == _MATRIX:
-            return np.einsum("ij,...jk,lk->...il", R, x, R)
+        if spec == _TENSOR:
+            for axis in range(1, x.ndim):  # every index of a (polar) Cartesian tensor moves with R, -R
+                x = np.moveaxis(np.tensordot(x, (-1) ** k * R, axes=([axis], [1])), -1, axis)
+            return x
         if spec == "orbital":
             out = x.copy()
             for g in range(x.shape[0]):

@@ -103,3 +103,63 @@ def test_random_irreps():
     clean = random_irreps(20, clean=True, allow_empty=False, seed=1)
     assert all(i == i.regroup() and i.dim > 0 for i in clean)
     assert random_irreps(seed=2) == random_irreps(seed=2)
+
+
+def _two_graph_batch():
+    from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+
+    rng = np.random.default_rng(0)
+    graphs = [graph_from_arrays(rng.uniform(0, 2, (n, 3)), [1] * n, 2.0) for n in (4, 3)]
+    b = batch_graphs(graphs)
+    return pad_batch(b, len(b["positions"]) + 1, len(b["senders"]) + 2, 3)
+
+
+def _pair_model(vector_fn):
+    """Per-node outputs from edge vectors summed at the receivers: ``vector_fn(vec) -> (E, 3)``."""
+
+    def model(b):
+        vec = ops.take(b["positions"], b["senders"], axis=0) - ops.take(b["positions"], b["receivers"], axis=0)
+        n = ops.shape(b["positions"])[0]
+        per_node = ops.segment_sum(vector_fn(vec), b["receivers"], num_segments=n)
+        energy = ops.segment_sum(ops.sum(per_node**2, axis=1), b["node_graph"], num_segments=3)
+        return {"energy": energy, "vectors": per_node}
+
+    return model
+
+
+def test_graph_model_check_passes_an_equivariant_model_and_catches_broken_ones():
+    from kerase3.testing import assert_graph_model_equivariant, graph_model_equivariance_error
+
+    b = _two_graph_batch()
+    good = _pair_model(lambda v: v * ops.exp(-ops.sum(v**2, axis=1, keepdims=True)))
+    errors = assert_graph_model_equivariant(good, b, {"energy": "0e", "vectors": "1o"}, n_trials=2, seed=0)
+    assert errors["scale"] > 0.1
+    # a pseudovector claimed as a vector fails under inversion only
+    errs = graph_model_equivariance_error(good, b, {"energy": "0e", "vectors": "1e"}, do_parity=False, seed=0)
+    assert errs["vectors"] < 1e-12
+    with pytest.raises(AssertionError, match="vectors"):
+        assert_graph_model_equivariant(good, b, {"energy": "0e", "vectors": "1e"}, seed=0)
+    # a fixed direction breaks rotations; absolute positions break translations; node order breaks permutations
+    skewed = _pair_model(lambda v: v * np.array([1.0, 2.0, 1.0]))
+    with pytest.raises(AssertionError, match="energy"):
+        assert_graph_model_equivariant(skewed, b, {"energy": "0e", "vectors": "1o"}, seed=0)
+
+    def absolute(x):
+        out = good(x)
+        return dict(out, energy=out["energy"] + ops.segment_sum(ops.sum(x["positions"], axis=1), x["node_graph"], num_segments=3))
+
+    errs = graph_model_equivariance_error(absolute, b, {"energy": "0e"}, do_permutation=False, seed=0)
+    assert errs["energy"] > 1e-3
+    errs = graph_model_equivariance_error(absolute, b, {"energy": "0e"}, do_translation=False, do_permutation=False, seed=0)
+    assert errs["energy"] > 1e-3  # rotations move the sum of the positions too
+
+    def ordered(x):
+        out = good(x)
+        weights = ops.cast(ops.arange(ops.shape(x["positions"])[0]), "float64")
+        return dict(out, energy=out["energy"] + ops.segment_sum(weights * ops.sum(out["vectors"] ** 2, axis=1),
+                                                                x["node_graph"], num_segments=3))
+
+    errs = graph_model_equivariance_error(ordered, b, {"energy": "0e"}, do_parity=False, do_translation=False, seed=0)
+    assert errs["energy"] > 1e-3
+    with pytest.raises(ValueError, match="needs basis"):
+        graph_model_equivariance_error(good, b, {"energy": "orbital"})

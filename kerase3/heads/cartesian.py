@@ -28,6 +28,12 @@ class CartesianTensorHead(IrrepsLayer):
         optional node_mask `(N,)`.
 
     Output: `(G or N, 3, 3, ...)`.
+
+    Example:
+        >>> import numpy as np
+        >>> head = CartesianTensorHead("ij=ji", "2x0e + 1x2e", per="node")
+        >>> tuple(head(np.ones((5, 7))).shape)
+        (5, 3, 3)
     """
 
     def __init__(self, formula, irreps_in, per="graph", reduce="sum", **kwargs):

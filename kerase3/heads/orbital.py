@@ -67,6 +67,11 @@ class OrbitalBlocks(keras.layers.Layer):
 
     Call: ``features (..., irreps.dim) -> blocks (..., n_row, n_col)`` (`to_blocks`);
     `from_blocks` is the exact inverse.
+
+    Example:
+        >>> blocks = OrbitalBlocks([0, 1])
+        >>> blocks.irreps.dim, tuple(blocks(np.ones((2, 16))).shape)
+        (16, (2, 4, 4))
     """
 
     def __init__(self, shells_row, shells_col=None, convention="e3nn", **kwargs):
@@ -349,7 +354,14 @@ class OrbitalTensorHead(IrrepsLayer):
 @keras.saving.register_keras_serializable(package="kerase3")
 class HamiltonianHead(OrbitalTensorHead):
     """`OrbitalTensorHead` with ``symmetry="symmetric"``: Hamiltonian (Fock) and overlap matrices,
-    ``H = H^T`` by construction, parity-correct under improper rotations."""
+    ``H = H^T`` by construction, parity-correct under improper rotations.
+
+    Example:
+        >>> from kerase3.io import OrbitalBasis
+        >>> head = HamiltonianHead(OrbitalBasis({1: [0, 1]}, "e3nn"), "4x0e + 2x1o + 2x1e + 2x2e", "0e + 1o + 2e", 4)
+        >>> str(head.irreps_blocks)
+        '2x0e+2x1o+1x1e+1x2e'
+    """
 
     def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, mul_pair=8, radial_neurons=(32,), irreps_node_attr=None,
                  **kwargs):

@@ -15,6 +15,10 @@ class AtomEmbedding(keras.layers.Layer):
         `(N,)` ints.
     Output shape:
         `(N, len(species))`.
+
+    Example:
+        >>> np.asarray(AtomEmbedding([1, 8])(np.array([8, 1, 0]))).tolist()
+        [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
     """
 
     def __init__(self, species, **kwargs):

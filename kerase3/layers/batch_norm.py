@@ -29,6 +29,11 @@ class BatchNorm(IrrepsLayer):
         `(batch, ..., irreps.dim)`.
     Output shape:
         same as the input.
+
+    Example:
+        >>> bn = BatchNorm("2x0e + 1o")
+        >>> tuple(bn(np.ones((8, 5)), training=True).shape)
+        (8, 5)
     """
 
     def __init__(self, irreps, eps=1e-5, momentum=0.1, affine=True, reduce="mean", instance=False,
@@ -44,7 +49,7 @@ class BatchNorm(IrrepsLayer):
         self._num_scalar = sum(mul for mul, ir in self.irreps if ir.is_scalar())
         self._num_features = self.irreps.num_irreps
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):
         if not self.instance:
             self.running_mean = self.add_weight(name="running_mean", shape=(self._num_scalar,), initializer="zeros", trainable=False)
             self.running_var = self.add_weight(name="running_var", shape=(self._num_features,), initializer="ones", trainable=False)

@@ -59,6 +59,12 @@ class Convolution(IrrepsLayer):
 
     Output shape:
         `(N, irreps_out.dim)`.
+
+    Example:
+        >>> conv = Convolution("4x0e", "0e + 1o", "4x0e + 2x1o", number_of_basis=3)
+        >>> x, sh, radial = np.ones((2, 4)), np.ones((2, 4)), np.ones((2, 3))
+        >>> tuple(conv(x, sh, radial, np.array([0, 1]), np.array([1, 0])).shape)
+        (2, 10)
     """
 
     def __init__(self, irreps_in, irreps_sh, irreps_out, number_of_basis, radial_neurons=(64,), avg_num_neighbors=1.0,
@@ -82,7 +88,7 @@ class Convolution(IrrepsLayer):
         else:
             self.self_connection = FullyConnectedTensorProduct(i_in, self.irreps_node_attr, i_out, **dt)
 
-    def build(self, node_shape, *args, **kwargs):
+    def build(self, node_shape=None, *args, **kwargs):
         n = self.irreps_in.dim
         self.lin1.build((None, n))
         self.radial.build((None, self.number_of_basis))

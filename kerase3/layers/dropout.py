@@ -18,6 +18,11 @@ class Dropout(IrrepsLayer):
         `(..., irreps.dim)`.
     Output shape:
         same as the input.
+
+    Example:
+        >>> x = np.ones((2, 6))
+        >>> bool(np.array_equal(np.asarray(Dropout("2x1o", p=0.5)(x, training=False)), x))
+        True
     """
 
     def __init__(self, irreps, p, seed=None, **kwargs):

@@ -18,6 +18,11 @@ class Extract(IrrepsLayer):
         `(..., irreps_in.dim)`.
     Output shape:
         a list of `(..., irreps_outs[i].dim)`.
+
+    Example:
+        >>> outs = Extract("2x0e + 1o", ["1o", "2x0e"], [(1,), (0,)])(np.ones((4, 5)))
+        >>> [tuple(o.shape) for o in outs]
+        [(4, 3), (4, 2)]
     """
 
     def __init__(self, irreps_in, irreps_outs, instructions, **kwargs):

@@ -26,6 +26,10 @@ class FullyConnectedNet(keras.layers.Layer):
         `(..., hs[0])`.
     Output shape:
         `(..., hs[-1])`.
+
+    Example:
+        >>> tuple(FullyConnectedNet([4, 16, 2], "silu")(np.ones((3, 4))).shape)
+        (3, 2)
     """
 
     def __init__(self, hs, act=None, variance_in=1, variance_out=1, out_act=False, **kwargs):
@@ -39,8 +43,8 @@ class FullyConnectedNet(keras.layers.Layer):
         self.out_act = out_act
         self._fn, self._cst = normalize2mom(act)
 
-    def build(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] != self.hs[0]:
+    def build(self, input_shape=None):
+        if input_shape is not None and input_shape[-1] is not None and input_shape[-1] != self.hs[0]:
             raise ValueError(f"FullyConnectedNet: input must have {self.hs[0]} features (hs={self.hs}). Received: shape={tuple(input_shape)}")
         self.kernels = [
             self.add_weight(name=f"layer{i}", shape=(h1, h2), initializer=normal_init())

@@ -69,6 +69,11 @@ class Gate(IrrepsLayer):
     Output shape:
         `(..., irreps_out.dim)`, ``irreps_out = irreps_scalars + irreps_gated`` (parities after
         the activations).
+
+    Example:
+        >>> gate = Gate("4x0e", "silu", "2x0e", "sigmoid", "2x1o")
+        >>> str(gate.irreps_in), str(gate.irreps_out), tuple(gate(np.ones((3, 12))).shape)
+        ('6x0e+2x1o', '4x0e+2x1o', (3, 10))
     """
 
     def __init__(self, irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated, **kwargs):

@@ -24,6 +24,11 @@ class Linear(IrrepsLayer):
         `(..., irreps_in.dim)`.
     Output shape:
         `(..., irreps_out.dim)`.
+
+    Example:
+        >>> lin = Linear("2x0e + 1x1o", "3x0e + 2x1o")
+        >>> tuple(lin(np.ones((4, 5))).shape), lin.weight_numel
+        ((4, 9), 8)
     """
 
     def __init__(self, irreps_in, irreps_out, biases=False, instructions=None, path_normalization="element",
@@ -44,7 +49,7 @@ class Linear(IrrepsLayer):
     def bias_numel(self):
         return self.plan.bias_numel
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):
         if self.internal_weights:
             self.weight = self.add_weight(name="weight", shape=(self.plan.weight_numel,), initializer=normal_init())
             self.bias = None

@@ -1,5 +1,4 @@
 import keras
-from keras import ops
 
 from ..o3 import Irreps
 from ..ops.norms import irrep_norms
@@ -18,6 +17,10 @@ class Norm(IrrepsLayer):
         `(..., irreps_in.dim)`.
     Output shape:
         `(..., irreps_in.num_irreps)`, irreps ``num_irreps x 0e``.
+
+    Example:
+        >>> np.round(np.asarray(Norm("2x0e + 1o")(np.ones((1, 5))), float), 4).tolist()
+        [[1.0, 1.0, 1.7321]]
     """
 
     def __init__(self, irreps_in, squared=False, **kwargs):

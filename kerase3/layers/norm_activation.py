@@ -22,6 +22,10 @@ class NormActivation(IrrepsLayer):
         `(..., irreps_in.dim)`.
     Output shape:
         `(..., irreps_in.dim)`.
+
+    Example:
+        >>> tuple(NormActivation("2x1o", "sigmoid")(np.ones((3, 6))).shape)
+        (3, 6)
     """
 
     def __init__(self, irreps_in, scalar_nonlinearity, normalize=True, epsilon=None, bias=False, **kwargs):
@@ -43,7 +47,7 @@ class NormActivation(IrrepsLayer):
     def irreps_out(self):
         return self.irreps_in
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):
         if self.bias:
             self.biases = self.add_weight(name="biases", shape=(self.irreps_in.num_irreps,), initializer="zeros")
 

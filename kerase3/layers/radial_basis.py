@@ -29,6 +29,11 @@ class RadialBasis(keras.layers.Layer):
         `(...)` lengths, or `(..., 1)`.
     Output shape:
         `(..., number)`.
+
+    Example:
+        >>> rb = RadialBasis(8, max_radius=3.0)
+        >>> tuple(rb(np.array([0.5, 1.0, 2.9])).shape), float(np.abs(np.asarray(rb(np.array([3.5])))).max())
+        ((3, 8), 0.0)
     """
 
     def __init__(self, number, max_radius, basis="bessel", cutoff="polynomial", p=6, trainable=False, scale=1.0, **kwargs):
@@ -41,7 +46,7 @@ class RadialBasis(keras.layers.Layer):
         self.number, self.max_radius, self.basis, self.cutoff = int(number), float(max_radius), basis, cutoff
         self.p, self.trainable_freqs, self.scale = p, trainable, scale
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):
         if self.basis == "bessel":
             self.freqs = self.add_weight(
                 name="freqs", shape=(self.number,), trainable=self.trainable_freqs,

@@ -26,6 +26,11 @@ class S2Activation(IrrepsLayer):
 
     Parity: ``act`` even -> output ``p_val = +1``; odd -> ``p_val`` kept; neither -> the input
     must have ``p_val = +1``. ``p_arg`` is kept.
+
+    Example:
+        >>> act = S2Activation("0e + 1o + 2e", "silu")
+        >>> str(act.irreps_out), tuple(act(np.ones((2, 9))).shape)
+        ('1x0e+1x1o+1x2e', (2, 9))
     """
 
     def __init__(self, irreps_in, act, res_beta=None, res_alpha=None, lmax_out=None, **kwargs):

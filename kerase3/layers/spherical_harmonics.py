@@ -21,6 +21,12 @@ class SphericalHarmonics(keras.layers.Layer):
         `(..., 3)`.
     Output shape:
         `(..., irreps_out.dim)`.
+
+    Example:
+        >>> sh = SphericalHarmonics(2)
+        >>> y = np.asarray(sh(np.array([[0.0, 0.0, 2.0]])), float)
+        >>> y.shape, np.round(y[0, 1:4], 4).tolist()
+        ((1, 9), [0.0, 0.0, 1.7321])
     """
 
     def __init__(self, irreps_out, normalize=True, normalization="component", **kwargs):

@@ -27,6 +27,11 @@ class TensorProduct(IrrepsLayer):
 
     Output shape:
         `(..., irreps_out.dim)`.
+
+    Example:
+        >>> tp = TensorProduct("2x1o", "1x1o", "2x0e", [(0, 0, 0, "uvu", True)])
+        >>> tp.weight_numel, tuple(tp(np.ones((3, 6)), np.ones((3, 3))).shape)
+        (2, (3, 2))
     """
 
     def __init__(self, irreps_in1, irreps_in2, irreps_out, instructions, irrep_normalization="component",

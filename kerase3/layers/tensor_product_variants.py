@@ -52,6 +52,11 @@ class FullyConnectedTensorProduct(_Variant):
 
     Output shape:
         `(..., irreps_out.dim)`.
+
+    Example:
+        >>> tp = FullyConnectedTensorProduct("2x0e + 1o", "1o", "3x1o + 1x0e")
+        >>> tp.weight_numel, tuple(tp(np.ones((2, 5)), np.ones((2, 3))).shape)
+        (7, (2, 10))
     """
 
     _keys = ("irreps_in1", "irreps_in2", "irreps_out", "irrep_normalization", "path_normalization")
@@ -81,6 +86,10 @@ class ElementwiseTensorProduct(_Variant):
         irreps_in1, irreps_in2: irreps with the same number of irrep copies.
         filter_ir_out: optional list of irreps to keep in the output.
         irrep_normalization: as in `TensorProduct`.
+
+    Example:
+        >>> str(ElementwiseTensorProduct("2x1o", "2x1o").irreps_out)
+        '2x0e+2x1e+2x2e'
     """
 
     _keys = ("irreps_in1", "irreps_in2", "filter_ir_out", "irrep_normalization")
@@ -115,6 +124,10 @@ class FullTensorProduct(_Variant):
         irreps_in1, irreps_in2: irreps.
         filter_ir_out: optional list of irreps to keep.
         irrep_normalization: as in `TensorProduct`.
+
+    Example:
+        >>> str(FullTensorProduct("2x0e", "1o + 1e").irreps_out)
+        '2x1o+2x1e'
     """
 
     _keys = ("irreps_in1", "irreps_in2", "filter_ir_out", "irrep_normalization")
@@ -155,6 +168,10 @@ class TensorSquare(_Variant):
 
     Call arguments:
         x: `(..., irreps_in.dim)`; optional weight.
+
+    Example:
+        >>> str(TensorSquare("1o").irreps_out), tuple(TensorSquare("1o")(np.ones((4, 3))).shape)
+        ('1x0e+1x2e', (4, 6))
     """
 
     _keys = ("irreps_in", "irreps_out", "filter_ir_out", "irrep_normalization")

@@ -36,6 +36,14 @@ class GatedConvNetwork(keras.Model):
 
     Output:
         ``(G, irreps_out.dim)`` when pooling, else ``(N, irreps_out.dim)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+        >>> net = GatedConvNetwork("0e", "1o", mul=4, lmax=1, layers=1, max_radius=2.0)
+        >>> g = graph_from_arrays(np.array([[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]), [1, 1, 1], 2.0)
+        >>> tuple(net(dict(pad_batch(batch_graphs([g]), 4, 8, 2), node_features=np.ones((4, 1)))).shape)
+        (2, 3)
     """
 
     def __init__(self, irreps_in, irreps_out, mul=16, lmax=2, layers=3, max_radius=2.0, number_of_basis=10,

@@ -75,6 +75,13 @@ class HamiltonianModel(keras.Model):
 
     Outputs:
         ``{"hamiltonian": (G, n, n)}`` (and ``"overlap"``), zero outside each graph's AOs.
+
+    Example:
+        >>> from kerase3.io import OrbitalBasis
+        >>> model = HamiltonianModel(OrbitalBasis({8: [0, 0, 1], 1: [0]}, "pyscf"), cutoff=3.0, mul=4, layers=1)
+        >>> H = model.predict_matrix([8, 1, 1], np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+        >>> H.shape, bool(np.allclose(H, H.T))
+        ((7, 7), True)
     """
 
     def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(32,), mul_pair=8,

@@ -37,6 +37,14 @@ class Potential(keras.Model):
 
     Outputs:
         dict with ``energy (G,)``, ``forces (N, 3)`` and, with ``compute_stress``, ``stress (G, 3, 3)``.
+
+    Example:
+        >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+        >>> model = Potential(species=[1, 8], cutoff=3.0, mul=4, layers=1)
+        >>> water = graph_from_arrays(np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), [8, 1, 1], 3.0)
+        >>> out = model(pad_batch(batch_graphs([water]), 4, 8, 2))
+        >>> tuple(out["energy"].shape), tuple(out["forces"].shape)
+        ((2,), (4, 3))
     """
 
     def __init__(self, species, cutoff, mul=32, lmax=2, layers=3, number_of_basis=8, radial_neurons=(64,),

@@ -12,6 +12,7 @@ from .cartesian import CartesianTensor
 from .s2grid import from_s2grid, s2_grid, to_s2grid
 
 __all__ = [
+    "layout",
     "spherical_harmonics",
     "sh_irreps",
     "tensor_product",

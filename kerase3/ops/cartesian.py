@@ -3,6 +3,7 @@
 from keras import ops
 
 from ..o3 import ReducedTensorProducts
+from .layout import check_last_dim
 
 __all__ = ["CartesianTensor"]
 
@@ -61,9 +62,7 @@ class CartesianTensor:
     def to_cartesian(self, features):
         """``(..., irreps.dim) -> (..., 3, 3, ...)``, a tensor with the formula's symmetries."""
         features = ops.convert_to_tensor(features)
-        if features.shape[-1] is not None and features.shape[-1] != self.dim:
-            raise ValueError(f"CartesianTensor({self.formula!r}).to_cartesian: expected a last axis of {self.dim} "
-                             f"({self.irreps}). Received: shape={tuple(features.shape)}")
+        check_last_dim(features, self.irreps, f"CartesianTensor({self.formula!r}).to_cartesian", "features")
         flat = ops.matmul(features, self._Q(features.dtype))
         return ops.reshape(flat, tuple(ops.shape(features)[:-1]) + self.shape)
 

@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from ..o3 import Irreps
+from .layout import check_last_dim
 
 __all__ = ["s2_grid", "s2_grid_matrices", "to_s2grid", "from_s2grid", "spherical_harmonics_numpy"]
 
@@ -67,8 +68,7 @@ def s2_grid_matrices(irreps, res_beta, res_alpha):
 
 def _irreps_and_check(irreps, x, name):
     irreps = Irreps(irreps)
-    if x.shape[-1] is not None and x.shape[-1] != irreps.dim:
-        raise ValueError(f"{name}: expected a last axis of {irreps.dim} for irreps {irreps}. Received: shape={tuple(x.shape)}")
+    check_last_dim(x, irreps, name, "coefficients")
     return irreps
 
 

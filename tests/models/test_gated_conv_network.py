@@ -1,11 +1,11 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
-from kerase3.graph import batch_graphs, graph_from_arrays
+from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
 from kerase3.models import GatedConvNetwork
-from kerase3.testing import assert_equivariant
+from kerase3.o3 import Irreps
+from kerase3.testing import assert_graph_model_equivariant
 
 
 def make(pos, features, cutoff=1.6):
@@ -19,19 +19,13 @@ def test_equivariance_translation_and_permutation(irreps_in, irreps_out, pool):
     model = GatedConvNetwork(irreps_in, irreps_out, mul=4, lmax=2, layers=2, max_radius=1.6, number_of_basis=4,
                              radial_neurons=(8,), num_neighbors=3.0, pool=pool, dtype="float64")
     rng = np.random.default_rng(0)
-    pos = rng.uniform(0, 2, (7, 3))
-    b = make(pos, None)
-    from kerase3.o3 import Irreps
-
-    feats = Irreps(irreps_in).randn(7, -1, seed=1)
-
-    def fn(p, f, s, r):
-        return model(dict(node_features=f, positions=p, senders=s, receivers=r,
-                          node_graph=ops.zeros((7,), "int32"), graph_mask=ops.ones((1,), "float64")))
-
-    assert_equivariant(fn, ["cartesian_points", irreps_in, None, None], [irreps_out],
-                       [pos, feats, b["senders"], b["receivers"]], permute_in=[0, 0, "indices", "indices"],
-                       permute_out=[None if pool else 0], seed=2)
+    graphs = [graph_from_arrays(rng.uniform(0, 2, (n, 3)), np.ones(n, int), 1.6) for n in (7, 4)]
+    b = batch_graphs(graphs)
+    b = pad_batch(b, len(b["positions"]) + 1, len(b["senders"]) + 2, 3)
+    b["node_features"] = Irreps(irreps_in).randn(len(b["positions"]), -1, seed=1) * b["node_mask"][:, None]
+    errors = assert_graph_model_equivariant(lambda x: {"out": model(x)}, b, {"out": irreps_out}, node_features=irreps_in,
+                                            n_trials=2, seed=2)
+    assert errors["scale"] > 1e-3
 
 
 def test_keras_round_trip_and_config(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kerase3 import o3
 from kerase3.graph import GraphDataset, batch_graphs, graph_from_arrays, pad_batch
 from kerase3.models import Potential
+from kerase3.testing import assert_graph_model_equivariant
 
 requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training runs on the tensorflow backend here")
 CUTOFF = 3.0
@@ -41,21 +41,17 @@ def run(model, b):
 
 
 def test_equivariance_of_energy_and_forces():
+    # a molecule and a triclinic periodic cell in one padded batch: rotations, inversion, translation
+    # and permutations of the atoms of each graph (kerase3.testing)
     model = small_model()
     m = molecule()
-    g = graph_from_arrays(m["positions"], m["atomic_numbers"], CUTOFF)
-    b = as_batch([g])
-    ref = run(model, b)
-    rng = np.random.default_rng(1)
-    for k in (0, 1):
-        R = (-1) ** k * o3.rand_matrix(seed=rng)
-        perm = rng.permutation(len(m["positions"]))
-        pos = m["positions"][perm] @ R.T + rng.normal(size=3)
-        g2 = graph_from_arrays(pos, m["atomic_numbers"][perm], CUTOFF)
-        out = run(model, as_batch([g2]))
-        np.testing.assert_allclose(out["energy"], ref["energy"], atol=1e-10)
-        n = len(perm)
-        np.testing.assert_allclose(out["forces"][:n], ref["forces"][:n][perm] @ R.T, atol=1e-10)
+    cell = np.array([[3.2, 0.1, 0.0], [0.0, 2.9, 0.2], [0.3, 0.0, 3.1]])
+    crystal = graph_from_arrays(np.random.default_rng(3).uniform(0, 1, (4, 3)) @ cell, [29, 29, 8, 1], CUTOFF, cell,
+                                [True] * 3)
+    b = as_batch([graph_from_arrays(m["positions"], m["atomic_numbers"], CUTOFF), crystal])
+    errors = assert_graph_model_equivariant(model, b, {"energy": "0e", "forces": "1o", "stress": "cartesian_tensor"},
+                                            n_trials=2, seed=1)
+    assert errors["scale"] > 1e-3
 
 
 def test_forces_and_stress_equal_finite_differences():
@@ -172,6 +168,7 @@ def test_one_xla_compilation_per_bucket(tmp_path):
 import numpy as np, keras
 from kerase3.graph import GraphDataset, graph_from_arrays
 from kerase3.models import Potential
+from kerase3.testing import assert_graph_model_equivariant
 rng = np.random.default_rng(0)
 graphs = [graph_from_arrays(rng.uniform(0, 3, (n, 3)), [29] * n, 3.0, energy=0.0, forces=np.zeros((n, 3)))
           for n in [3, 4, 12, 14, 3, 13]]
@@ -200,6 +197,7 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
 import keras
 from kerase3.graph import GraphDataset, graph_from_arrays
 from kerase3.models import Potential
+from kerase3.testing import assert_graph_model_equivariant
 rng = np.random.default_rng(0)
 graphs = [graph_from_arrays(rng.uniform(0, 2.5, (4, 3)), [29] * 4, 3.0, energy=float(rng.normal()),
                             forces=rng.normal(size=(4, 3))) for _ in range(4)]
