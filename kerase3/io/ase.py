@@ -5,6 +5,7 @@ from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from ..backend import geometry_dtype
 from ..graph import batch_graphs, graph_from_arrays, next_bucket, pad_batch
 
 __all__ = ["Calculator"]
@@ -44,7 +45,7 @@ class Calculator(_AseCalculator):
             b = pad_batch(b, next_bucket(n + 1), next_bucket(len(b["senders"])), 2)
         else:
             b = pad_batch(b, n + 1, len(b["senders"]), 2)
-        dtype = "float64" if self.model.compute_dtype == "float64" else "float32"
+        dtype = geometry_dtype(self.model.dtype_policy)
         x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
         out = self._fn(x)
         energy = float(np.asarray(out["energy"])[0])

@@ -25,19 +25,20 @@ class SphericalHarmonics(keras.layers.Layer):
     Example:
         >>> sh = SphericalHarmonics(2)
         >>> y = np.asarray(sh(np.array([[0.0, 0.0, 2.0]])), float)
-        >>> y.shape, np.round(y[0, 1:4], 4).tolist()
-        ((1, 9), [0.0, 0.0, 1.7321])
+        >>> str(sh.irreps_out), y.shape, np.round(y[0, 1:4], 4).tolist()
+        ('1x0e+1x1o+1x2e', (1, 9), [0.0, 0.0, 1.7321])
     """
 
     def __init__(self, irreps_out, normalize=True, normalization="component", **kwargs):
         kwargs["dtype"] = geometry_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
-        self.irreps_out = irreps_out if not hasattr(irreps_out, "dim") else str(irreps_out)
+        # the argument as given (an int lmax, a list of degrees or irreps) for the config
+        self._irreps_out_arg = irreps_out if not hasattr(irreps_out, "dim") else str(irreps_out)
         self.normalize = normalize
         self.normalization = normalization
         ls = list(range(irreps_out + 1)) if isinstance(irreps_out, int) else irreps_out
         self._ls = ls
-        self._irreps_out, _ = k3ops.sh_irreps(ls)
+        self.irreps_out, _ = k3ops.sh_irreps(ls)
         if normalization not in ("component", "norm", "integral"):
             raise ValueError(
                 f"SphericalHarmonics: normalization must be 'component', 'norm' or 'integral'. Received: normalization={normalization!r}"
@@ -49,12 +50,12 @@ class SphericalHarmonics(keras.layers.Layer):
         return k3ops.spherical_harmonics(self._ls, vectors, self.normalize, self.normalization)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self._irreps_out.dim,)
+        return tuple(input_shape[:-1]) + (self.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(irreps_out=self.irreps_out, normalize=self.normalize, normalization=self.normalization)
+        config.update(irreps_out=self._irreps_out_arg, normalize=self.normalize, normalization=self.normalization)
         return config
 
     def __repr__(self):
-        return f"SphericalHarmonics(1o -> {self._irreps_out})"
+        return f"SphericalHarmonics(1o -> {self.irreps_out})"

@@ -248,7 +248,7 @@ class HamiltonianModel(keras.Model):
         g["orbital_mask"] = np.ones(n)
         b = batch_graphs([g])
         b = pad_batch(b, len(z) + 1, len(b["senders"]), 2)
-        dtype = "float64" if self.compute_dtype == "float64" else "float32"
+        dtype = geometry_dtype(self.dtype_policy)
         x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
         out = self(x)
         if target not in out:

@@ -74,7 +74,7 @@ def test_head_layer_contract_and_errors():
 def test_tensor_model_is_equivariant(formula):
     keras.utils.set_random_seed(0)
     model = TensorModel(formula, dtype="float64")
-    errors = assert_graph_model_equivariant(model, as_batch(clouds(2, 1)), {"tensor": "cartesian_tensor"}, n_trials=2, seed=2)
+    errors = assert_graph_model_equivariant(model, as_batch(clouds(2, 1)), {"tensor": "cartesian_tensor"}, n_trials=1, seed=2)
     assert errors["scale"] > 1e-3
 
 

@@ -67,7 +67,7 @@ def test_spherical_harmonics_layer(kwargs):
     check_layer(layers.SphericalHarmonics, kwargs, [v], (7, {3: 16, "0e+1o+2e+4e": 18, "1e+2e": 8}[kwargs["irreps_out"]]))
     layer = layers.SphericalHarmonics(**kwargs, dtype="float64")
     vin = "1e" if kwargs["irreps_out"] == "1e+2e" else "cartesian_vectors"
-    assert_equivariant(lambda a: layer(a), [vin], [layer._irreps_out], [v], seed=1)
+    assert_equivariant(lambda a: layer(a), [vin], [layer.irreps_out], [v], seed=1)
     with pytest.raises(ValueError, match=r"SphericalHarmonics: input must have shape \(..., 3\)"):
         layer(np.zeros((2, 4)))
 

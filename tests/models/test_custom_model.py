@@ -62,7 +62,7 @@ def test_custom_model_is_equivariant_trains_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     b = _batch()
     model = DipoleModel([1, 8], cutoff=2.5, dtype="float64")
-    errors = assert_graph_model_equivariant(model, b, {"dipole": "1o"}, n_trials=2, seed=0)
+    errors = assert_graph_model_equivariant(model, b, {"dipole": "1o"}, n_trials=1, seed=0)
     assert errors["scale"] > 1e-4
     if keras.backend.backend() != "tensorflow":
         pytest.skip("training runs on the tensorflow backend here")

@@ -24,7 +24,7 @@ def test_equivariance_translation_and_permutation(irreps_in, irreps_out, pool):
     b = pad_batch(b, len(b["positions"]) + 1, len(b["senders"]) + 2, 3)
     b["node_features"] = Irreps(irreps_in).randn(len(b["positions"]), -1, seed=1) * b["node_mask"][:, None]
     errors = assert_graph_model_equivariant(lambda x: {"out": model(x)}, b, {"out": irreps_out}, node_features=irreps_in,
-                                            n_trials=2, seed=2)
+                                            n_trials=1, seed=2)
     assert errors["scale"] > 1e-3
 
 
