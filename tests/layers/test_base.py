@@ -1,0 +1,39 @@
+"""The layer contract of `IrrepsLayer`: Irreps attributes, their config, one input check."""
+
+import numpy as np
+import pytest
+
+from kerase3 import layers
+from kerase3.layers import IrrepsLayer
+from kerase3.o3 import Irreps
+
+
+class Scale(IrrepsLayer):
+    def __init__(self, irreps_in, irreps_attr=None, **kwargs):
+        super().__init__(**kwargs)
+        self.set_irreps(irreps_in=irreps_in, irreps_attr=irreps_attr)
+        self.irreps_out = self.irreps_in
+
+    def call(self, x):
+        self.check_input(x, self.irreps_in)
+        return 3 * x
+
+
+def test_irreps_layer_attributes_config_and_input_check():
+    layer = Scale("2x0e + 1o")
+    assert isinstance(layer.irreps_in, Irreps) and layer.irreps_in == "2x0e+1x1o" and layer.irreps_attr is None
+    config = layer.get_config()
+    assert config["irreps_in"] == "2x0e+1x1o" and config["irreps_attr"] is None
+    assert Scale.from_config(config).get_config() == config
+    np.testing.assert_allclose(np.asarray(layer(np.ones((2, 5)))), 3 * np.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"Scale: input must have a last axis of size 5 for irreps 2x0e\+1x1o"):
+        layer(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"Scale: irreps_in is not valid irreps"):
+        Scale("2x0q")
+
+
+@pytest.mark.parametrize("cls", [layers.Linear, layers.TensorProduct, layers.Gate, layers.Norm, layers.NormActivation,
+                                 layers.BatchNorm, layers.Dropout, layers.Extract, layers.S2Activation,
+                                 layers.Convolution, layers.InteractionStack])
+def test_irreps_layers_share_the_contract(cls):
+    assert issubclass(cls, IrrepsLayer)
