@@ -12,11 +12,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from .. import ops as k3ops
-from ..layers import ElementwiseTensorProduct, FullyConnectedNet, FullyConnectedTensorProduct, Linear
+from ..layers import ChannelwiseTensorProduct, FullyConnectedNet, Linear
 from ..layers.base import IrrepsLayer
-from ..layers.convolution import conv_instructions
-from ..o3 import Irreps, OrbitalBasis, shell_change_of_basis, wigner_3j
+from ..o3 import Irrep, Irreps, OrbitalBasis, shell_change_of_basis, wigner_3j
 
 __all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps", "as_orbital_basis", "sorted_layout"]
 
@@ -128,6 +126,12 @@ class OrbitalBlocks(keras.layers.Layer):
         return f"OrbitalBlocks({self.shells_row} x {self.shells_col}, convention={self.convention!r})"
 
 
+def _sorted_concat(irreps_list):
+    """``(sorted simplified irreps, order)`` of a concatenation: ``x_sorted = concat[..., order]``."""
+    target, index = sorted_layout(sum(irreps_list[1:], Irreps(irreps_list[0])))
+    return target, np.argsort(index).astype(np.int32)
+
+
 def as_orbital_basis(basis, layer):
     """An `OrbitalBasis` from an `OrbitalBasis` or its ``get_config()``; a ``ValueError`` naming ``layer`` otherwise."""
     if isinstance(basis, OrbitalBasis):
@@ -157,15 +161,18 @@ def sorted_layout(irreps):
 class OrbitalTensorHead(IrrepsLayer):
     """Dense orbital matrices ``(G, n, n)`` (in the basis's AO order) from equivariant node features.
 
-    On-site blocks (atom i with itself) come from each atom's features; off-site blocks from
-    pair features of every edge ``j -> i``: a `Linear` of each end, their elementwise tensor
-    product weighted per irrep copy by a radial network, and a ``uvu`` tensor product of the
-    sender's features with the edge's spherical harmonics, also radially weighted, mixed by a
-    `Linear`. Blocks are predicted in the
-    basis's largest shell layout (`OrbitalBasis.max_shells`) and gathered per element, so
-    elements with different bases share one batch. ``symmetry="symmetric"`` gives
-    ``H = H^T`` exactly (``H_ij = (B_ij + B_ji^T) / 2``, on-site blocks symmetrised);
-    ``"none"`` gives general operators (``H_ij = B_ij``).
+    Every irreps of every block is reachable, or the constructor raises a ``ValueError`` naming
+    the ones that are not (never silent zeros): on-site blocks (atom i with itself) come from
+    each atom's features and their channelwise self product (degrees up to twice the
+    features'), read out per element when ``irreps_node_attr`` (one-hot species) is given;
+    off-site blocks from pair features of every edge ``j -> i``: a `Linear` of each end, their
+    channelwise product and the product of the sender's features with the edge's spherical
+    harmonics, both weighted per irrep copy by a radial network, mixed by a `Linear`
+    (`reachable_irreps` lists what each side can reach). Blocks are predicted in the basis's
+    largest shell layout (`OrbitalBasis.max_shells`) and gathered per element, so elements
+    with different bases share one batch. ``symmetry="symmetric"`` gives ``H = H^T`` exactly
+    (``H_ij = (B_ij + B_ji^T) / 2``, on-site blocks symmetrised); ``"none"`` gives general
+    operators (``H_ij = B_ij``).
 
     Args:
         basis: `OrbitalBasis`.
@@ -175,8 +182,8 @@ class OrbitalTensorHead(IrrepsLayer):
         symmetry: ``"symmetric"`` or ``"none"``.
         mul_pair: channels per irrep of the pair features.
         radial_neurons: hidden widths of the radial network.
-        irreps_node_attr: optional node attributes (one-hot species): on-site blocks then come from a
-            `FullyConnectedTensorProduct` of the features with them (per-element readout).
+        irreps_node_attr: optional scalar node attributes (one-hot species): one on-site readout
+            per attribute, mixed by the attributes (a readout per element).
 
     Call arguments:
         node_features `(N, irreps_in.dim)`, edge_sh `(E, irreps_sh.dim)`, edge_radial `(E, number_of_basis)`,
@@ -202,29 +209,39 @@ class OrbitalTensorHead(IrrepsLayer):
         shells = basis.max_shells
         self.blocks = OrbitalBlocks(shells, shells, basis.convention)
         self.irreps_blocks, self._gather = sorted_layout(self.blocks.irreps)
-        need = {ir for _, ir in self.irreps_blocks}
+        need = sorted({ir for _, ir in self.irreps_blocks})
         dt = dict(dtype=self.dtype_policy)
-        if self.irreps_node_attr is None:
-            self.onsite = Linear(i_in, self.irreps_blocks, **dt)
-        else:  # on-site blocks per element: a product with the one-hot species
-            self.onsite = FullyConnectedTensorProduct(i_in, self.irreps_node_attr, self.irreps_blocks, **dt)
         pair_irreps = Irreps([(self.mul_pair, ir) for _, ir in i_in.simplify()])
+        # on-site: the features and their self product (degrees up to twice the features'), per element
+        self.lin_a, self.lin_b = Linear(i_in, pair_irreps, **dt), Linear(i_in, pair_irreps, **dt)
+        self.self_product = ChannelwiseTensorProduct(pair_irreps, filter_ir_out=need, symmetric=True, **dt)
+        self._onsite_in, self._onsite_order = _sorted_concat([i_in, self.self_product.irreps_out])
+        if self.irreps_node_attr is None:
+            self.onsite = Linear(self._onsite_in, self.irreps_blocks, **dt)
+        else:  # one readout per node attribute (per element for one-hot species), mixed by the attributes
+            if any(ir != Irrep("0e") for _, ir in self.irreps_node_attr):
+                raise ValueError(f"{type(self).__name__}: irreps_node_attr must be scalars (0e), e.g. one-hot species. "
+                                 f"Received: irreps_node_attr={self.irreps_node_attr}")
+            n_attr = self.irreps_node_attr.dim
+            self.onsite = Linear(self._onsite_in, Irreps([(mul * n_attr, ir) for mul, ir in self.irreps_blocks]), **dt)
+        # off-site: both ends, their channelwise product and the sender x harmonics product, the
+        # products weighted per irrep copy by a radial network of the edge length
         self.lin_r, self.lin_s = Linear(i_in, pair_irreps, **dt), Linear(i_in, pair_irreps, **dt)
-        self.product = ElementwiseTensorProduct(pair_irreps, pair_irreps, filter_ir_out=sorted(need), **dt)
-        mid, instr = conv_instructions(pair_irreps, i_sh, self.irreps_blocks)
-        self.plan = k3ops.TensorProductPlan(pair_irreps, i_sh, mid, instr, name=type(self).__name__)
-        # the radial network weights the sender x harmonics product and, per irrep copy, the product of both ends
-        prod = Irreps(self.product.irreps_out)
-        self._copy_index = np.concatenate([np.repeat(np.arange(mul), ir.dim) + k for k, (mul, ir) in
-                                           zip(np.cumsum([0] + [m for m, _ in prod])[:-1], prod)]).astype(np.int32)
-        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self.plan.weight_numel + prod.num_irreps],
-                                        "silu", **dt)
-        self._pair_in = pair_irreps + pair_irreps + Irreps(self.product.irreps_out) + mid
-        reachable = {ir for _, ir in self._pair_in}
-        missing = sorted({str(ir) for _, ir in self.irreps_blocks if ir not in reachable})
-        if missing:
-            raise ValueError(f"{type(self).__name__}: the blocks of {basis!r} need irreps {missing} that the pair features "
-                             f"({self._pair_in.simplify()}) cannot reach; raise the degrees of irreps_in or irreps_sh")
+        self.product = ChannelwiseTensorProduct(pair_irreps, filter_ir_out=need, **dt)
+        self.message = ChannelwiseTensorProduct(pair_irreps, i_sh, filter_ir_out=need, **dt)
+        n_prod, n_msg = self.product.irreps_out.num_irreps, self.message.irreps_out.num_irreps
+        self._copy_index = np.concatenate([self.product.copy_index, n_prod + self.message.copy_index])
+        self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [n_prod + n_msg], "silu", **dt)
+        self._pair_in, self._pair_order = _sorted_concat([pair_irreps, pair_irreps, self.product.irreps_out,
+                                                          self.message.irreps_out])
+        self.reachable_irreps = dict(onsite=sorted({ir for _, ir in self._onsite_in}),
+                                     offsite=sorted({ir for _, ir in self._pair_in}))
+        for where, reach in self.reachable_irreps.items():
+            missing = sorted(set(need) - set(reach))
+            if missing:
+                raise ValueError(f"{type(self).__name__}: the {where} blocks of {basis!r} need irreps "
+                                 f"{[str(ir) for ir in missing]} that its {where} features can not reach "
+                                 f"(irreps_in={i_in}, irreps_sh={i_sh}); raise the degrees of irreps_in")
         self.pair = Linear(self._pair_in, self.irreps_blocks, **dt)
         # per element: number of AOs and AO index of every slot of the max layout (-1: absent)
         zmax = max(basis.species)
@@ -236,14 +253,11 @@ class OrbitalTensorHead(IrrepsLayer):
 
     def build(self, *args, **kwargs):
         n = self.irreps_in.dim
-        for lin in (self.lin_r, self.lin_s):
+        for lin in (self.lin_r, self.lin_s, self.lin_a, self.lin_b):
             lin.build((None, n))
-        if self.irreps_node_attr is None:
-            self.onsite.build((None, n))
-        else:
-            self.onsite.build((None, n), (None, self.irreps_node_attr.dim))
-        d = Irreps(self.product.irreps_in1).dim
-        self.product.build((None, d), (None, d))
+        self.onsite.build((None, self._onsite_in.dim))
+        for tp in (self.product, self.self_product, self.message):
+            tp.build()
         self.radial.build((None, self.number_of_basis))
         self.pair.build((None, self._pair_in.dim))
         self.built = True
@@ -267,6 +281,20 @@ class OrbitalTensorHead(IrrepsLayer):
         features = np.asarray(features)
         flat = features[..., self._gather] @ self.blocks.matrix
         return flat.reshape(features.shape[:-1] + (self.blocks.n_row, self.blocks.n_col))
+
+    def _onsite_blocks(self, x, node_attr):
+        """On-site block features from ``x`` and its self product (per node attribute when set)."""
+        cat = ops.concatenate([x, self.self_product(self.lin_a(x), self.lin_b(x))], axis=-1)
+        y = self.onsite(ops.take(cat, ops.convert_to_tensor(self._onsite_order), axis=-1))
+        if self.irreps_node_attr is None:
+            return y
+        n_attr, parts, start = self.irreps_node_attr.dim, [], 0
+        for mul, ir in self.irreps_blocks:  # (N, n_attr, mul * dim) mixed by the attributes
+            size = mul * n_attr * ir.dim
+            block = ops.reshape(y[:, start:start + size], (-1, n_attr, mul * ir.dim))
+            parts.append(ops.sum(block * node_attr[:, :, None], axis=1))
+            start += size
+        return ops.concatenate(parts, axis=-1)
 
     def _to_blocks(self, features):
         return self.blocks.to_blocks(ops.take(features, ops.convert_to_tensor(self._gather), axis=-1))
@@ -323,14 +351,13 @@ class OrbitalTensorHead(IrrepsLayer):
         self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
-        onsite = self.onsite(node_features) if self.irreps_node_attr is None else self.onsite(node_features, node_attr)
+        onsite = self._onsite_blocks(node_features, None if node_attr is None else ops.cast(node_attr, node_features.dtype))
         a = ops.take(self.lin_r(node_features), receivers, axis=0)
         b = ops.take(self.lin_s(node_features), senders, axis=0)
-        radial = self.radial(edge_radial)
-        n_tp = self.plan.weight_numel
-        msg = k3ops.tensor_product(self.plan, b, edge_sh, radial[:, :n_tp], shared_weights=False)
-        both = self.product(a, b) * ops.take(radial[:, n_tp:], ops.convert_to_tensor(self._copy_index), axis=1)
-        pair = self.pair(ops.concatenate([a, b, both, msg], axis=-1))
+        weights = ops.take(self.radial(edge_radial), ops.convert_to_tensor(self._copy_index), axis=1)
+        products = ops.concatenate([self.product(a, b), self.message(b, edge_sh)], axis=-1) * weights
+        cat = ops.concatenate([a, b, products], axis=-1)
+        pair = self.pair(ops.take(cat, ops.convert_to_tensor(self._pair_order), axis=-1))
         if scale is not None:
             onsite, pair = onsite * scale, pair * scale
         if onsite_shift is not None:

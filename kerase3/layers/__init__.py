@@ -2,6 +2,7 @@
 
 from .atom_embedding import AtomEmbedding
 from .base import IrrepsLayer
+from .channelwise import ChannelwiseTensorProduct
 from .batch_norm import BatchNorm
 from .convolution import Convolution
 from .dropout import Dropout
@@ -25,6 +26,7 @@ from .tensor_product_variants import (
 )
 
 __all__ = [
+    "ChannelwiseTensorProduct",
     "S2Activation",
     "SphericalHarmonics",
     "Linear",
