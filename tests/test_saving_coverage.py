@@ -15,7 +15,7 @@ COVERED = {
     "AtomEmbedding": "tests/layers/test_convolution.py", "BatchNorm": "tests/layers/test_nonlinearities.py",
     "CartesianTensorHead": "tests/heads/test_cartesian_head.py", "Convolution": "tests/layers/test_convolution.py",
     "Dropout": "tests/layers/test_nonlinearities.py", "EdgeEmbedding": "tests/layers/test_encoder.py",
-    "InteractionStack": "tests/layers/test_encoder.py", "ElementwiseTensorProduct": "tests/layers/test_tensor_product.py",
+    "InteractionStack": "tests/layers/test_encoder.py", "ChannelwiseTensorProduct": "tests/heads/test_complete_heads.py", "ElementwiseTensorProduct": "tests/layers/test_tensor_product.py",
     "Extract": "tests/layers/test_nonlinearities.py", "FullTensorProduct": "tests/layers/test_tensor_product.py",
     "FullyConnectedNet": "tests/layers/test_radial_and_sh.py", "FullyConnectedTensorProduct": "tests/layers/test_tensor_product.py",
     "Gate": "tests/layers/test_nonlinearities.py", "GatedConvNetwork": "tests/models/test_gated_conv_network.py",

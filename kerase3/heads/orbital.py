@@ -243,6 +243,16 @@ class OrbitalTensorHead(IrrepsLayer):
                                  f"{[str(ir) for ir in missing]} that its {where} features can not reach "
                                  f"(irreps_in={i_in}, irreps_sh={i_sh}); raise the degrees of irreps_in")
         self.pair = Linear(self._pair_in, self.irreps_blocks, **dt)
+        # shell pair of every sorted block irreps copy; which max-layout shells each element has
+        pairs = [(a, b) for a, l1 in enumerate(shells) for b, l2 in enumerate(shells) for _ in range(abs(l1 - l2), l1 + l2 + 1)]
+        col_copy = np.repeat(np.arange(self.irreps_blocks.num_irreps), [ir.dim for mul, ir in self.irreps_blocks for _ in range(mul)])
+        first = np.cumsum([0] + [ir.dim for _, ir in self.blocks.irreps])[:-1]
+        self._copy_pair = np.zeros((self.irreps_blocks.num_irreps, 2), np.int32)
+        self._copy_pair[col_copy[self._gather[first]]] = pairs
+        shell_start = np.cumsum([0] + [2 * l + 1 for l in shells])[:-1]
+        self._shell_present = np.zeros((max(basis.species) + 2, len(shells)), bool)
+        for z in basis.species:
+            self._shell_present[z] = np.isin(shell_start, basis.max_layout_index(z))
         # per element: number of AOs and AO index of every slot of the max layout (-1: absent)
         zmax = max(basis.species)
         self._n_ao = np.zeros(zmax + 2, np.int32)
@@ -282,10 +292,49 @@ class OrbitalTensorHead(IrrepsLayer):
         flat = features[..., self._gather] @ self.blocks.matrix
         return flat.reshape(features.shape[:-1] + (self.blocks.n_row, self.blocks.n_col))
 
-    def _onsite_blocks(self, x, node_attr):
-        """On-site block features from ``x`` and its self product (per node attribute when set)."""
+    def readout_features(self, node_features, edge_sh, edge_radial, senders, receivers):
+        """The inputs of the two final `Linear` readouts (``onsite``, ``pair``): ``(N, dim)`` per atom
+        (its features and their self product) and ``(E, dim)`` per edge (the pair features)."""
+        x = node_features
         cat = ops.concatenate([x, self.self_product(self.lin_a(x), self.lin_b(x))], axis=-1)
-        y = self.onsite(ops.take(cat, ops.convert_to_tensor(self._onsite_order), axis=-1))
+        own = ops.take(cat, ops.convert_to_tensor(self._onsite_order), axis=-1)
+        a = ops.take(self.lin_r(x), receivers, axis=0)
+        b = ops.take(self.lin_s(x), senders, axis=0)
+        weights = ops.take(self.radial(edge_radial), ops.convert_to_tensor(self._copy_index), axis=1)
+        products = ops.concatenate([self.product(a, b), self.message(b, edge_sh)], axis=-1) * weights
+        cat = ops.concatenate([a, b, products], axis=-1)
+        return own, ops.take(cat, ops.convert_to_tensor(self._pair_order), axis=-1)
+
+    def block_mask(self, z_row, z_col):
+        """Numpy ``(len, irreps_blocks.num_irreps)`` bool: the block irreps copies that exist between an
+        atom of element ``z_row`` and one of ``z_col`` (both shells of their pair present)."""
+        z_row, z_col = np.asarray(z_row), np.asarray(z_col)
+        return self._shell_present[z_row][:, self._copy_pair[:, 0]] & self._shell_present[z_col][:, self._copy_pair[:, 1]]
+
+    def fit_readout(self, onsite_features, onsite_targets, onsite_mask, pair_features, pair_targets, pair_mask,
+                    node_attr=None, ridge=1e-8):
+        """Least-squares readouts (`Linear.fit_least_squares`) from `readout_features` to target block
+        features (sorted layout, already shifted and scaled); masks as `block_mask`. Returns the RMS
+        residuals ``(onsite, pair)``."""
+        if self.irreps_node_attr is not None:
+            attr = np.asarray(node_attr, np.float64)
+            if not np.all((attr == 0) | (attr == 1)) or np.any(attr.sum(1) > 1):
+                raise ValueError(f"{type(self).__name__}.fit_readout: node_attr must be one-hot (or zero) rows")
+            n_attr, tiled, masks = attr.shape[1], [], []
+            copy0 = np.cumsum([0] + [mul for mul, _ in self.irreps_blocks])
+            cols = self.irreps_blocks.slices()
+            for k, (mul, ir) in enumerate(self.irreps_blocks):  # copy (s, u) of the readout: element s, copy u
+                tiled.append(np.tile(onsite_targets[:, cols[k]], (1, n_attr)))
+                m = np.asarray(onsite_mask, bool)[:, copy0[k]:copy0[k + 1]]
+                masks.append(np.concatenate([m & (attr[:, j:j + 1] > 0.5) for j in range(n_attr)], axis=1))
+            onsite_targets, onsite_mask = np.concatenate(tiled, axis=1), np.concatenate(masks, axis=1)
+        r_on = self.onsite.fit_least_squares(onsite_features, onsite_targets, onsite_mask, ridge)
+        r_pair = self.pair.fit_least_squares(pair_features, pair_targets, pair_mask, ridge) if len(pair_features) else 0.0
+        return r_on, r_pair
+
+    def _onsite_blocks(self, own, node_attr):
+        """On-site block features from the on-site readout features (mixed per node attribute when set)."""
+        y = self.onsite(own)
         if self.irreps_node_attr is None:
             return y
         n_attr, parts, start = self.irreps_node_attr.dim, [], 0
@@ -351,13 +400,9 @@ class OrbitalTensorHead(IrrepsLayer):
         self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
-        onsite = self._onsite_blocks(node_features, None if node_attr is None else ops.cast(node_attr, node_features.dtype))
-        a = ops.take(self.lin_r(node_features), receivers, axis=0)
-        b = ops.take(self.lin_s(node_features), senders, axis=0)
-        weights = ops.take(self.radial(edge_radial), ops.convert_to_tensor(self._copy_index), axis=1)
-        products = ops.concatenate([self.product(a, b), self.message(b, edge_sh)], axis=-1) * weights
-        cat = ops.concatenate([a, b, products], axis=-1)
-        pair = self.pair(ops.take(cat, ops.convert_to_tensor(self._pair_order), axis=-1))
+        own, pair_in = self.readout_features(node_features, edge_sh, edge_radial, senders, receivers)
+        onsite = self._onsite_blocks(own, None if node_attr is None else ops.cast(node_attr, node_features.dtype))
+        pair = self.pair(pair_in)
         if scale is not None:
             onsite, pair = onsite * scale, pair * scale
         if onsite_shift is not None:

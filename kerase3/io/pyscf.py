@@ -12,7 +12,8 @@ import numpy as np
 
 from ..o3 import OrbitalBasis
 
-__all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset"]
+__all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset",
+           "density_from_fock", "run_scf"]
 
 
 def _pyscf():
@@ -144,3 +145,50 @@ def load_dataset(path):
     with np.load(path) as f:
         return {k: (str(f[k]) if f[k].dtype.kind == "U" else (f[k].item() if f[k].ndim == 0 and f[k].dtype.kind == "f" else f[k]))
                 for k in f.files}
+
+
+def density_from_fock(fock, overlap, n_occupied):
+    """The closed-shell density matrix of a Fock matrix: ``F C = S C e`` (generalised eigenproblem
+    with the overlap), the ``n_occupied`` lowest orbitals doubly occupied (aufbau):
+    ``D = 2 C_occ C_occ^T`` (AO basis, PySCF's ``dm`` convention)."""
+    import scipy.linalg
+
+    fock, overlap = np.asarray(fock, np.float64), np.asarray(overlap, np.float64)
+    if fock.ndim != 2 or fock.shape != overlap.shape or fock.shape[0] != fock.shape[1]:
+        raise ValueError(f"density_from_fock: fock and overlap must be square matrices of one shape. "
+                         f"Received: {fock.shape}, {overlap.shape}")
+    if not 0 < int(n_occupied) <= len(fock):
+        raise ValueError(f"density_from_fock: n_occupied must be in 1..{len(fock)}. Received: {n_occupied}")
+    _, c = scipy.linalg.eigh(0.5 * (fock + fock.T), overlap)
+    occ = c[:, : int(n_occupied)]
+    return 2.0 * occ @ occ.T
+
+
+def run_scf(mol, fock=None, method="rhf", xc=None, conv_tol=1e-10):
+    """Converge PySCF's SCF from the density of a (predicted) Fock matrix, or from PySCF's default
+    guess (``minao``) when ``fock`` is None.
+
+    Returns:
+        dict: ``cycles`` (SCF iterations to convergence), ``converged``, ``energy`` (converged
+        total energy, Hartree), ``guess_energy`` (total energy of the starting density, no
+        iterations: the one-shot energy of a predicted Fock) and ``density``.
+    """
+    _, _, scf, dft = _pyscf()
+    if mol.spin != 0:
+        raise ValueError(f"run_scf: closed-shell molecules only (RHF/RKS). Received: spin={mol.spin}")
+    if method == "rhf":
+        mf = scf.RHF(mol)
+    elif method == "rks":
+        mf = dft.RKS(mol)
+        mf.xc = xc or "b3lyp"
+    else:
+        raise ValueError(f"run_scf: method must be 'rhf' or 'rks'. Received: method={method!r}")
+    mf.conv_tol = conv_tol
+    if fock is None:
+        dm0 = mf.get_init_guess()
+    else:
+        dm0 = density_from_fock(fock, mol.intor("int1e_ovlp"), mol.nelectron // 2)
+    guess_energy = float(mf.energy_tot(dm=dm0))
+    mf.kernel(dm0=dm0)
+    return dict(cycles=int(mf.cycles), converged=bool(mf.converged), energy=float(mf.e_tot), guess_energy=guess_energy,
+                density=np.asarray(mf.make_rdm1()))

@@ -170,6 +170,72 @@ class HamiltonianModel(keras.Model):
             blocks.append(b[np.ix_(idx, idx)])
         return scipy.linalg.block_diag(*blocks)
 
+    def fit_readout(self, graphs, ridge=1e-8, batch_size=32):
+        """Solve the heads' final readouts by least squares on ``graphs`` (features fixed), in one step.
+
+        The blocks are linear in the weights of the two last `Linear` layers of each head (on-site
+        per element, off-site per edge), so the best readout on fixed features is a small
+        least-squares problem per block irreps copy (`Linear.fit_least_squares`): after (or
+        instead of) gradient training it fits the training blocks as closely as the features
+        allow; on one conformation, to float32 round-off. Equivariance is unchanged. Call after
+        `fit_statistics`.
+
+        Returns:
+            dict ``{target: (rms on-site, rms off-site)}``: residuals in Hartree on the blocks.
+        """
+        if not self.built:
+            self.build()
+        feats = {name: ([], [], [], [], [], []) for name in self.targets}
+        attrs = []
+        for start in range(0, len(graphs), batch_size):
+            chunk = graphs[start:start + batch_size]
+            b = batch_graphs([{k: g[k] for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell")}
+                              for g in chunk])
+            dtype = geometry_dtype(self.dtype_policy)
+            z, senders, receivers = b["atomic_numbers"], b["senders"], b["receivers"]
+            edges = self.edges(b["positions"].astype(dtype), senders, receivers)
+            attr = self.embedding(z)
+            x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
+            attrs.append(ops.convert_to_numpy(attr))
+            for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
+                own, pair = head.readout_features(x, edges["sh"], edges["radial"], senders, receivers)
+                on_t, on_m, pair_t, pair_m = self._readout_targets(chunk, head, name)
+                types = ops.convert_to_numpy(self.embedding.type_index(z))
+                sc = float(ops.convert_to_numpy(scale))
+                on_t = (on_t - ops.convert_to_numpy(shift)[types]) / sc
+                f = feats[name]
+                for lst, v in zip(f, (ops.convert_to_numpy(own), on_t, on_m, ops.convert_to_numpy(pair), pair_t / sc, pair_m)):
+                    lst.append(np.asarray(v, np.float64))
+        out = {}
+        attr = np.concatenate(attrs)
+        for name, head, scale in zip(self.targets, self.heads, self.scales):
+            parts = [np.concatenate(v) for v in feats[name]]
+            r_on, r_off = head.fit_readout(*parts, node_attr=attr, ridge=ridge)
+            sc = float(ops.convert_to_numpy(scale))
+            out[name] = (r_on * sc, r_off * sc)
+        return out
+
+    def _readout_targets(self, graphs, head, name):
+        """Target block features (sorted layout) and masks per atom and per edge of ``graphs``."""
+        s = head.blocks.n_row
+        on_t, on_m, pair_t, pair_m = [], [], [], []
+        for g in graphs:
+            z, mat = np.asarray(g["atomic_numbers"]), np.asarray(g[name], np.float64)
+            index = [self.basis.max_layout_index(zi) for zi in z]
+            start = np.cumsum([0] + [len(i) for i in index])
+            blocks = np.zeros((len(z), s, s))
+            for a, idx in enumerate(index):
+                blocks[a][np.ix_(idx, idx)] = mat[start[a]:start[a + 1], start[a]:start[a + 1]]
+            r, c = np.asarray(g["receivers"]), np.asarray(g["senders"])
+            eb = np.zeros((len(r), s, s))
+            for e, (i, j) in enumerate(zip(r, c)):
+                eb[e][np.ix_(index[i], index[j])] = mat[start[i]:start[i + 1], start[j]:start[j + 1]]
+            on_t.append(head.features_from_blocks(blocks))
+            on_m.append(head.block_mask(z, z))
+            pair_t.append(head.features_from_blocks(eb))
+            pair_m.append(head.block_mask(z[r], z[c]))
+        return [np.concatenate(v) for v in (on_t, on_m, pair_t, pair_m)]
+
     # -- forward -------------------------------------------------------------------------------------------
 
     def build(self, input_shape=None):
@@ -254,6 +320,30 @@ class HamiltonianModel(keras.Model):
         if target not in out:
             raise ValueError(f"HamiltonianModel.predict_matrix: target must be one of {list(out)}. Received: {target!r}")
         return np.asarray(ops.convert_to_numpy(out[target])[0], np.float64)
+
+    def predict_matrices(self, graphs, target="hamiltonian", batch_size=32):
+        """Dense matrices of many graphs (from `hamiltonian_graphs`), batched and compiled (XLA on
+        TensorFlow): a list of ``(n_ao_k, n_ao_k)`` numpy float64 arrays in the basis's AO order."""
+        from ..backend import compiled_call
+        from ..graph import GraphDataset
+
+        if target not in self.targets:
+            raise ValueError(f"HamiltonianModel.predict_matrices: target must be one of {self.targets}. Received: {target!r}")
+        keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "orbital_mask")
+        ds = GraphDataset([{k: g[k] for k in keys} for g in graphs], batch_size, targets=(), shuffle=False,
+                          extra_inputs=("orbital_mask",))
+        if getattr(self, "_predict_compiled", None) is None:
+            self._predict_compiled = compiled_call(self.__call__)
+        dtype = geometry_dtype(self.dtype_policy)
+        out, k = [], 0
+        for b in ds.batches():
+            x = {key: (v.astype(dtype) if v.dtype.kind == "f" else v) for key, v in b.items()}
+            mats = ops.convert_to_numpy(self._predict_compiled(x)[target])
+            for g in range(int(b["graph_mask"].sum())):
+                n = int(graphs[k]["orbital_mask"].sum())
+                out.append(np.asarray(mats[g, :n, :n], np.float64))
+                k += 1
+        return out
 
     def get_config(self):
         config = super().get_config()
