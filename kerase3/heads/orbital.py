@@ -397,6 +397,17 @@ class OrbitalTensorHead(IrrepsLayer):
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, atomic_numbers, node_graph, num_graphs,
              num_orbitals, onsite_shift=None, scale=None, node_attr=None):
+        node_blocks, edge_blocks = self.predict_blocks(node_features, edge_sh, edge_radial, senders, receivers,
+                                                       onsite_shift, scale, node_attr)
+        index = self.orbital_index(atomic_numbers, node_graph, num_graphs)
+        return self.assemble(node_blocks, edge_blocks, index, senders, receivers, node_graph, num_graphs, num_orbitals)
+
+    def predict_blocks(self, node_features, edge_sh, edge_radial, senders, receivers, onsite_shift=None, scale=None,
+                       node_attr=None):
+        """``(N, s, s)`` on-site and ``(E, s, s)`` edge blocks (rows: receiver) in the largest shell
+        layout, before assembly: for periodic graphs, edge ``e`` is the real-space block between the
+        receiver and the sender's image ``shifts[e]`` (symmetric matrices: ``(B_e + B_e'^T) / 2`` with
+        ``e'`` the reverse edge)."""
         self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
@@ -410,8 +421,7 @@ class OrbitalTensorHead(IrrepsLayer):
         node_blocks = self._to_blocks(onsite)
         if self.symmetry == "symmetric":
             node_blocks = 0.5 * (node_blocks + ops.swapaxes(node_blocks, 1, 2))
-        index = self.orbital_index(atomic_numbers, node_graph, num_graphs)
-        return self.assemble(node_blocks, self._to_blocks(pair), index, senders, receivers, node_graph, num_graphs, num_orbitals)
+        return node_blocks, self._to_blocks(pair)
 
     def get_config(self):
         config = super().get_config()

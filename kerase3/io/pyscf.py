@@ -13,7 +13,7 @@ import numpy as np
 from ..o3 import OrbitalBasis
 
 __all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset",
-           "density_from_fock", "run_scf"]
+           "density_from_fock", "run_scf", "make_cell", "compute_cell_matrices", "crystal_dataset"]
 
 
 def _pyscf():
@@ -192,3 +192,80 @@ def run_scf(mol, fock=None, method="rhf", xc=None, conv_tol=1e-10):
     mf.kernel(dm0=dm0)
     return dict(cycles=int(mf.cycles), converged=bool(mf.converged), energy=float(mf.e_tot), guess_energy=guess_energy,
                 density=np.asarray(mf.make_rdm1()))
+
+
+def make_cell(atomic_numbers, positions, lattice, basis="gth-szv", pseudo="gth-pade", ke_cutoff=None):
+    """A PySCF PBC ``Cell`` (3D periodic) from atomic numbers, positions and lattice vectors (rows),
+    in Angstrom, with GTH pseudopotentials and basis by default."""
+    _pyscf()
+    from pyscf.pbc import gto as pbcgto
+
+    atom = [(int(z), tuple(float(c) for c in p)) for z, p in zip(atomic_numbers, np.asarray(positions, np.float64))]
+    kw = {} if ke_cutoff is None else dict(ke_cutoff=float(ke_cutoff))
+    return pbcgto.M(a=np.asarray(lattice, np.float64), atom=atom, basis=basis, pseudo=pseudo, unit="Angstrom", verbose=0, **kw)
+
+
+def compute_cell_matrices(cell, method="rks", xc="lda,vwn", dm0=None, conv_tol=1e-9):
+    """Gamma-point ``fock``, ``overlap``, ``energy`` and ``density`` of a PySCF ``Cell`` (``rhf`` or
+    ``rks``; the Fock matrix is the sum over lattice images of the real-space blocks)."""
+    _pyscf()
+    from pyscf.pbc import dft as pbcdft
+    from pyscf.pbc import scf as pbcscf
+
+    if method == "rhf":
+        mf = pbcscf.RHF(cell)
+    elif method == "rks":
+        mf = pbcdft.RKS(cell)
+        mf.xc = xc
+    else:
+        raise ValueError(f"compute_cell_matrices: method must be 'rhf' or 'rks'. Received: method={method!r}")
+    mf.conv_tol = conv_tol
+    mf.kernel(dm0=dm0)
+    if not mf.converged:
+        raise RuntimeError("compute_cell_matrices: SCF did not converge")
+    dm = mf.make_rdm1()
+    return dict(fock=np.asarray(mf.get_fock(dm=dm)), overlap=np.asarray(cell.pbc_intor("int1e_ovlp")),
+                energy=float(mf.e_tot), density=np.asarray(dm))
+
+
+def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseudo="gth-pade", method="rks",
+                    xc="lda,vwn", displacement=0.05, strain=0.02, ke_cutoff=None, seed=0, cache=None, verbose=False):
+    """Gamma-point Fock and overlap matrices of ``n`` distorted cells: Gaussian atomic displacements
+    (Angstrom) and a random symmetric strain of the lattice (``strain``: its standard deviation),
+    cached to ``.npz``.
+
+    Returns:
+        dict: ``atomic_numbers``, ``positions (n, n_atoms, 3)``, ``cells (n, 3, 3)``, ``fock``,
+        ``overlap`` ``(n, n_ao, n_ao)``, ``energy (n,)`` and the settings.
+    """
+    pyscf, _, _, _ = _pyscf()
+    z = np.asarray(atomic_numbers, np.int64)
+    meta = dict(method=method, basis=basis, pseudo=pseudo, xc=xc, displacement=float(displacement), strain=float(strain),
+                seed=int(seed))
+    if cache is not None and os.path.exists(cache):
+        data = load_dataset(cache)
+        if all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data["energy"]) == n \
+                and np.array_equal(data["atomic_numbers"], z):
+            return data
+    rng = np.random.default_rng(seed)
+    lattice, positions = np.asarray(lattice, np.float64), np.asarray(positions, np.float64)
+    out = {k: [] for k in ("positions", "cells", "fock", "overlap", "energy")}
+    dm = None
+    for i in range(n):
+        eps = rng.normal(scale=strain, size=(3, 3))
+        deform = np.eye(3) + 0.5 * (eps + eps.T)
+        cell_vectors = lattice @ deform
+        pos = positions @ deform + displacement * rng.normal(size=positions.shape)
+        mats = compute_cell_matrices(make_cell(z, pos, cell_vectors, basis, pseudo, ke_cutoff), method, xc, dm0=dm)
+        dm = mats["density"]
+        for k, v in (("positions", pos), ("cells", cell_vectors), ("fock", mats["fock"]), ("overlap", mats["overlap"]),
+                     ("energy", mats["energy"])):
+            out[k].append(v)
+        if verbose and (i + 1) % 10 == 0:
+            print(f"  {i + 1}/{n} cells")
+    data = {k: np.asarray(v) for k, v in out.items()}
+    data.update(atomic_numbers=z, pyscf_version=pyscf.__version__, **meta)
+    if cache is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+        np.savez_compressed(cache, **data)
+    return data

@@ -15,7 +15,7 @@ from ..ops.layout import axis_size
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
 
-def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=None, **matrices):
+def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=None, cell=None, pbc=None, **matrices):
     """Graphs for `HamiltonianModel`: one per conformation, matrices padded to ``num_orbitals``.
 
     Args:
@@ -24,6 +24,9 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
         positions: ``(n_conf, n_atoms, 3)`` or a list of ``(n_atoms_k, 3)``.
         cutoff: neighbour cutoff (Angstrom).
         num_orbitals: padded matrix size (default: the largest molecule's AO count).
+        cell, pbc: for crystals: ``(3, 3)`` lattice vectors (rows, Angstrom) or one per conformation
+            ``(n_conf, 3, 3)``, and periodic directions (default: all); edges then reach periodic images and the
+            matrices are Gamma-point matrices (sums over images).
         **matrices: e.g. ``hamiltonian=(n_conf, n_ao, n_ao)``, ``overlap=...`` (lists allowed).
 
     Returns:
@@ -37,7 +40,8 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
         raise ValueError(f"hamiltonian_graphs: num_orbitals={n} is smaller than a molecule's {max(sizes)} orbitals")
     graphs = []
     for k, (z, pos) in enumerate(zip(zs, positions)):
-        g = graph_from_arrays(pos, z, cutoff)
+        c = None if cell is None else (np.asarray(cell)[k] if np.ndim(cell) == 3 else np.asarray(cell))
+        g = graph_from_arrays(pos, z, cutoff, cell=c, pbc=(True if pbc is None else pbc) if c is not None else None)
         g["orbital_mask"] = (np.arange(n) < sizes[k]).astype(np.float64)
         for name, mats in matrices.items():
             m = np.asarray(mats[k], np.float64)
@@ -189,6 +193,9 @@ class HamiltonianModel(keras.Model):
         attrs = []
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
+            if any(np.any(g["shifts"] != 0) for g in chunk):
+                raise ValueError("HamiltonianModel.fit_readout: periodic graphs (edges to images) hold Gamma-point sums of "
+                                 "several edges' blocks; train them with model.fit")
             b = batch_graphs([{k: g[k] for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell")}
                               for g in chunk])
             dtype = geometry_dtype(self.dtype_policy)
@@ -254,7 +261,7 @@ class HamiltonianModel(keras.Model):
         omask = inputs["orbital_mask"]
         num_graphs = axis_size(omask, 0)
         num_orbitals = axis_size(omask, 1)
-        edges = self.edges(inputs["positions"], senders, receivers)
+        edges = self._edges(inputs)
         sh, radial = edges["sh"], edges["radial"]
         attr = self.embedding(z)
         x = self.interactions(self.embed_linear(attr), sh, radial, senders, receivers, attr)
@@ -266,6 +273,11 @@ class HamiltonianModel(keras.Model):
                        onsite_shift=onsite_shift, scale=ops.cast(scale, x.dtype), node_attr=attr)
             out[name] = ops.cast(mat, dtype)
         return out
+
+    def _edges(self, inputs):
+        cell = inputs.get("cell")
+        return self.edges(inputs["positions"], inputs["senders"], inputs["receivers"], inputs.get("shifts"), cell,
+                          inputs["node_graph"] if cell is not None else None)
 
     def onsite_mask(self, inputs):
         """``(G, n, n)``: 1 where both AOs sit on the same atom."""
@@ -306,20 +318,57 @@ class HamiltonianModel(keras.Model):
 
     # -- one molecule --------------------------------------------------------------------------------------
 
-    def predict_matrix(self, atomic_numbers, positions, target="hamiltonian"):
-        """The dense ``(n_ao, n_ao)`` matrix of one molecule in the basis's AO order (numpy, float64)."""
+    def _one_graph(self, atomic_numbers, positions, cell, pbc):
         z = np.asarray(atomic_numbers)
-        n = self.basis.n_orbitals_of(z)
-        g = graph_from_arrays(positions, z, self.cutoff)
-        g["orbital_mask"] = np.ones(n)
-        b = batch_graphs([g])
-        b = pad_batch(b, len(z) + 1, len(b["senders"]), 2)
+        pbc = (True if pbc is None else pbc) if cell is not None else None
+        g = graph_from_arrays(positions, z, self.cutoff, cell=cell, pbc=pbc)
+        g["orbital_mask"] = np.ones(self.basis.n_orbitals_of(z))
+        b = pad_batch(batch_graphs([g]), len(z) + 1, len(g["senders"]), 2)
         dtype = geometry_dtype(self.dtype_policy)
-        x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
-        out = self(x)
-        if target not in out:
-            raise ValueError(f"HamiltonianModel.predict_matrix: target must be one of {list(out)}. Received: {target!r}")
-        return np.asarray(ops.convert_to_numpy(out[target])[0], np.float64)
+        return g, {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
+
+    def predict_matrix(self, atomic_numbers, positions, target="hamiltonian", cell=None, pbc=None):
+        """The dense ``(n_ao, n_ao)`` matrix of one molecule in the basis's AO order (numpy, float64);
+        with ``cell`` (and ``pbc``, default all periodic): the Gamma-point matrix of a crystal (sum over images)."""
+        if target not in self.targets:
+            raise ValueError(f"HamiltonianModel.predict_matrix: target must be one of {self.targets}. Received: {target!r}")
+        _, x = self._one_graph(atomic_numbers, positions, cell, pbc)
+        return np.asarray(ops.convert_to_numpy(self(x)[target])[0], np.float64)
+
+    def predict_image_blocks(self, atomic_numbers, positions, cell, pbc=True, target="hamiltonian"):
+        """Real-space blocks ``H_ij(R)`` of a crystal: ``{(i, j, (n1, n2, n3)): (n_ao_i, n_ao_j) array}``
+        for every atom ``i``, every atom ``j`` in the image cell ``R = n1 a1 + n2 a2 + n3 a3`` within
+        the cutoff, and ``(i, i, (0, 0, 0))`` on-site; AO order of the basis. ``H_ji(-R) = H_ij(R)^T``,
+        and the Gamma-point matrix (`predict_matrix` with ``cell``) is the sum over ``R``."""
+        if target not in self.targets:
+            raise ValueError(f"HamiltonianModel.predict_image_blocks: target must be one of {self.targets}. "
+                             f"Received: {target!r}")
+        z = np.asarray(atomic_numbers)
+        g, x = self._one_graph(z, positions, cell, pbc)
+        head = self.heads[self.targets.index(target)]
+        k = self.targets.index(target)
+        edges = self._edges(x)
+        attr = self.embedding(x["atomic_numbers"])
+        s, r = x["senders"], x["receivers"]
+        feats = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], s, r, attr)
+        types = self.embedding.type_index(x["atomic_numbers"])
+        shift = ops.take(ops.cast(self.shifts[k], feats.dtype), types, axis=0)
+        nodes, blocks = head.predict_blocks(feats, edges["sh"], edges["radial"], s, r, shift,
+                                            ops.cast(self.scales[k], feats.dtype), attr)
+        nodes, blocks = ops.convert_to_numpy(nodes).astype(np.float64), ops.convert_to_numpy(blocks).astype(np.float64)
+        index = [self.basis.max_layout_index(zi) for zi in z]
+        shifts = np.rint(g["shifts"]).astype(int)
+        keys = [(int(i), int(j), tuple(int(v) for v in t)) for i, j, t in zip(g["receivers"], g["senders"], shifts)]
+        where = {key: e for e, key in enumerate(keys)}
+        out = {(i, i, (0, 0, 0)): nodes[i][np.ix_(index[i], index[i])] for i in range(len(z))}
+        for e, (i, j, t) in enumerate(keys):
+            b = blocks[e]
+            rev = where.get((j, i, tuple(-v for v in t)))
+            if rev is not None:
+                b = 0.5 * (b + blocks[rev].T)
+            key = (i, j, t)
+            out[key] = out.get(key, 0) + b[np.ix_(index[i], index[j])]
+        return out
 
     def predict_matrices(self, graphs, target="hamiltonian", batch_size=32):
         """Dense matrices of many graphs (from `hamiltonian_graphs`), batched and compiled (XLA on
