@@ -121,8 +121,8 @@ class ChannelwiseTensorProduct(IrrepsLayer):
         y = ops.take(ops.reshape(y, (-1, self.mul * self._K)), ops.convert_to_tensor(self._gather_out), axis=-1)
         return ops.reshape(y, tuple(lead) + (self.irreps_out.dim,))
 
-    def compute_output_shape(self, shape1, shape2=None):
-        return tuple(shape1[:-1]) + (self.irreps_out.dim,)
+    def compute_output_shape(self, x1_shape, x2_shape=None):
+        return tuple(x1_shape[:-1]) + (self.irreps_out.dim,)
 
     def get_config(self):
         config = super().get_config()

@@ -18,7 +18,7 @@ RNG = np.random.default_rng(3)
 def test_default_heads_reach_every_block_irreps_of_common_bases(name):
     from kerase3.io import pyscf as k3pyscf
 
-    mol = k3pyscf.make_molecule([1, 6, 7, 8], 2.0 * np.eye(4)[:, :3], basis=name, spin=1)
+    mol = k3pyscf.make_molecule([1, 6, 7, 8], 2.0 * np.eye(4)[:, :3], basis=name)
     basis = k3pyscf.orbital_basis(mol)
     model = HamiltonianModel(basis, cutoff=4.0)
     head = model.heads[0]
@@ -52,7 +52,7 @@ def test_channelwise_tensor_product_equals_tensor_product_with_its_instructions(
         np.testing.assert_allclose(np.asarray(tp(x1, x2)), np.asarray(ref(x1, x2)), atol=1e-12)
         assert len(tp.copy_index) == tp.irreps_out.dim and tp.copy_index.max() == tp.irreps_out.num_irreps - 1
     check_layer(ChannelwiseTensorProduct, dict(irreps_in1="2x0e + 2x1o", filter_ir_out=["0e", "1o"]),
-                [RNG.normal(size=(4, 8)), RNG.normal(size=(4, 8))], (4, 12), fit=False)
+                [RNG.normal(size=(4, 8)), RNG.normal(size=(4, 8))], (4, 16), fit=False)
     with pytest.raises(ValueError, match="ChannelwiseTensorProduct"):
         ChannelwiseTensorProduct("2x0e + 3x1o")
     with pytest.raises(ValueError, match="ChannelwiseTensorProduct"):
@@ -78,30 +78,28 @@ def test_linear_least_squares_recovers_a_linear_map():
 
 
 def test_heads_fit_random_equivariant_targets_for_every_block_type():
-    """Random symmetric matrices on two generic geometries, and the rotated-and-inverted copy of one
-    of them with D T D^T: the least-squares readout fits every block irreps copy of every block type
-    (s, p, d on-site up to 4e; O-O, O-H, H-H off-site)."""
+    """A random symmetric matrix on a generic geometry, with D T D^T on its rotated-and-inverted copy
+    and P T P^T on a translated copy with its atoms permuted: the least-squares readout fits every
+    block irreps copy of every block type (s, p, d on-site up to 4e; O-O, O-H, H-H off-site)."""
     keras.utils.set_random_seed(0)
     basis = OrbitalBasis({8: [0, 1, 2], 1: [0, 1]}, "pyscf")
     z = np.array([8, 8, 1, 1])
     p1 = np.array([[0.0, 0.0, 0.0], [1.3, 0.2, -0.1], [-0.3, 0.9, 0.4], [1.6, -0.5, 0.8]])
-    p2 = p1 + RNG.normal(scale=0.15, size=p1.shape)
     n = basis.n_orbitals_of(z)
-
-    def sym(a):
-        return a + a.T
-
-    T1, T2 = sym(RNG.normal(size=(n, n))), sym(RNG.normal(size=(n, n)))
+    T1 = RNG.normal(size=(n, n))
+    T1 = T1 + T1.T
     R = -o3.rand_matrix(seed=5)
     D = basis.rotation_matrix(z, R)
-    positions = [p1, p2, p1 @ R.T]
-    targets = [T1, T2, D @ T1 @ D.T]
-    model = HamiltonianModel(basis, cutoff=5.0, mul=8, layers=2, mul_pair=8, dtype="float64")
+    perm = [1, 0, 3, 2]
+    starts = np.cumsum([0] + [basis.n_orbitals(zi) for zi in z])
+    P = np.eye(n)[np.concatenate([np.arange(starts[a], starts[a + 1]) for a in perm])]
+    positions = [p1, p1 @ R.T, p1[perm] + 0.7]
+    targets = [T1, D @ T1 @ D.T, P @ T1 @ P.T]
+    model = HamiltonianModel(basis, cutoff=5.0, mul=8, layers=2, mul_pair=16, dtype="float64")
     graphs = hamiltonian_graphs(basis, z, positions, 5.0, hamiltonian=targets)
     model.fit_statistics(graphs)
     model.fit_readout(graphs, ridge=1e-12)
     head = model.heads[0]
-    starts = np.cumsum([0] + [basis.n_orbitals(zi) for zi in z])
     for pos, T in zip(positions, targets):
         P = model.predict_matrix(z, pos)
         for a in range(len(z)):

@@ -86,3 +86,36 @@ def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
     mae, mae_mean = np.abs(pred - true).mean(), np.abs(mean - true).mean()
     print("held-out MAE / MAE of the mean:", mae / mae_mean)
     assert mae < 0.3 * mae_mean, (mae, mae_mean)
+
+
+def test_single_example_fitted_to_micro_hartree_in_any_orientation_and_scf_from_it():
+    """The seed's experiment with the model's defaults: one conformation, one orientation."""
+    from kerase3 import o3
+    from kerase3.io import pyscf as k3pyscf
+
+    z = np.array([8, 1, 1])
+    pos = np.array([[0.0, 0.0, 0.02], [0.03, 0.75, 0.6], [-0.02, -0.77, 0.57]])
+    mol = k3pyscf.make_molecule(z, pos, basis="def2-svp")
+    basis = k3pyscf.orbital_basis(mol)
+    F = k3pyscf.compute_matrices(mol)["fock"]
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(basis, cutoff=4.0)
+    graphs = hamiltonian_graphs(basis, z, [pos], 4.0, hamiltonian=[F])
+    model.fit_statistics(graphs)
+    before = np.sqrt(np.mean((model.predict_matrix(z, pos) - F) ** 2))
+    residuals = model.fit_readout(graphs)
+    assert max(residuals["hamiltonian"]) < 5e-6
+    rmse = np.sqrt(np.mean((model.predict_matrix(z, pos) - F) ** 2))
+    assert rmse < 10e-6 < before
+    for sign in (1, -1):
+        R = sign * o3.rand_matrix(seed=2)
+        D = basis.rotation_matrix(z, R)
+        assert np.sqrt(np.mean((model.predict_matrix(z, pos @ R.T) - D @ F @ D.T) ** 2)) < 10e-6
+    # SCF from the prediction: converged at once, same energy as from PySCF's default guess
+    ours, default = k3pyscf.run_scf(mol, model.predict_matrix(z, pos)), k3pyscf.run_scf(mol)
+    assert ours["cycles"] < default["cycles"]
+    assert abs(ours["energy"] - default["energy"]) < 1e-8 and abs(ours["guess_energy"] - ours["energy"]) < 1e-6
+    dm = k3pyscf.density_from_fock(F, mol.intor("int1e_ovlp"), 5)
+    assert np.trace(dm @ mol.intor("int1e_ovlp")) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="n_occupied"):
+        k3pyscf.density_from_fock(F, mol.intor("int1e_ovlp"), 0)
