@@ -63,6 +63,11 @@ class GatedConvNetwork(keras.Model):
         irreps_sh = self.edges.irreps_sh
         self.interactions = InteractionStack(irreps_in, irreps_sh, hidden, self.num_layers, self.number_of_basis,
                                              self.radial_neurons, self.num_neighbors, **dt)
+        reach = {ir for _, ir1 in self.interactions.irreps_out for _, ir2 in irreps_sh for ir in ir1 * ir2}
+        missing = [str(ir) for _, ir in Irreps(irreps_out) if ir not in reach]
+        if missing:
+            raise ValueError(f"GatedConvNetwork: irreps_out={Irreps(irreps_out)} holds {missing}, which the last convolution "
+                             f"of {self.interactions.irreps_out} with {irreps_sh} can not reach; raise lmax")
         self.final = Convolution(self.interactions.irreps_out, irreps_sh, irreps_out, self.number_of_basis,
                                  self.radial_neurons, self.num_neighbors, **dt)
 

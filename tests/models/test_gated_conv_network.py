@@ -29,7 +29,7 @@ def test_equivariance_translation_and_permutation(irreps_in, irreps_out, pool):
 
 
 def test_keras_round_trip_and_config(tmp_path):
-    model = GatedConvNetwork("0e", "0o+3x0e", mul=4, lmax=1, layers=1, max_radius=1.6, number_of_basis=3, radial_neurons=(8,))
+    model = GatedConvNetwork("0e", "0o+3x0e", mul=4, lmax=1, layers=2, max_radius=1.6, number_of_basis=3, radial_neurons=(8,))
     rng = np.random.default_rng(0)
     b = make(rng.uniform(0, 2, (5, 3)), None)
     x = dict(node_features=np.ones((5, 1), np.float32), positions=b["positions"].astype(np.float32), senders=b["senders"],
@@ -43,3 +43,12 @@ def test_keras_round_trip_and_config(tmp_path):
     assert repr(model).startswith("GatedConvNetwork(1x0e -> 1x0o+3x0e")
     with pytest.raises(ValueError, match="pool"):
         GatedConvNetwork("0e", "0e", pool="max")
+
+
+def test_unreachable_output_irreps_raise_naming_them():
+    import pytest
+
+    from kerase3.models import GatedConvNetwork as Net
+
+    with pytest.raises(ValueError, match=r"\['6e'\]"):
+        Net("0e", "1x0e + 1x6e", mul=2, lmax=1, layers=1)
