@@ -57,13 +57,22 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
 
 @keras.saving.register_keras_serializable(package="kerase3")
 class HamiltonianModel(keras.Model):
-    """Hamiltonian (and optionally overlap) matrices of molecules from their geometry.
+    """Hamiltonian (and optionally overlap) matrices of molecules and crystals from their geometry.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
     ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: the largest shell degree, at
-    least 2; the head's products reach the blocks' ``2 l``) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one
-    batch). Per-element on-site shifts (only the invariant, ``0e`` part of the mean on-site block,
-    so equivariance is exact) and a common scale come from `fit_statistics`.
+    least 2) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one batch;
+    its products reach every block irreps up to twice the largest shell degree, e.g. 4e for
+    d x d and 6e for f x f, or it raises). Per-element on-site shifts (only the invariant, ``0e``
+    part of the mean on-site block, so equivariance is exact) and a common scale come from
+    `fit_statistics`. Crystals: graphs with a ``cell`` (`hamiltonian_graphs(..., cell=...)`) have
+    edges to lattice images; the model predicts one real-space block per edge and sums them into
+    Gamma-point matrices (`predict_image_blocks` gives the blocks ``H_ij(R)``).
+
+    Training: ``fit_statistics(graphs)``, ``compile`` (Adam, cosine decay, ``jit_compile=True``),
+    ``fit``, then ``fit_readout(graphs)``: the least-squares solution of the two final readouts on
+    the trained features (one step; on a single conformation it alone fits the matrix to
+    float32 round-off, in any orientation).
 
     Args:
         basis: `kerase3.o3.OrbitalBasis` (also `kerase3.io.OrbitalBasis`; its convention is the AO order of inputs and outputs).
@@ -73,6 +82,8 @@ class HamiltonianModel(keras.Model):
         avg_num_neighbors: `float` (``fit_statistics`` sets it).
         predict_overlap: `bool`, also predict the overlap matrix (output ``overlap``).
         overlap_weight: loss weight of the overlap.
+        refit_readout: `bool`: at the end of every ``fit``, solve the readouts by least squares
+            (`fit_readout`) on the graphs given to `fit_statistics` (molecules; skipped for crystals).
 
     Inputs:
         batch dict of ``kerase3.graph`` plus ``orbital_mask (G, n)`` (made by `hamiltonian_graphs`).
@@ -88,8 +99,8 @@ class HamiltonianModel(keras.Model):
         ((7, 7), True)
     """
 
-    def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(32,), mul_pair=8,
-                 avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, **kwargs):
+    def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(64,), mul_pair=16,
+                 avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, refit_readout=True, **kwargs):
         super().__init__(**kwargs)
         self.basis = as_orbital_basis(basis, "HamiltonianModel")
         self.cutoff = float(cutoff)
@@ -100,6 +111,8 @@ class HamiltonianModel(keras.Model):
         self.mul_pair = int(mul_pair)
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.predict_overlap, self.overlap_weight = bool(predict_overlap), float(overlap_weight)
+        self.refit_readout = bool(refit_readout)
+        self._readout_graphs = None
         self.species = self.basis.species
         t = len(self.species)
         hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (1, -1)])
@@ -163,6 +176,7 @@ class HamiltonianModel(keras.Model):
         if not self.built:
             self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
         out["avg_num_neighbors"] = avg
+        self._readout_graphs = list(graphs)  # the readouts are refitted on them after fit (refit_readout)
         return out
 
     def _shift_matrix(self, sorted_feats, z, head):
@@ -173,6 +187,17 @@ class HamiltonianModel(keras.Model):
             idx = self.basis.max_layout_index(zi)
             blocks.append(b[np.ix_(idx, idx)])
         return scipy.linalg.block_diag(*blocks)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, then (``refit_readout``) the least-squares readouts on the graphs of
+        `fit_statistics`; the history gets ``readout_rms`` (Hartree, per target: on-site, off-site)."""
+        history = super().fit(*args, **kwargs)
+        graphs = self._readout_graphs
+        if self.refit_readout and graphs and not any(np.any(g["shifts"] != 0) for g in graphs):
+            rms = self.fit_readout(graphs)
+            if history is not None:
+                history.history["readout_rms"] = rms
+        return history
 
     def fit_readout(self, graphs, ridge=1e-8, batch_size=32):
         """Solve the heads' final readouts by least squares on ``graphs`` (features fixed), in one step.
@@ -399,7 +424,7 @@ class HamiltonianModel(keras.Model):
         config.update(basis=self.basis.get_config(), cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
                       number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons, mul_pair=self.mul_pair,
                       avg_num_neighbors=self.avg_num_neighbors, predict_overlap=self.predict_overlap,
-                      overlap_weight=self.overlap_weight)
+                      overlap_weight=self.overlap_weight, refit_readout=self.refit_readout)
         return config
 
     def __repr__(self):

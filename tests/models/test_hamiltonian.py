@@ -79,6 +79,13 @@ def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
     history = model.fit(ds.dataset(), epochs=20, verbose=0)
     assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
     assert "hamiltonian_mae_onsite" in history.history and "hamiltonian_mae_offsite" in history.history
+    # after fit, the readouts were solved by least squares on the fit_statistics graphs: no worse than Adam's
+    on, off = history.history["readout_rms"]["hamiltonian"]
+    assert 0 < on < 1e-2 and 0 < off < 1e-2
+    pred_train = np.stack(model.predict_matrices(train))
+    assert HamiltonianModel.from_config(model.get_config()).refit_readout
+    assert not HamiltonianModel(basis, 4.0, refit_readout=False).refit_readout
+    assert np.sqrt(np.mean((pred_train - np.stack([g["hamiltonian"] for g in train])) ** 2)) < 2 * max(on, off)
     b = pad_batch(batch_graphs(test), 3 * len(test) + 1, 6 * len(test), len(test) + 1)
     pred = np.asarray(model({k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()})["hamiltonian"])[:-1]
     true = np.stack([g["hamiltonian"] for g in test])
