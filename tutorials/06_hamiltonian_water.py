@@ -126,6 +126,7 @@ def single_example_experiment(basis, data):
 
 def learning_curve(basis, graphs, test, data, steps, sizes=(25, 50, 100, 200, 400)):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -142,6 +143,9 @@ def learning_curve(basis, graphs, test, data, steps, sizes=(25, 50, 100, 200, 40
     ax.set_xlabel("training conformations")
     ax.set_ylabel("held-out block MAE (uHa)")
     ax.set_title(f"water, def2-SVP, {steps} Adam steps each")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path = os.path.join(OUT, "learning_curve.png")
