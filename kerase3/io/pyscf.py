@@ -220,7 +220,13 @@ def compute_cell_matrices(cell, method="rks", xc="lda,vwn", dm0=None, conv_tol=1
     else:
         raise ValueError(f"compute_cell_matrices: method must be 'rhf' or 'rks'. Received: method={method!r}")
     mf.conv_tol = conv_tol
+    mf.max_cycle = 100
     mf.kernel(dm0=dm0)
+    if not mf.converged:  # Gamma-point cells can slosh: second-order SCF from where DIIS stopped
+        dm = mf.make_rdm1()
+        mf = mf.newton()
+        mf.conv_tol = conv_tol
+        mf.kernel(dm0=dm)
     if not mf.converged:
         raise RuntimeError("compute_cell_matrices: SCF did not converge")
     dm = mf.make_rdm1()
