@@ -61,7 +61,9 @@ class HamiltonianModel(keras.Model):
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
     ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: the largest shell degree, at
-    least 2) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one batch;
+    least 3: an atom on a tetrahedral site, the carbon of methane, has no l = 1, 2 features, and
+    the 3-fold parts of its C-H blocks need its l = 3 ones; octahedral sites need ``lmax=4`` for
+    the l = 4 crystal-field part of d x d on-site blocks) -> `HamiltonianHead` (symmetric, parity-correct, per-element bases in one batch;
     its products reach every block irreps up to twice the largest shell degree, e.g. 4e for
     d x d and 6e for f x f, or it raises). Per-element on-site shifts (only the invariant, ``0e``
     part of the mean on-site block, so equivariance is exact) and a common scale come from
@@ -105,7 +107,7 @@ class HamiltonianModel(keras.Model):
         self.basis = as_orbital_basis(basis, "HamiltonianModel")
         self.cutoff = float(cutoff)
         self.mul = int(mul)
-        self.lmax = max(2, max(self.basis.max_shells)) if lmax is None else int(lmax)
+        self.lmax = max(3, max(self.basis.max_shells)) if lmax is None else int(lmax)
         self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.mul_pair = int(mul_pair)

@@ -205,7 +205,7 @@ def test_hamiltonian_model_export(tmp_path):
 
     keras.utils.set_random_seed(2)
     basis = OrbitalBasis({8: [0, 0, 1], 1: [0]}, "pyscf")  # p shells at most: a small graph to check
-    model = HamiltonianModel(basis, cutoff=CUTOFF, mul=4, layers=1, mul_pair=2, predict_overlap=True)
+    model = HamiltonianModel(basis, cutoff=CUTOFF, mul=4, lmax=2, layers=1, mul_pair=2, predict_overlap=True)
     path = tmp_path / "ham"
     export_saved_model(model, path)
     assert check_serving_ready(path, verbose=False)["ok"]

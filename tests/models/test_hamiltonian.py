@@ -71,7 +71,7 @@ def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
     graphs = hamiltonian_graphs(basis, z, data["positions"], 4.0, hamiltonian=data["fock"])
     train, test = graphs[:45], graphs[45:]
     keras.utils.set_random_seed(0)
-    model = HamiltonianModel(basis, cutoff=4.0, mul=8, layers=1, mul_pair=8)
+    model = HamiltonianModel(basis, cutoff=4.0, mul=8, lmax=2, layers=1, mul_pair=8)
     model.fit_statistics(train)
     ds = GraphDataset(train, batch_size=5, targets=("hamiltonian",), extra_inputs=("orbital_mask",))
     # graph mode: XLA's compilation of this train step takes longer than the 20 epochs (see tutorial 06 for XLA)
@@ -126,3 +126,25 @@ def test_single_example_fitted_to_micro_hartree_in_any_orientation_and_scf_from_
     assert np.trace(dm @ mol.intor("int1e_ovlp")) == pytest.approx(10.0)
     with pytest.raises(ValueError, match="n_occupied"):
         k3pyscf.density_from_fock(F, mol.intor("int1e_ovlp"), 0)
+
+
+def test_single_example_of_a_tetrahedral_molecule_with_the_defaults():
+    """Methane at Td symmetry: carbon's features have no l = 1, 2 parts, and the 3-fold parts of its
+    C-H blocks need l = 3 features (the default lmax is at least 3; with lmax=2 the fit fails)."""
+    from kerase3.io import pyscf as k3pyscf
+
+    z = np.array([6, 1, 1, 1, 1])
+    pos = 0.63 * np.array([[0, 0, 0], [1, 1, 1], [-1, -1, 1], [-1, 1, -1], [1, -1, -1]], float)
+    mol = k3pyscf.make_molecule(z, pos, basis="cc-pvdz")
+    basis = k3pyscf.orbital_basis(mol)
+    F = k3pyscf.compute_matrices(mol)["fock"]
+    graphs = hamiltonian_graphs(basis, z, [pos], 4.0, hamiltonian=[F])
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(basis, cutoff=4.0)
+    assert model.lmax == 3
+    model.fit_statistics(graphs)
+    model.fit_readout(graphs)
+    assert np.sqrt(np.mean((model.predict_matrix(z, pos) - F) ** 2)) < 10e-6
+    low = HamiltonianModel(basis, cutoff=4.0, lmax=2, mul=8, mul_pair=8)
+    low.fit_statistics(graphs)
+    assert max(low.fit_readout(graphs)["hamiltonian"]) > 1e-4

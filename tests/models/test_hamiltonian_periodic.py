@@ -66,7 +66,7 @@ def test_model_gamma_point_and_image_blocks_are_equivariant_and_consistent(diamo
 def test_training_on_a_crystal_lowers_the_gamma_point_error(diamond):
     basis, _, mats, _ = diamond
     keras.utils.set_random_seed(0)
-    model = HamiltonianModel(basis, cutoff=3.0, mul=4, layers=1, mul_pair=4)
+    model = HamiltonianModel(basis, cutoff=3.0, mul=4, lmax=2, layers=1, mul_pair=4)
     graphs = hamiltonian_graphs(basis, Z, [POSITIONS], 3.0, cell=LATTICE, pbc=True, hamiltonian=[mats["fock"]])
     model.fit_statistics(graphs)
     before = np.abs(model.predict_matrix(Z, POSITIONS, cell=LATTICE) - mats["fock"]).mean()
