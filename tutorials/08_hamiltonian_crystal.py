@@ -56,7 +56,7 @@ def main():
     graphs = hamiltonian_graphs(basis, Z, data["positions"], CUTOFF, cell=data["cells"], hamiltonian=data["fock"])
     train, test = graphs[:50], graphs[50:]
     keras.utils.set_random_seed(0)
-    model = HamiltonianModel(basis, cutoff=CUTOFF, mul=16, mul_pair=16)
+    model = HamiltonianModel(basis, cutoff=CUTOFF, mul=16, mul_pair=16, lmax=2)  # as measured; the default is 3
     model.fit_statistics(train)
     ds = GraphDataset(train, batch_size=5, targets=("hamiltonian",), extra_inputs=("orbital_mask",))
     steps = 3000
