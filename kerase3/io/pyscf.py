@@ -62,6 +62,19 @@ def make_molecule(atomic_numbers, positions, basis="def2-svp", charge=0, spin=0)
     return gto.M(atom=atom, basis=basis, charge=charge, spin=spin, unit="Angstrom", cart=False, verbose=0)
 
 
+def _mean_field(system, method, xc, conv_tol, caller, scf, dft):
+    """PySCF's RHF or RKS object (``scf``/``dft``: the molecular or the PBC modules)."""
+    if method == "rhf":
+        mf = scf.RHF(system)
+    elif method == "rks":
+        mf = dft.RKS(system)
+        mf.xc = xc or "b3lyp"
+    else:
+        raise ValueError(f"{caller}: method must be 'rhf' or 'rks'. Received: method={method!r}")
+    mf.conv_tol = conv_tol
+    return mf
+
+
 def compute_matrices(mol, method="rhf", xc=None, dm0=None, conv_tol=1e-10):
     """Converged ``fock``, ``overlap``, ``core`` (Hcore), ``energy`` and the density matrix.
 
@@ -71,14 +84,7 @@ def compute_matrices(mol, method="rhf", xc=None, dm0=None, conv_tol=1e-10):
         dm0: starting density (speeds up neighbouring conformations).
     """
     _, _, scf, dft = _pyscf()
-    if method == "rhf":
-        mf = scf.RHF(mol)
-    elif method == "rks":
-        mf = dft.RKS(mol)
-        mf.xc = xc or "b3lyp"
-    else:
-        raise ValueError(f"compute_matrices: method must be 'rhf' or 'rks'. Received: method={method!r}")
-    mf.conv_tol = conv_tol
+    mf = _mean_field(mol, method, xc, conv_tol, "compute_matrices", scf, dft)
     mf.kernel(dm0=dm0)
     if not mf.converged:
         raise RuntimeError(f"compute_matrices: SCF did not converge for {mol.atom}")
@@ -176,14 +182,7 @@ def run_scf(mol, fock=None, method="rhf", xc=None, conv_tol=1e-10):
     _, _, scf, dft = _pyscf()
     if mol.spin != 0:
         raise ValueError(f"run_scf: closed-shell molecules only (RHF/RKS). Received: spin={mol.spin}")
-    if method == "rhf":
-        mf = scf.RHF(mol)
-    elif method == "rks":
-        mf = dft.RKS(mol)
-        mf.xc = xc or "b3lyp"
-    else:
-        raise ValueError(f"run_scf: method must be 'rhf' or 'rks'. Received: method={method!r}")
-    mf.conv_tol = conv_tol
+    mf = _mean_field(mol, method, xc, conv_tol, "run_scf", scf, dft)
     if fock is None:
         dm0 = mf.get_init_guess()
     else:
@@ -212,14 +211,7 @@ def compute_cell_matrices(cell, method="rks", xc="lda,vwn", dm0=None, conv_tol=1
     from pyscf.pbc import dft as pbcdft
     from pyscf.pbc import scf as pbcscf
 
-    if method == "rhf":
-        mf = pbcscf.RHF(cell)
-    elif method == "rks":
-        mf = pbcdft.RKS(cell)
-        mf.xc = xc
-    else:
-        raise ValueError(f"compute_cell_matrices: method must be 'rhf' or 'rks'. Received: method={method!r}")
-    mf.conv_tol = conv_tol
+    mf = _mean_field(cell, method, xc, conv_tol, "compute_cell_matrices", pbcscf, pbcdft)
     mf.max_cycle = 100
     mf.kernel(dm0=dm0)
     if not mf.converged:  # Gamma-point cells can slosh: second-order SCF from where DIIS stopped

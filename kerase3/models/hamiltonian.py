@@ -218,6 +218,8 @@ class HamiltonianModel(keras.Model):
             self.build()
         feats = {name: ([], [], [], [], [], []) for name in self.targets}
         attrs = []
+        dtype = geometry_dtype(self.dtype_policy)
+        scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
             if any(np.any(g["shifts"] != 0) for g in chunk):
@@ -225,27 +227,24 @@ class HamiltonianModel(keras.Model):
                                  "several edges' blocks; train them with model.fit")
             b = batch_graphs([{k: g[k] for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell")}
                               for g in chunk])
-            dtype = geometry_dtype(self.dtype_policy)
             z, senders, receivers = b["atomic_numbers"], b["senders"], b["receivers"]
             edges = self.edges(b["positions"].astype(dtype), senders, receivers)
             attr = self.embedding(z)
             x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
             attrs.append(ops.convert_to_numpy(attr))
-            for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
+            types = ops.convert_to_numpy(self.embedding.type_index(z))
+            for name, head, shift, sc in zip(self.targets, self.heads, self.shifts, scales):
                 own, pair = head.readout_features(x, edges["sh"], edges["radial"], senders, receivers)
                 on_t, on_m, pair_t, pair_m = self._readout_targets(chunk, head, name)
-                types = ops.convert_to_numpy(self.embedding.type_index(z))
-                sc = float(ops.convert_to_numpy(scale))
                 on_t = (on_t - ops.convert_to_numpy(shift)[types]) / sc
-                f = feats[name]
-                for lst, v in zip(f, (ops.convert_to_numpy(own), on_t, on_m, ops.convert_to_numpy(pair), pair_t / sc, pair_m)):
+                for lst, v in zip(feats[name], (ops.convert_to_numpy(own), on_t, on_m, ops.convert_to_numpy(pair), pair_t / sc,
+                                                pair_m)):
                     lst.append(np.asarray(v, np.float64))
         out = {}
         attr = np.concatenate(attrs)
-        for name, head, scale in zip(self.targets, self.heads, self.scales):
+        for name, head, sc in zip(self.targets, self.heads, scales):
             parts = [np.concatenate(v) for v in feats[name]]
             r_on, r_off = head.fit_readout(*parts, node_attr=attr, ridge=ridge)
-            sc = float(ops.convert_to_numpy(scale))
             out[name] = (r_on * sc, r_off * sc)
         return out
 
