@@ -14,7 +14,8 @@ fed the same periodic neighbour list, with a per-atom energy readout; kerase3's 
 the same architecture with its functional pieces (``FunctionalLinear``,
 ``legacy.FunctionalTensorProduct`` vmapped over edges, ``gate``, ``spherical_harmonics``;
 ``jax.jit``; a plain SGD update as optax is not a dependency).
-Each implementation runs in its own process; neighbour lists are built outside the timing.
+Each implementation, size and mode (inference, training) runs in its own process, which also
+reports its peak resident memory; neighbour lists are built outside the timing.
 """
 
 import argparse
@@ -48,27 +49,44 @@ def _timeit(fn, repeat):
     return median_time(fn, repeat, warmup=1)
 
 
-def run_kerase3(n, repeat):
-    import keras
-    import tensorflow as tf
+def kerase3_potential(n):
+    """The default ``Potential`` (as in the module docstring) and one padded batch ``(x, y)`` of ``n`` atoms."""
+    from keras import ops
     from kerase3.graph import batch_graphs, pad_batch
     from kerase3.models import Potential
 
     g = structure(n)
     b = batch_graphs([g])
     b = pad_batch(b, len(b["atomic_numbers"]) + 1, len(b["senders"]), 2)
-    x = {k: tf.constant(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
-    y = {"energy": tf.zeros(2), "forces": tf.zeros((len(b["atomic_numbers"]), 3))}
+    x = {k: ops.convert_to_tensor(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
+    y = {"energy": ops.zeros(2), "forces": ops.zeros((len(b["atomic_numbers"]), 3))}
     model = Potential([29], cutoff=CUTOFF, mul=MUL, lmax=LMAX, layers=LAYERS, number_of_basis=8, radial_neurons=(64,),
                       avg_num_neighbors=len(g["senders"]) / len(g["atomic_numbers"]))
-    infer = tf.function(lambda a: model(a), jit_compile=True)
-    t_inf = _timeit(lambda: [t.numpy() for t in infer(x).values()], repeat)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
-    t_train = _timeit(lambda: model.train_on_batch(x, y), repeat)
-    return t_inf, t_train, len(g["atomic_numbers"]), len(g["senders"])
+    return model, x, y, g
 
 
-def run_e3nn(n, repeat):
+def peak_rss_gb():
+    """Peak resident memory of this process so far (GB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def run_kerase3(n, repeat, mode):
+    import keras
+    import tensorflow as tf
+
+    model, x, y, g = kerase3_potential(n)
+    if mode == "infer":
+        infer = tf.function(lambda a: model(a), jit_compile=True)
+        t = _timeit(lambda: [t.numpy() for t in infer(x).values()], repeat)
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+        t = _timeit(lambda: model.train_on_batch(x, y), repeat)
+    return t, len(g["atomic_numbers"]), len(g["senders"])
+
+
+def run_e3nn(n, repeat, mode):
     import torch
     from e3nn import o3
     from e3nn.math import soft_one_hot_linspace
@@ -112,11 +130,12 @@ def run_e3nn(n, repeat):
         loss.backward()
         opt.step()
 
-    return _timeit(infer, repeat), _timeit(train, repeat), len(g["atomic_numbers"]), len(g["senders"])
+    return _timeit(infer if mode == "infer" else train, repeat), len(g["atomic_numbers"]), len(g["senders"])
 
 
-def run_e3nn_jax(n, repeat):
-    """The same architecture written with e3nn-jax's functional pieces (it ships no model)."""
+def e3nn_jax_potential(n):
+    """The same architecture written with e3nn-jax's functional pieces (it ships no model):
+    ``(params, infer, train, pos0, graph)`` with ``infer`` and ``train`` jitted."""
     import math
 
     import e3nn_jax as e3nn
@@ -195,9 +214,15 @@ def run_e3nn_jax(n, repeat):
         grads = jax.grad(loss)(p, x)
         return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, grads)
 
-    t_inf = _timeit(lambda: jax.block_until_ready(infer(params, pos0)), repeat)
-    t_train = _timeit(lambda: jax.block_until_ready(train(params, pos0)), repeat)
-    return t_inf, t_train, n_atoms, len(g["senders"])
+    return params, infer, train, pos0, g
+
+
+def run_e3nn_jax(n, repeat, mode):
+    import jax
+
+    params, infer, train, pos0, g = e3nn_jax_potential(n)
+    fn = infer if mode == "infer" else train
+    return _timeit(lambda: jax.block_until_ready(fn(params, pos0)), repeat), len(g["positions"]), len(g["senders"])
 
 
 IMPLS = {"kerase3-tf": (run_kerase3, "tensorflow"), "e3nn": (run_e3nn, "e3nn"), "e3nn-jax": (run_e3nn_jax, "e3nn_jax")}
@@ -209,36 +234,38 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--impl", nargs="+", default=list(IMPLS))
     parser.add_argument("--child")
+    parser.add_argument("--mode", choices=["infer", "train"])
     args = parser.parse_args()
     if args.child:
-        for n in args.sizes:
-            t_inf, t_train, atoms, edges = IMPLS[args.child][0](n, args.repeat)
-            print(json.dumps(dict(impl=args.child, n=n, inf=t_inf, train=t_train, atoms=atoms, edges=edges)), flush=True)
+        t, atoms, edges = IMPLS[args.child][0](args.sizes[0], args.repeat, args.mode)
+        print(json.dumps(dict(impl=args.child, n=args.sizes[0], mode=args.mode, t=t, atoms=atoms, edges=edges,
+                              rss=peak_rss_gb())), flush=True)
         return
 
     res = {}
-    impls = {i: ({}, IMPLS[i][1]) for i in args.impl}
-    for impl, r in run_children(__file__, impls, ["--repeat", str(args.repeat), "--sizes", *map(str, args.sizes)]):
-        res[(impl, r["n"])] = r
-    peers = [p for p in ("e3nn", "e3nn-jax") if p in args.impl]
-    print("\n| atoms | edges | kerase3 inference atoms/s | " + " | ".join(f"{p} atoms/s" for p in peers)
-          + " | " + " | ".join(f"inference {p} / kerase3" for p in peers)
-          + " | kerase3 train step ms | " + " | ".join(f"{p} train ms" for p in peers)
-          + " | " + " | ".join(f"train {p} / kerase3" for p in peers) + " |")
-    print("|" + "---|" * (4 + 4 * len(peers)))
     for n in args.sizes:
-        k = res.get(("kerase3-tf", n))
-        ps = [res.get((p, n)) for p in peers]
-        ref = k or next((p for p in ps if p), None)
-        if ref is None:
-            continue
-        cells = [str(ref["atoms"]), str(ref["edges"]), f"{k['atoms'] / k['inf']:.0f}" if k else "-"]
-        cells += [f"{p['atoms'] / p['inf']:.0f}" if p else "-" for p in ps]
-        cells += [f"{p['inf'] / k['inf']:.2f}" if p and k else "-" for p in ps]
-        cells += [f"{k['train'] * 1e3:.0f}" if k else "-"]
-        cells += [f"{p['train'] * 1e3:.0f}" if p else "-" for p in ps]
-        cells += [f"{p['train'] / k['train']:.2f}" if p and k else "-" for p in ps]
-        print("| " + " | ".join(cells) + " |")
+        for mode in ("infer", "train"):
+            impls = {i: ({}, IMPLS[i][1]) for i in args.impl}
+            for impl, r in run_children(__file__, impls, ["--repeat", str(args.repeat), "--sizes", str(n), "--mode", mode]):
+                res[(impl, n, mode)] = r
+    names = [i for i in IMPLS if i in args.impl]
+    peers = [p for p in names if p != "kerase3-tf"]
+    for mode, unit in (("infer", "inference (energy + forces)"), ("train", "training step")):
+        print(f"\n{unit}: atoms/s" if mode == "infer" else f"\n{unit}: ms", "and peak RSS of the process (GB)\n")
+        print("| atoms | edges | " + " | ".join(f"{i} {'atoms/s' if mode == 'infer' else 'ms'}" for i in names)
+              + " | " + " | ".join(f"{p} / kerase3 time" for p in peers) + " | " + " | ".join(f"{i} GB" for i in names) + " |")
+        print("|" + "---|" * (2 + 2 * len(names) + len(peers)))
+        for n in args.sizes:
+            rs = [res.get((i, n, mode)) for i in names]
+            ref = next((r for r in rs if r), None)
+            if ref is None:
+                continue
+            k = res.get(("kerase3-tf", n, mode))
+            cells = [str(ref["atoms"]), str(ref["edges"])]
+            cells += [("-" if r is None else f"{r['atoms'] / r['t']:.0f}" if mode == "infer" else f"{r['t'] * 1e3:.0f}") for r in rs]
+            cells += [f"{res[(p, n, mode)]['t'] / k['t']:.2f}" if k and (p, n, mode) in res else "-" for p in peers]
+            cells += ["-" if r is None else f"{r['rss']:.2f}" for r in rs]
+            print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -104,9 +104,9 @@ class Convolution(IrrepsLayer):
             raise ValueError(f"Convolution: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
         x = self.lin1(node_features)
         weights = self.radial(edge_radial)
-        messages = k3ops.tensor_product(self.plan, ops.take(x, senders, axis=0), edge_sh, weights, shared_weights=False)
         num_nodes = axis_size(node_features, 0)
-        agg = k3ops.scatter_sum(messages, receivers, num_nodes) / math.sqrt(self.avg_num_neighbors)
+        agg = k3ops.scatter_tensor_product(self.plan, x, edge_sh, weights, senders, receivers, num_nodes)
+        agg = agg / math.sqrt(self.avg_num_neighbors)
         out = self.lin2(agg)
         sc = self.self_connection(node_features) if node_attr is None else self.self_connection(node_features, node_attr)
         return out + sc

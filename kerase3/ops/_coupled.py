@@ -1,36 +1,40 @@
-"""The convolution tensor product with a hand-written gradient.
+"""The convolution tensor product, blocked by input irrep, with a hand-written gradient.
 
 Covers plans whose every instruction is ``uvu`` with weights and a one-channel second
 input (spherical harmonics of the edge vectors): the product of NequIP, MACE and of
-``kerase3.layers.Convolution``. For one path
+``kerase3.layers.Convolution``. All paths leaving one input block ``b`` (``mul x l1``) are
+computed together. With ``K`` the output components of all of them side by side,
 
-    M[z, i, k]   = pw * sum_j C[i, j, k] x2[z, j]            (one small matmul per path)
-    out[z, u, k] = w[z, u] * sum_i x1[z, u, i] M[z, i, k]    (2l1+1 broadcast multiply-adds)
+    M[z, i, K]   = sum_j C_b[j, i, K] x2[z, j]              (one matmul for all blocks)
+    y[z, K, u]   = sum_i M[z, i, K] x1[z, i, u]              (2l1+1 broadcast multiply-adds)
+    out[z, K, u] = w_p(K)[z, u] y[z, K, u]                   (each path's weights on its K range)
 
-and, for an output cotangent ``g[z, u, k]``,
+and, for an output cotangent ``g[z, K, u]`` with ``gw = w g``,
 
-    h[z, u, i]   = sum_k g[z, u, k] M[z, i, k]
-    dx1[z, u, i] = sum_paths w[z, u] h[z, u, i]
-    dw[z, u]     = sum_i x1[z, u, i] h[z, u, i]
-    dM[z, i, k]  = sum_u w[z, u] x1[z, u, i] g[z, u, k],     dx2 = sum_ik dM C^T.
+    dx1[z, i, u] = sum_K M[z, i, K] gw[z, K, u]                (small products per edge)
+    dw_p[z, u]   = sum_{K in p} g[z, K, u] y[z, K, u]
+    dM[z, i, K]  = sum_u x1[z, i, u] gw[z, K, u],           dx2 = dM C^T.
 
-Everything is written per irrep component: a component of a block in e3nn's mul_ir
-layout is one strided slice ``[Z, mul]`` of the flat tensor, so XLA's fused loops index
-it without reshapes (on this project's 2-core CPU a reshape inside a fused loop costs
-about as much as the arithmetic). XLA's automatic gradient of the forward reads the
-cotangent once per term; these sums read it twice and share ``h``. The gradient itself
-has a gradient written the same way (the product is trilinear, see
-`coupled_tensor_product`), so training on forces never falls back to XLA's automatic
-differentiation of these sums (the speed-ups are measured in ``benchmarks/RESULTS.md``). First
-and second derivatives equal automatic differentiation of the general code to 1e-10
-(``tests/ops/test_coupled_gradient.py``; third derivatives were checked once the same way).
+Inside, features are in the "ir_mul" layout (a block ``[Z, 2l+1, mul]`` flattened, channels
+innermost): every elementwise loop XLA emits then runs along the channels, vectorised, and a
+whole product is a few dozen operations instead of one per Clebsch-Gordan component (on this
+project's 2-core CPU the previous per-component kernel traced 25x more operations, compiled 3x
+slower and ran slower with forces in the loss; ``benchmarks/RESULTS.md``). The edge-level
+result stays in the kernel's own layout (`CoupledTables.native_dim` columns: per input block,
+``[K, mul]``): `kerase3.ops.scatter_tensor_product` sums it over the edges of each receiver
+first and converts the node-level sums, so the edge tensors are never transposed.
+
+The product is trilinear, so every derivative of every order is again the product or one of
+its partials at other arguments; both carry a gradient written that way (`coupled_native`), so
+forces in a loss (second order) and beyond run these sums instead of XLA's automatic gradient.
+First and second derivatives equal automatic differentiation of the general kernel to 1e-10
+(``tests/ops/test_coupled_gradient.py``).
 """
 
 import numpy as np
 from keras import ops
 
 from ..o3 import wigner_3j
-from .layout import zeros_rows
 
 
 def coupled_paths(plan):
@@ -51,115 +55,135 @@ def coupled_paths(plan):
 
 
 class CoupledTables:
-    """Constant tables of a coupled plan, made once with the plan: one coupling matrix for all
-    paths and the offsets."""
+    """Constant tables of a coupled plan, made once with the plan: per input block, the coupling
+    matrix of all its paths side by side, each path's weights and its place in the output.
+
+    Attributes:
+        C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
+        blocks: one dict per input block with paths: ``x`` (its slice of the input), ``mul``,
+            ``d1``, ``K``, ``m`` (its columns of ``C``), ``n`` (its columns of the native output),
+            ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block, ``d3``).
+        native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
+    """
 
     def __init__(self, plan, paths):
         i1, i2, io = plan.irreps_in1, plan.irreps_in2, plan.irreps_out
-        s1, s2, so = i1.slices(), i2.slices(), io.slices()
-        cols, self.paths = [], []
-        moff = 0
+        s1, s2 = i1.slices(), i2.slices()
+        by_block = {}
         for ins, ws in paths:
-            (mul, ir1), (_, ir2), (_, iro) = i1[ins.i_in1], i2[ins.i_in2], io[ins.i_out]
-            d1, d3 = ir1.dim, iro.dim
-            C = np.zeros((i2.dim, d1, d3))
-            C[s2[ins.i_in2]] = ins.path_weight * wigner_3j(ir1.l, ir2.l, iro.l).transpose(1, 0, 2)
-            cols.append(C.reshape(i2.dim, d1 * d3))
-            self.paths.append(dict(x=s1[ins.i_in1], b=ins.i_in1, o=ins.i_out, mul=mul, d1=d1, d3=d3,
-                                   m=slice(moff, moff + d1 * d3), w=ws))
-            moff += d1 * d3
-        self.C = np.concatenate(cols, axis=1)  # [dim2, sum d1*d3]
+            by_block.setdefault(ins.i_in1, []).append((ins, ws))
+        cols, self.blocks = [], []
+        moff = noff = 0
+        for b in sorted(by_block):
+            mul, ir1 = i1[b]
+            d1 = ir1.dim
+            K = sum(io[ins.i_out].ir.dim for ins, _ in by_block[b])
+            C = np.zeros((i2.dim, d1, K))
+            k0, places = 0, []
+            for ins, ws in by_block[b]:
+                (_, ir2), (_, iro) = i2[ins.i_in2], io[ins.i_out]
+                C[s2[ins.i_in2], :, k0 : k0 + iro.dim] = ins.path_weight * wigner_3j(ir1.l, ir2.l, iro.l).transpose(1, 0, 2)
+                places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
+                k0 += iro.dim
+            cols.append(C.reshape(i2.dim, d1 * K))
+            self.blocks.append(dict(x=s1[b], mul=mul, d1=d1, K=K, m=slice(moff, moff + d1 * K),
+                                    n=slice(noff, noff + mul * K), paths=places))
+            moff += d1 * K
+            noff += mul * K
+        self.C = np.concatenate(cols, axis=1)
+        self.native_dim = noff
+        self.irreps_in1 = i1
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
-        self.out_slices = so
-        self.in_blocks = [(s, mul, ir.dim) for s, (mul, ir) in zip(s1, i1)]
+        self.weight_numel = plan.weight_numel
+
+    def to_mul_ir(self, y):
+        """Kernel output ``[Z, native_dim]`` -> ``[Z, irreps_out.dim]`` in e3nn's mul_ir layout (paths
+        into the same output block add up; blocks no path reaches are zeros)."""
+        outs = [None] * len(self.out_blocks)
+        for blk in self.blocks:
+            mul, K = blk["mul"], blk["K"]
+            yb = ops.reshape(y[:, blk["n"]], (-1, K, mul))
+            for p in blk["paths"]:
+                t = ops.reshape(ops.transpose(yb[:, p["k"], :], (0, 2, 1)), (-1, mul * p["d3"]))
+                outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
+        parts = []
+        for t, (mul, d) in zip(outs, self.out_blocks):
+            if mul * d == 0:
+                continue
+            parts.append(ops.zeros((ops.shape(y)[0], mul * d), dtype=y.dtype) if t is None else t)
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
 
-def _strided_component(t, start, mul, dim, i):
-    """Component ``i`` of a block ``[Z, mul*dim]`` starting at column ``start`` (mul_ir): ``[Z, mul]``
-    as one strided slice, so fused loops index it without reshapes."""
-    if dim == 1:
-        return t[:, start : start + mul]
-    return t[:, start + i : start + mul * dim : dim]
-
-
-def _w_block(w, p, shared):
-    return w[None, p["w"]] if shared else w[:, p["w"]]
-
-
-def _stack(comps):
-    """Components ``[Z, mul]`` -> ``[Z, mul, d]`` (mul_ir)."""
-    return comps[0][:, :, None] if len(comps) == 1 else ops.stack(comps, axis=2)
-
-
-def _assemble(blocks, shapes, like):
-    """Blocks ``[Z, mul, d]`` (or None) -> ``[Z, sum mul*d]`` in the mul_ir layout."""
+def to_ir_mul(x, irreps):
+    """``[Z, irreps.dim]`` mul_ir -> ir_mul (each block ``[mul, 2l+1]`` -> ``[2l+1, mul]``)."""
     parts = []
-    for b, (mul, d) in zip(blocks, shapes):
-        if mul == 0:
+    for s, (mul, ir) in zip(irreps.slices(), irreps):
+        if mul * ir.dim == 0:
             continue
-        if b is None:
-            parts.append(zeros_rows(like, mul * d))
-        else:
-            parts.append(ops.reshape(b, (-1, mul * d)))
+        b = x[:, s]
+        parts.append(b if ir.dim == 1 or mul == 1 else
+                     ops.reshape(ops.transpose(ops.reshape(b, (-1, mul, ir.dim)), (0, 2, 1)), (-1, mul * ir.dim)))
+    if not parts:
+        return x
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
 
-def _add(acc, t):
-    return t if acc is None else acc + t
+def _weights(w, ws, shared):
+    return w[None, ws] if shared else w[:, ws]
+
+
+def _contract(x1, M, blk):
+    """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (x1 in ir_mul) -> ``[Z, K, mul]``,
+    with ``x1b [Z, d1, 1, mul]`` and ``Mb [Z, d1, K, 1]``."""
+    mul, d1, K = blk["mul"], blk["d1"], blk["K"]
+    x1b = ops.reshape(x1[:, blk["x"]], (-1, d1, 1, mul))
+    Mb = ops.reshape(M[:, blk["m"]], (-1, d1, K, 1))
+    y = None
+    for i in range(d1):
+        t = x1b[:, i] * Mb[:, i]
+        y = t if y is None else y + t
+    return y, x1b, Mb
 
 
 def _forward(T, x1, x2, w, shared):
-    outs = [None] * len(T.out_blocks)
-    for p in T.paths:
-        d1, d3, x0 = p["d1"], p["d3"], p["x"].start
-        M = ops.matmul(x2, ops.convert_to_tensor(T.C[:, p["m"]], dtype=x2.dtype))  # [Z, d1*d3]
-        xs = [_strided_component(x1, x0, p["mul"], d1, i) for i in range(d1)]
-        wp = _w_block(w, p, shared)
-        comps = []
-        for k in range(d3):
-            t = None
-            for i in range(d1):
-                t = _add(t, xs[i] * M[:, i * d3 + k, None])
-            comps.append(t * wp)
-        outs[p["o"]] = _add(outs[p["o"]], _stack(comps))
-    return _assemble(outs, T.out_blocks, x1)
+    M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
+    outs = []
+    for blk in T.blocks:
+        y, _, _ = _contract(x1, M, blk)
+        parts = [y[:, p["k"], :] * _weights(w, p["w"], shared)[:, None, :] for p in blk["paths"]]
+        y = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
+        outs.append(ops.reshape(y, (-1, blk["mul"] * blk["K"])))
+    return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
 def _partials(T, g, x1, x2, w, shared):
-    """The three partial derivatives of ``<g, TP(x1, x2, w)>``: ``(d/dx1, d/dx2, d/dw)``."""
-    C = ops.convert_to_tensor(T.C, dtype=x2.dtype)
-    M = ops.matmul(x2, C)
-    dx = [None] * len(T.in_blocks)
-    dw, dx2 = [], None
-    for p in T.paths:
-        d1, d3, m0, x0, mul, so = p["d1"], p["d3"], p["m"].start, p["x"].start, p["mul"], T.out_slices[p["o"]]
-        xs = [_strided_component(x1, x0, mul, d1, i) for i in range(d1)]
-        gs = [_strided_component(g, so.start, mul, d3, k) for k in range(d3)]
-        wp = _w_block(w, p, shared)
-        hs = []
-        for i in range(d1):
-            h = None
-            for k in range(d3):
-                h = _add(h, gs[k] * M[:, m0 + i * d3 + k, None])
-            hs.append(h)
-        dwp = None
-        for i in range(d1):
-            dwp = _add(dwp, xs[i] * hs[i])
-        dw.append(ops.sum(dwp, axis=0) if shared else dwp)
-        b = p["b"]
-        dx[b] = [h * wp for h in hs] if dx[b] is None else [a + h * wp for a, h in zip(dx[b], hs)]
-        xw = ops.reshape(x1[:, p["x"]], (-1, mul, d1)) * wp[:, :, None]
-        g3 = ops.reshape(g[:, so], (-1, mul, d3))
-        # dM stays [Z, d1, d3] and meets C one column k at a time: a fused loop whose result
-        # is reshaped to [Z, d1*d3] (to concatenate the paths) indexes through the flattened
-        # shape and ran 2-3x slower
-        dM = ops.sum(xw[:, :, :, None] * g3[:, :, None, :], axis=1)
-        Cp = T.C[:, p["m"]].reshape(-1, d1, d3)  # [dim2, d1, d3]
-        for k in range(d3):
-            dx2 = _add(dx2, ops.matmul(dM[:, :, k], ops.convert_to_tensor(Cp[:, :, k].T, dtype=x2.dtype)))
-    dx1 = _assemble([None if c is None else _stack(c) for c in dx], [(mul, d) for _, mul, d in T.in_blocks], x1)
-    dwc = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
-    return dx1, dx2, dwc
+    """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout)."""
+    M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
+    dx1, dw, dM = {}, [], []
+    for blk in T.blocks:
+        mul, d1, K = blk["mul"], blk["d1"], blk["K"]
+        y, x1b, Mb = _contract(x1, M, blk)
+        gb = ops.reshape(g[:, blk["n"]], (-1, K, mul))
+        gws = []
+        for p in blk["paths"]:
+            gp = gb[:, p["k"], :]
+            dwp = ops.sum(gp * y[:, p["k"], :], axis=1)
+            dw.append((p["w"].start, ops.sum(dwp, axis=0) if shared else dwp))
+            gws.append(gp * _weights(w, p["w"], shared)[:, None, :])
+        gw = gws[0] if len(gws) == 1 else ops.concatenate(gws, axis=1)
+        # two small products per edge: XLA materialises gw once for them, where reductions fused
+        # with gw recomputed it (and the gather producing g) once per component (20% slower)
+        dx1[blk["x"].start] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
+        dM.append(ops.reshape(ops.einsum("ziu,zku->zik", ops.reshape(x1b, (-1, d1, mul)), gw), (-1, d1 * K)))
+    dM = dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=-1)
+    dx2 = ops.matmul(dM, ops.convert_to_tensor(T.C.T, dtype=x2.dtype))
+    parts = []
+    for s, (mul, ir) in zip(T.irreps_in1.slices(), T.irreps_in1):
+        if mul * ir.dim:
+            parts.append(dx1[s.start] if s.start in dx1 and mul else ops.zeros_like(x1[:, s]))
+    dx1 = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+    dw = [t for _, t in sorted(dw, key=lambda a: a[0])]
+    return dx1, dx2, dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
 
 
 def _cotangents(args, upstream, n):
@@ -182,16 +206,13 @@ def _sum(terms):
     return out
 
 
-def coupled_tensor_product(T, x1, x2, w, shared_weights):
-    """``[Z, dim1] x [Z, dim2]`` with weights ``[Z, numel]`` (or ``[numel]`` shared) -> ``[Z, dim_out]``.
+def coupled_native(T, x1, x2, w, shared_weights):
+    """``x1 [Z, dim1]`` (ir_mul) ``x x2 [Z, dim2]`` with weights ``[Z, numel]`` (or ``[numel]`` shared)
+    -> ``[Z, T.native_dim]`` in the kernel's layout (`CoupledTables.to_mul_ir` converts it).
 
-    The product ``F`` is trilinear, so ``T = <g, F(x1, x2, w)>`` is linear in each of its four
-    arguments and every derivative of every order is again ``F`` or one of ``T``'s partials at
-    other arguments. Both carry a gradient written that way, so forces in a loss (second
-    order) and beyond run the same hand-written sums instead of XLA's automatic gradient.
-
-    Args:
-        T: the plan's `CoupledTables` (``plan.coupled_tables``).
+    The product ``F`` is trilinear, so ``<g, F(x1, x2, w)>`` is linear in each of its four
+    arguments and every derivative of every order is again ``F`` or one of its partials at
+    other arguments. Both carry a gradient written that way.
     """
 
     @ops.custom_gradient
@@ -207,7 +228,7 @@ def coupled_tensor_product(T, x1, x2, w, shared_weights):
         def grad(*args, upstream=None):
             a1, a2, a3 = _cotangents(args, upstream, 3)
             # d/dg <a, partials> = F with one argument replaced by its cotangent; d/dx1 etc. are
-            # partials with another argument replaced (T is linear in each argument)
+            # partials with another argument replaced (the pairing is linear in each argument)
             none = (None, None, None)
             dg = _sum([product(a1, x2, w) if a1 is not None else None,
                        product(x1, a2, w) if a2 is not None else None,
@@ -220,3 +241,8 @@ def coupled_tensor_product(T, x1, x2, w, shared_weights):
         return _partials(T, g, x1, x2, w, shared_weights), grad
 
     return product(x1, x2, w)
+
+
+def coupled_tensor_product(T, x1, x2, w, shared_weights):
+    """``[Z, dim1] x [Z, dim2]`` -> ``[Z, dim_out]``, inputs and output in e3nn's mul_ir layout."""
+    return T.to_mul_ir(coupled_native(T, to_ir_mul(x1, T.irreps_in1), x2, w, shared_weights))

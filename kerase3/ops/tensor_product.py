@@ -12,12 +12,12 @@ it was made (`TensorProductPlan.kernel`):
 
 from keras import ops
 
-from ._coupled import coupled_tensor_product
+from ._coupled import coupled_native, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
 from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch
 from .plan import TensorProductPlan
 
-__all__ = ["tensor_product", "TensorProductPlan"]
+__all__ = ["tensor_product", "scatter_tensor_product", "TensorProductPlan"]
 
 
 def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
@@ -60,3 +60,43 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
     else:
         out = general_tensor_product(plan, x1f, x2f, w, shared_weights)
     return ops.reshape(out, tuple(batch) + (plan.irreps_out.dim,))
+
+
+def scatter_tensor_product(plan, node_features, edge_features, edge_weights, senders, receivers, num_nodes):
+    """Messages ``x[senders] ⊗ edge_features`` (weights per edge) summed at their receivers.
+
+    Equal to ``segment_sum(tensor_product(plan, take(x, senders), edge_features, edge_weights,
+    shared_weights=False), receivers, num_nodes)``. With the coupled kernel the node features
+    are reordered once per node, the messages stay in the kernel's own layout and only their
+    sums are reordered back: no edge-level transposes.
+
+    Args:
+        plan: `TensorProductPlan`.
+        node_features: ``(N, irreps_in1.dim)``.
+        edge_features: ``(E, irreps_in2.dim)``, e.g. spherical harmonics of the edge vectors.
+        edge_weights: ``(E, weight_numel)``, or None when no instruction has weights.
+        senders, receivers: ``(E,)`` node indices.
+        num_nodes: number of nodes ``N`` (int or scalar tensor).
+
+    Returns:
+        ``(N, irreps_out.dim)``.
+
+    Example:
+        >>> plan = TensorProductPlan("2x0e", "1o", "2x1o", [(0, 0, 0, "uvu", True)])
+        >>> x, sh, w = np.ones((2, 2)), np.array([[1.0, 0, 0], [0, 1, 0]]), np.ones((2, 2))
+        >>> out = scatter_tensor_product(plan, x, sh, w, np.array([0, 1]), np.array([1, 1]), 2)
+        >>> np.asarray(out).round(3).tolist()
+        [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]]
+    """
+    name = plan.name
+    x = ops.convert_to_tensor(node_features)
+    check_last_dim(x, plan.irreps_in1, name, "node_features")
+    if plan.kernel != "coupled":
+        msg = tensor_product(plan, ops.take(x, senders, axis=0), edge_features, edge_weights, shared_weights=False)
+        return ops.segment_sum(msg, receivers, num_segments=num_nodes)
+    e = ops.convert_to_tensor(edge_features, dtype=x.dtype)
+    check_last_dim(e, plan.irreps_in2, name, "edge_features")
+    w = check_weights(edge_weights, plan.weight_numel, x.dtype, name, "edge_weights")
+    T = plan.coupled_tables
+    msg = coupled_native(T, ops.take(to_ir_mul(x, plan.irreps_in1), senders, axis=0), e, w, False)
+    return T.to_mul_ir(ops.segment_sum(msg, receivers, num_segments=num_nodes))
