@@ -29,7 +29,10 @@ def run_children(script, impls, child_args):
             print(f"# {impl}: {module} is not installed, skipped")
             continue
         cmd = [sys.executable, script, "--child", impl, *child_args]
-        proc = subprocess.run(cmd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env), capture_output=True, text=True)
+        # cold starts: no compiled programs from earlier runs (kerase3.backend.enable_compilation_cache)
+        full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env)
+        full_env.setdefault("KERASE3_COMPILATION_CACHE", "0")
+        proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"# {impl} failed:\n{proc.stderr[-3000:]}")
         for line in proc.stdout.splitlines():

@@ -24,6 +24,10 @@ Per case and implementation, in a process of its own (nothing cached between the
 - ``ops``: TensorFlow ops in the traced graph (all nested functions included) or jaxpr equations;
   ``hlo``: instructions of the unoptimised HLO module XLA receives.
 
+``--warm`` runs each kerase3 case twice in fresh processes sharing a new on-disk compilation
+cache (`kerase3.backend.enable_compilation_cache`, on by default for users) and reports the
+second: the wait of every run after the first. Without it the cache is off (cold starts).
+
 The peer is the same Potential written with e3nn-jax (``benchmarks/potential.py``), its
 ``jax.jit`` train step lowered and compiled.
 """
@@ -197,6 +201,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=CASES)
     parser.add_argument("--impl", nargs="+", default=list(IMPLS))
+    parser.add_argument("--warm", action="store_true")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
@@ -209,7 +214,17 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for case in args.cases:
         impls = {i: (IMPLS[i][1], IMPLS[i][2]) for i in args.impl}
+        if args.warm:
+            import tempfile
+
+            cache = tempfile.mkdtemp()
+            impls = {i: dict(env, KERASE3_COMPILATION_CACHE=cache) for i, env in
+                     ((i, IMPLS[i][1]) for i in args.impl if i.startswith("kerase3"))}
+            impls = {i: (env, IMPLS[i][2]) for i, env in impls.items()}
+            for _ in run_children(__file__, impls, ["--cases", case]):
+                pass  # the first run fills the cache
         for impl, r in run_children(__file__, impls, ["--cases", case]):
+            impl = impl + (" (warm)" if args.warm else "")
             print(f"| {case} | {impl} | {r['first_step']:.1f} | {r['trace']:.1f} | {r['compile']:.1f} | {r['step'] * 1e3:.0f} "
                   f"| {r.get('ops', '-')} | {r['hlo']} |", flush=True)
 

@@ -9,7 +9,9 @@ be is here:
 - `energy_and_gradients`: forces ``-dE/dpositions`` and the virial ``dE/dstrain`` taken by
   automatic differentiation inside a model's forward pass (so that training differentiates
   through them: forces in the loss need second derivatives);
-- `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow).
+- `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
+- `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
+  (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it).
 
 The dtype rule (`geometry_dtype`): positions, cells, shifts, edge vectors, spherical harmonics
 and radial bases are computed in float32 (float64 when the model computes in float64)
@@ -17,11 +19,89 @@ whatever the mixed-precision policy, because a rigid translation or a cell of 20
 exceeds what float16/bfloat16 resolve.
 """
 
+import hashlib
+import os
+import platform
+
 import keras
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
-           "compiled_call"]
+           "compiled_call", "enable_compilation_cache"]
+
+
+def _cache_root():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kerase3", "xla")
+
+
+def _machine_tag():
+    """Backend, its version and this CPU: a compiled program is only reused where it was made."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        version = tf.__version__
+    elif name == "jax":
+        import jax
+
+        version = jax.__version__
+    else:
+        version = keras.__version__
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu += next((line for line in f if line.startswith(("model name", "flags"))), "")
+    except OSError:
+        pass
+    return f"{name}-{version}-{hashlib.sha1(cpu.encode()).hexdigest()[:10]}"
+
+
+def enable_compilation_cache(directory=None):
+    """Keep compiled XLA programs on disk so that a later process running the same program
+    (same model, shapes and versions) skips the compilation.
+
+    TensorFlow: ``--tf_xla_persistent_cache_directory`` added to ``TF_XLA_FLAGS`` (read at the first
+    XLA compilation of the process, so call this before it; a directory set there by the user
+    wins). JAX: ``jax_compilation_cache_dir``. The directory is tagged with the backend, its
+    version and the CPU, so programs are never reused across versions or machines.
+
+    Args:
+        directory: default ``~/.cache/kerase3/xla/<backend>-<version>-<cpu>``.
+
+    Returns:
+        the directory used, or None for backends without a cache (PyTorch) or when the user's
+        ``TF_XLA_FLAGS`` already names one.
+    """
+    directory = directory or os.path.join(_cache_root(), _machine_tag())
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        flags = os.environ.get("TF_XLA_FLAGS", "")
+        if "tf_xla_persistent_cache_directory" in flags:
+            return None
+        os.makedirs(directory, exist_ok=True)
+        os.environ["TF_XLA_FLAGS"] = (flags + " " if flags else "") + f"--tf_xla_persistent_cache_directory={directory}"
+        return directory
+    if name == "jax":
+        import jax
+
+        os.makedirs(directory, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", directory)
+        return directory
+    return None
+
+
+def _default_compilation_cache():
+    setting = os.environ.get("KERASE3_COMPILATION_CACHE", "1")
+    if setting in ("0", "false", "off", ""):
+        return None
+    try:
+        return enable_compilation_cache(None if setting in ("1", "true", "on") else setting)
+    except OSError:  # read-only home: run without the cache
+        return None
+
+
+COMPILATION_CACHE = _default_compilation_cache()
 
 _LOW_PRECISION = ("float16", "bfloat16")
 

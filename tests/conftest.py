@@ -1,7 +1,10 @@
 import os
 
-import numpy as np
-import pytest
+# the suite compiles every program afresh: xdist workers share no on-disk XLA cache
+os.environ.setdefault("KERASE3_COMPILATION_CACHE", "0")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 

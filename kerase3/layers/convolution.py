@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from .. import ops as k3ops
+from ..ops import layout
 from ..ops.layout import axis_size
 from ..o3 import Irreps
 from .base import IrrepsLayer
@@ -102,12 +103,16 @@ class Convolution(IrrepsLayer):
         self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"Convolution: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
-        x = self.lin1(node_features)
         weights = self.radial(edge_radial)
         num_nodes = axis_size(node_features, 0)
-        agg = k3ops.scatter_tensor_product(self.plan, x, edge_sh, weights, senders, receivers, num_nodes)
-        agg = agg / math.sqrt(self.avg_num_neighbors)
-        out = self.lin2(agg)
+        # features stay in ir_mul blocks from the first linear map to the last: reordered once per
+        # node on the way in and out; messages and their sums stay in the product kernel's layout
+        x = ops.cast(node_features, self.compute_dtype)
+        blocks = self.lin1.call_blocks(layout.to_blocks(x, self.irreps_in), like=x)
+        agg = k3ops.scatter_tensor_product_blocks(self.plan, blocks, edge_sh, weights, senders, receivers, num_nodes)
+        scale = 1.0 / math.sqrt(self.avg_num_neighbors)
+        out = self.lin2.call_blocks([None if t is None else t * scale for t in agg], like=x)
+        out = layout.from_blocks(out, self.irreps_out, (-1,), x)
         sc = self.self_connection(node_features) if node_attr is None else self.self_connection(node_features, node_attr)
         return out + sc
 

@@ -63,6 +63,15 @@ class Linear(IrrepsLayer):
         shared = self.internal_weights
         return k3ops.linear(self.plan, x, weight, bias if self.plan.bias_numel else None, shared_weights=shared)
 
+    def call_blocks(self, blocks, like=None):
+        """The layer on features split into ir_mul blocks (`kerase3.ops.linear_blocks`): one
+        ``[Z, 2l+1, mul]`` per block of ``irreps_in`` -> the same for ``irreps_out``. Internal
+        weights only."""
+        if not self.internal_weights:
+            raise ValueError(f"Linear.call_blocks: needs internal weights ({self.irreps_in} -> {self.irreps_out})")
+        return k3ops.linear_blocks(self.plan, blocks, self.weight, self.bias if self.plan.bias_numel else None,
+                                   shared_weights=True, like=like)
+
     def fit_least_squares(self, x, y, mask=None, ridge=1e-8):
         """Set the weights to the (ridge) least-squares solution of ``layer(x) ~ y`` (numpy, float64).
 

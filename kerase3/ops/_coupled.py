@@ -96,6 +96,18 @@ class CoupledTables:
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
         self.weight_numel = plan.weight_numel
 
+    def native_blocks(self, y):
+        """Kernel output ``[Z, native_dim]`` -> one ``[Z, 2l+1, mul]`` per output block (ir_mul, as
+        `kerase3.ops.linear_blocks` takes them; paths into the same block add up; None where no
+        path reaches it)."""
+        outs = [None] * len(self.out_blocks)
+        for blk in self.blocks:
+            yb = ops.reshape(y[:, blk["n"]], (-1, blk["K"], blk["mul"]))
+            for p in blk["paths"]:
+                t = yb[:, p["k"], :]
+                outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
+        return outs
+
     def to_mul_ir(self, y):
         """Kernel output ``[Z, native_dim]`` -> ``[Z, irreps_out.dim]`` in e3nn's mul_ir layout (paths
         into the same output block add up; blocks no path reaches are zeros)."""

@@ -5,7 +5,7 @@ from keras import ops
 from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks, zeros_rows
 from .plan import LinearPlan
 
-__all__ = ["linear", "LinearPlan"]
+__all__ = ["linear", "linear_blocks", "LinearPlan"]
 
 
 def linear(plan, x, weight=None, bias=None, shared_weights=True):
@@ -43,7 +43,26 @@ def linear(plan, x, weight=None, bias=None, shared_weights=True):
         k += 1
     if plan.bias_numel and not shared_weights:
         bias = flatten_batch(tensors[k])
-    blocks_in = to_blocks(xf, plan.irreps_in)
+    blocks = linear_blocks(plan, to_blocks(xf, plan.irreps_in), weight, bias, shared_weights, like=xf)
+    return from_blocks(blocks, plan.irreps_out, batch, xf)
+
+
+def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, like=None):
+    """`linear` on features already split into blocks in the ir_mul layout: one ``[Z, 2l+1, mul]``
+    per block of ``irreps_in`` (None where ``mul = 0``) -> the same for ``irreps_out``. Layers that
+    keep features in blocks between two products (`kerase3.layers.Convolution`) skip the
+    reordering to e3nn's layout and back.
+
+    Args:
+        plan: `LinearPlan`; weight, bias, shared_weights: as in `linear`, batch axes flattened.
+        like: a ``[Z, ...]`` tensor giving rows and dtype for output blocks no input reaches
+            (default: the first input block).
+    """
+    xf = like if like is not None else next(b[:, 0, :] for b in blocks_in if b is not None)
+    if weight is not None:
+        weight = ops.cast(weight, xf.dtype)
+    if bias is not None:
+        bias = ops.cast(bias, xf.dtype)
 
     # group instructions by output block: one matrix product each
     groups = [[] for _ in plan.irreps_out]
@@ -82,4 +101,4 @@ def linear(plan, x, weight=None, bias=None, shared_weights=True):
         if out is None:
             out = ops.reshape(zeros_rows(xf, ir.dim * mul), (-1, ir.dim, mul))
         blocks.append(out)
-    return from_blocks(blocks, plan.irreps_out, batch, xf)
+    return blocks

@@ -14,10 +14,10 @@ from keras import ops
 
 from ._coupled import coupled_native, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks
 from .plan import TensorProductPlan
 
-__all__ = ["tensor_product", "scatter_tensor_product", "TensorProductPlan"]
+__all__ = ["tensor_product", "scatter_tensor_product", "scatter_tensor_product_blocks", "TensorProductPlan"]
 
 
 def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
@@ -100,3 +100,30 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
     T = plan.coupled_tables
     msg = coupled_native(T, ops.take(to_ir_mul(x, plan.irreps_in1), senders, axis=0), e, w, False)
     return T.to_mul_ir(ops.segment_sum(msg, receivers, num_segments=num_nodes))
+
+
+def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights, senders, receivers, num_nodes):
+    """`scatter_tensor_product` on node features split into ir_mul blocks, in and out.
+
+    ``node_blocks``: one ``[N, 2l+1, mul]`` per block of ``irreps_in1`` (None where ``mul = 0``), as
+    `kerase3.ops.linear_blocks` gives them. Returns one ``[N, 2l+1, mul]`` per block of
+    ``irreps_out`` (None where no path reaches it). Layers that mix channels before and after
+    the product (`kerase3.layers.Convolution`) then never reorder features to e3nn's layout
+    in between.
+    """
+    rows = next((b for b in node_blocks if b is not None), None)
+    if rows is None:
+        raise ValueError(f"{plan.name}: node_blocks holds no block of irreps_in1={plan.irreps_in1}. "
+                         f"Received: {len(node_blocks)} empty blocks")
+    if plan.kernel != "coupled":
+        x = from_blocks(node_blocks, plan.irreps_in1, (-1,), rows[:, 0, :])
+        out = scatter_tensor_product(plan, x, edge_features, edge_weights, senders, receivers, num_nodes)
+        return to_blocks(out, plan.irreps_out)
+    flat = [ops.reshape(b, (-1, b.shape[1] * b.shape[2])) for b in node_blocks if b is not None]
+    x = flat[0] if len(flat) == 1 else ops.concatenate(flat, axis=-1)
+    e = ops.convert_to_tensor(edge_features, dtype=x.dtype)
+    check_last_dim(e, plan.irreps_in2, plan.name, "edge_features")
+    w = check_weights(edge_weights, plan.weight_numel, x.dtype, plan.name, "edge_weights")
+    T = plan.coupled_tables
+    msg = coupled_native(T, ops.take(x, senders, axis=0), e, w, False)
+    return T.native_blocks(ops.segment_sum(msg, receivers, num_segments=num_nodes))

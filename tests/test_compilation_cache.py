@@ -1,0 +1,50 @@
+"""Compiled XLA programs are kept on disk (on by default) and the directory is tagged with the
+backend, its version and the CPU."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+SCRIPT = """
+import os, sys
+import numpy as np
+import kerase3.backend as b
+import keras
+from kerase3.layers import Linear
+layer = Linear("4x0e + 2x1o", "3x0e + 1x1o")
+x = np.ones((5, 10), np.float32)
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    out = tf.function(layer, jit_compile=True)(x)
+else:
+    import jax
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    layer.build((None, 10))
+    out = jax.jit(lambda w, a: layer.stateless_call([w], [], a)[0])(layer.weights[0].value, x)
+print(b.COMPILATION_CACHE)
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"), reason="XLA backends only")
+def test_programs_are_written_to_the_cache(tmp_path):
+    env = dict(os.environ, KERASE3_COMPILATION_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == str(tmp_path / "cache")
+    assert os.listdir(tmp_path / "cache"), "no compiled program was written"
+
+
+def test_off_and_user_setting_respected(tmp_path, monkeypatch):
+    from kerase3 import backend
+
+    assert backend.COMPILATION_CACHE is None  # the suite turns it off (tests/conftest.py)
+    if keras.backend.backend() == "tensorflow":
+        monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={tmp_path}")
+        assert backend.enable_compilation_cache(str(tmp_path / "other")) is None  # the user's directory wins
+        assert not (tmp_path / "other").exists()
+    tag = backend._machine_tag()
+    assert tag.startswith(keras.backend.backend() + "-")
