@@ -7,10 +7,11 @@ from .. import ops as k3ops
 from ..layers import Convolution, EdgeEmbedding, InteractionStack
 from ..o3 import Irreps
 from ..ops.layout import axis_size
+from ._training import TracesOnce
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class GatedConvNetwork(keras.Model):
+class GatedConvNetwork(TracesOnce, keras.Model):
     """e3nn's gated convolution network with parity (``gate_points_2101``): any irreps in and out.
 
     ``layers`` blocks of `Convolution` + `Gate` on hidden irreps ``mul x (0e+0o+1o+1e+...)`` up to

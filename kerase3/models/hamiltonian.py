@@ -11,6 +11,7 @@ from ..heads import HamiltonianHead, as_orbital_basis
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
+from ._training import TracesOnce
 
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
@@ -56,7 +57,7 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class HamiltonianModel(keras.Model):
+class HamiltonianModel(TracesOnce, keras.Model):
     """Hamiltonian (and optionally overlap) matrices of molecules and crystals from their geometry.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on

@@ -7,10 +7,11 @@ from ..graph import average_num_neighbors
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
+from ._training import TracesOnce
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Potential(keras.Model):
+class Potential(TracesOnce, keras.Model):
     """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` with species self-connection +
