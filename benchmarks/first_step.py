@@ -93,22 +93,31 @@ def _hlo_count(text):
     return sum(1 for line in text.splitlines() if re.match(r"\s*(ROOT )?%?[\w.\-]+ = ", line))
 
 
-def run_kerase3_tf(case):
-    import tensorflow as tf
-
-    rec = {}
+def _first_train_on_batch(case):
+    """The user's wait: seconds of the first ``train_on_batch`` of a built, compiled model."""
     model, x, y, opt, loss = _case(case)
     model(x)  # build
     model.compile(optimizer=opt, loss=loss, jit_compile=True)
     t = time.perf_counter()
     model.train_on_batch(x, y)
-    rec["first_step"] = time.perf_counter() - t
+    return time.perf_counter() - t
 
+
+def _compiled_model(case):
+    """A fresh built model, compiled, optimizer built: its ``train_step`` is traced by hand next."""
+    model, x, y, opt, loss = _case(case)
+    model(x)
+    model.compile(optimizer=opt, loss=loss, jit_compile=True)
+    model.optimizer.build(model.trainable_variables)
+    return model, x, y
+
+
+def run_kerase3_tf(case):
+    import tensorflow as tf
+
+    rec = {"first_step": _first_train_on_batch(case)}
     # the same train step again, traced and compiled by hand to split the wait
-    model2, x, y, opt, loss = _case(case)
-    model2(x)
-    model2.compile(optimizer=opt, loss=loss, jit_compile=True)
-    model2.optimizer.build(model2.trainable_variables)
+    model2, x, y = _compiled_model(case)
     step = tf.function(model2.train_step, jit_compile=True)
     t = time.perf_counter()
     cf = step.get_concrete_function((x, y))
@@ -132,18 +141,8 @@ def run_kerase3_tf(case):
 def run_kerase3_jax(case):
     import jax
 
-    rec = {}
-    model, x, y, opt, loss = _case(case)
-    model(x)
-    model.compile(optimizer=opt, loss=loss, jit_compile=True)
-    t = time.perf_counter()
-    model.train_on_batch(x, y)
-    rec["first_step"] = time.perf_counter() - t
-
-    model2, x, y, opt, loss = _case(case)
-    model2(x)
-    model2.compile(optimizer=opt, loss=loss, jit_compile=True)
-    model2.optimizer.build(model2.trainable_variables)
+    rec = {"first_step": _first_train_on_batch(case)}
+    model2, x, y = _compiled_model(case)
     state = ([v.value for v in model2.trainable_variables], [v.value for v in model2.non_trainable_variables],
              [v.value for v in model2.optimizer.variables], [v.value for v in model2.metrics_variables])
     fn = jax.jit(model2.train_step)

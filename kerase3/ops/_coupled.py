@@ -35,6 +35,7 @@ import numpy as np
 from keras import ops
 
 from ..o3 import wigner_3j
+from .layout import from_blocks
 
 
 def coupled_paths(plan):
@@ -93,6 +94,7 @@ class CoupledTables:
         self.C = np.concatenate(cols, axis=1)
         self.native_dim = noff
         self.irreps_in1 = i1
+        self.irreps_out = io
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
         self.weight_numel = plan.weight_numel
 
@@ -111,19 +113,9 @@ class CoupledTables:
     def to_mul_ir(self, y):
         """Kernel output ``[Z, native_dim]`` -> ``[Z, irreps_out.dim]`` in e3nn's mul_ir layout (paths
         into the same output block add up; blocks no path reaches are zeros)."""
-        outs = [None] * len(self.out_blocks)
-        for blk in self.blocks:
-            mul, K = blk["mul"], blk["K"]
-            yb = ops.reshape(y[:, blk["n"]], (-1, K, mul))
-            for p in blk["paths"]:
-                t = ops.reshape(ops.transpose(yb[:, p["k"], :], (0, 2, 1)), (-1, mul * p["d3"]))
-                outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
-        parts = []
-        for t, (mul, d) in zip(outs, self.out_blocks):
-            if mul * d == 0:
-                continue
-            parts.append(ops.zeros((ops.shape(y)[0], mul * d), dtype=y.dtype) if t is None else t)
-        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+        blocks = [ops.zeros((ops.shape(y)[0], d, mul), dtype=y.dtype) if t is None and mul * d else t
+                  for t, (mul, d) in zip(self.native_blocks(y), self.out_blocks)]
+        return from_blocks(blocks, self.irreps_out, (-1,), y)
 
 
 def to_ir_mul(x, irreps):
