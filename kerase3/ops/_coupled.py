@@ -73,7 +73,7 @@ class CoupledTables:
         by_block = {}
         for ins, ws in paths:
             by_block.setdefault(ins.i_in1, []).append((ins, ws))
-        cols, self.blocks = [], []
+        cols, self.blocks, wcols = [], [], []
         moff = noff = 0
         for b in sorted(by_block):
             mul, ir1 = i1[b]
@@ -87,11 +87,20 @@ class CoupledTables:
                 places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
+            # E[p, K] = 1 on path p's output components: expands the block's per-path weights
+            # [Z, P, mul] to [Z, K, mul] (and sums over K per path for d/dw) in one product
+            E = np.zeros((len(places), K))
+            for i, pl in enumerate(places):
+                E[i, pl["k"]] = 1.0
             self.blocks.append(dict(x=s1[b], mul=mul, d1=d1, K=K, m=slice(moff, moff + d1 * K),
-                                    n=slice(noff, noff + mul * K), paths=places))
+                                    n=slice(noff, noff + mul * K), paths=places, E=E))
+            wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             moff += d1 * K
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
+        wcols = np.concatenate(wcols)
+        # the weights in block order (None: they already are)
+        self.wperm = None if np.array_equal(wcols, np.arange(plan.weight_numel)) else wcols
         self.native_dim = noff
         self.irreps_in1 = i1
         self.irreps_out = io
@@ -132,8 +141,24 @@ def to_ir_mul(x, irreps):
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
 
-def _weights(w, ws, shared):
-    return w[None, ws] if shared else w[:, ws]
+def _block_weights(T, w, shared):
+    """Each block's path weights ``[Z, P, mul]`` (``[1, P, mul]`` shared)."""
+    w = w[None, :] if shared else w
+    if T.wperm is not None:
+        w = ops.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
+    out, off = [], 0
+    for blk in T.blocks:
+        P, mul = len(blk["paths"]), blk["mul"]
+        out.append(ops.reshape(w[:, off : off + P * mul], (-1, P, mul)))
+        off += P * mul
+    return out
+
+
+def _expand(wb, blk, dtype):
+    """``[Z, P, mul]`` -> ``[Z, K, mul]`` (one path: broadcast as ``[Z, 1, mul]``)."""
+    if wb.shape[1] == 1:
+        return wb
+    return ops.einsum("zpu,pk->zku", wb, ops.convert_to_tensor(blk["E"], dtype=dtype))
 
 
 def _contract(x1, M, blk):
@@ -152,11 +177,9 @@ def _contract(x1, M, blk):
 def _forward(T, x1, x2, w, shared):
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     outs = []
-    for blk in T.blocks:
+    for blk, wb in zip(T.blocks, _block_weights(T, w, shared)):
         y, _, _ = _contract(x1, M, blk)
-        parts = [y[:, p["k"], :] * _weights(w, p["w"], shared)[:, None, :] for p in blk["paths"]]
-        y = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
-        outs.append(ops.reshape(y, (-1, blk["mul"] * blk["K"])))
+        outs.append(ops.reshape(y * _expand(wb, blk, x1.dtype), (-1, blk["mul"] * blk["K"])))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
@@ -164,17 +187,17 @@ def _partials(T, g, x1, x2, w, shared):
     """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout)."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     dx1, dw, dM = {}, [], []
-    for blk in T.blocks:
+    for blk, wb in zip(T.blocks, _block_weights(T, w, shared)):
         mul, d1, K = blk["mul"], blk["d1"], blk["K"]
         y, x1b, Mb = _contract(x1, M, blk)
         gb = ops.reshape(g[:, blk["n"]], (-1, K, mul))
-        gws = []
-        for p in blk["paths"]:
-            gp = gb[:, p["k"], :]
-            dwp = ops.sum(gp * y[:, p["k"], :], axis=1)
-            dw.append((p["w"].start, ops.sum(dwp, axis=0) if shared else dwp))
-            gws.append(gp * _weights(w, p["w"], shared)[:, None, :])
-        gw = gws[0] if len(gws) == 1 else ops.concatenate(gws, axis=1)
+        gy = gb * y
+        if len(blk["paths"]) == 1:
+            dwb = ops.sum(gy, axis=1)
+        else:
+            dwb = ops.reshape(ops.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
+        dw.append(ops.sum(dwb, axis=0) if shared else dwb)
+        gw = gb * _expand(wb, blk, g.dtype)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         dx1[blk["x"].start] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
@@ -186,8 +209,10 @@ def _partials(T, g, x1, x2, w, shared):
         if mul * ir.dim:
             parts.append(dx1[s.start] if s.start in dx1 and mul else ops.zeros_like(x1[:, s]))
     dx1 = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-    dw = [t for _, t in sorted(dw, key=lambda a: a[0])]
-    return dx1, dx2, dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
+    dw = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
+    if T.wperm is not None:
+        dw = ops.take(dw, ops.convert_to_tensor(np.argsort(T.wperm), dtype="int32"), axis=-1)
+    return dx1, dx2, dw
 
 
 def _cotangents(args, upstream, n):

@@ -219,6 +219,18 @@ class _Path:
 def _uvw(p, out):
     """Fully connected channels ``u, v -> w``; a one-channel x2 goes through the coupling matrix."""
     ins, w, shared = p.ins, p.w, p.shared
+    if p.l2 == 0:
+        # x2 scalars (e.g. one-hot species): C_i0k = delta_ik / sqrt(2l+1), so the path is a linear
+        # map of the outer product x1 (x) x2 - one broadcast multiply, then one matrix product
+        u, v, wo = ins.path_shape
+        c = p.pw * float(wigner_3j(p.l1, 0, p.l3)[0, 0, 0])
+        t = p.B1.mul_ir[:, :, None, :] * (c * p.B2.mul_ir[:, None, :, :])  # [Z, u, v, d]
+        t = ops.reshape(t, (-1, u * v, p.d3))
+        if shared:
+            out.mix_output_side(ins.i_out, t, ops.reshape(w, (u * v, wo)))
+        else:
+            out.add(ins.i_out, ops.einsum("zqk,zqw->zwk", t, ops.reshape(w, (-1, u * v, wo))))
+        return
     if ins.path_shape[1] == 1:
         # x2 has one channel: couple through M[z, i, k] and mix channels on the cheaper side
         u, _, wo = ins.path_shape

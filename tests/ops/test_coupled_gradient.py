@@ -11,21 +11,23 @@ from kerase3.ops import TensorProductPlan, tensor_product
 BACKEND = keras.backend.backend()
 
 
-def _conv_plan(irreps_in1, irreps_sh, lmax_out):
+def _conv_plan(irreps_in1, irreps_sh, lmax_out, sh_major=False):
     i1, i2 = Irreps(irreps_in1), Irreps(irreps_sh)
     out, instr = [], []
-    for a, (mul, r1) in enumerate(i1):
-        for b, (_, r2) in enumerate(i2):
-            for ro in r1 * r2:
-                if ro.l <= lmax_out:
-                    instr.append((a, b, len(out), "uvu", True))
-                    out.append((mul, ro))
+    pairs = [(a, b) for a in range(len(i1)) for b in range(len(i2))]
+    for a, b in sorted(pairs, key=lambda ab: ab[::-1]) if sh_major else pairs:
+        (mul, r1), (_, r2) = i1[a], i2[b]
+        for ro in r1 * r2:
+            if ro.l <= lmax_out:
+                instr.append((a, b, len(out), "uvu", True))
+                out.append((mul, ro))
     return str(i1), str(i2), str(Irreps(out)), instr
 
 
 CASES = [
     ("4x0e+3x1o+2x2e", "0e+1o", 2),
     ("2x0e+2x1e+1x2o", "1x0e+1x1o", 3),  # mixed multiplicities and parities
+    ("3x0e+2x1o+2x2e", "0e+1o+2e", 2, True),  # paths ordered by harmonic: weights not in block order
 ]
 
 
@@ -81,9 +83,10 @@ def _grads(plan, shared, x1, x2, w, v, r, traced=True):
     return [t.numpy() for t in g1], [t.numpy() for t in g2]
 
 
-@pytest.mark.parametrize("case, shared", [(CASES[0], False), (CASES[1], True)])
+@pytest.mark.parametrize("case, shared", [(CASES[0], False), (CASES[1], True), (CASES[2], False), (CASES[2], True)])
 def test_gradients_equal_automatic_differentiation(case, shared):
     fast, general = _plans(case)
+    assert (fast.coupled_tables.wperm is not None) == (len(case) == 4)
     data = _data(fast, shared)
     x1, x2, w = data[:3]
     out_fast = keras.ops.convert_to_numpy(tensor_product(fast, x1, x2, w, shared_weights=shared))
