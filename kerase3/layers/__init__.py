@@ -17,6 +17,7 @@ from .norm_activation import NormActivation
 from .radial_basis import RadialBasis
 from .s2_activation import S2Activation
 from .spherical_harmonics import SphericalHarmonics
+from .symmetric_contraction import SymmetricContraction
 from .tensor_product import TensorProduct
 from .tensor_product_variants import (
     ElementwiseTensorProduct,
@@ -47,5 +48,6 @@ __all__ = [
     "AtomEmbedding",
     "EdgeEmbedding",
     "InteractionStack",
+    "SymmetricContraction",
     "IrrepsLayer",
 ]

@@ -1,0 +1,117 @@
+"""SymmetricContraction equals mace-torch's (fixtures from tests/reference/make_mace_fixtures.py),
+is equivariant under rotations and inversion, and refuses what it cannot reach."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerase3.layers import SymmetricContraction
+from kerase3.o3 import Irreps, product_basis, rand_matrix
+from kerase3.testing import check_layer
+
+FIX = np.load(os.path.join(os.path.dirname(__file__), "..", "reference", "mace_torch.npz"))
+META = json.loads(str(FIX["meta"]))
+CASES = {c["name"]: c for c in META["contractions"]}
+
+
+def _layer(case, **kw):
+    layer = SymmetricContraction(case["irreps_in"], case["irreps_out"], case["correlation"], case["num_elements"], dtype="float64", **kw)
+    layer.build()
+    return layer
+
+
+def _load(layer, case):
+    """mace-torch's state (per output irrep: weights_max = degree correlation, weights.j = degree correlation-1-j)."""
+    st = {k: FIX[v] for k, v in case["state"].items()}
+    for i in range(len(layer.irreps_out)):
+        for nu in range(1, layer.correlation + 1):
+            key = "weights_max" if nu == layer.correlation else f"weights.{layer.correlation - 1 - nu}"
+            w = st[f"contractions.{i}.{key}"]
+            if layer.weights_nu[i][nu - 1] is None:
+                assert not np.any(st[f"contractions.{i}.U_matrix_{nu}"])
+                continue
+            layer.weights_nu[i][nu - 1].assign(w)
+    return st
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_equals_mace_torch(name):
+    case = CASES[name]
+    layer = _layer(case)
+    st = _load(layer, case)
+    for i in range(len(layer.irreps_out)):  # kerase3's own coupling tensors are mace's
+        for nu in range(1, layer.correlation + 1):
+            u = st[f"contractions.{i}.U_matrix_{nu}"]
+            if layer.u_matrices[i][nu - 1] is not None:
+                np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u_matrices[i][nu - 1]).reshape(u.shape), u, atol=1e-12)
+    out = keras.ops.convert_to_numpy(layer(FIX[case["x"]], FIX[case["y"]]))
+    ref = FIX[case["out"]]
+    assert np.abs(ref).max() > 1e-3
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10 * max(1.0, np.abs(ref).max()))
+
+
+def test_coupling_tensors_given_from_outside():
+    """num_params + set_coupling (how the loader takes mace-torch's tensors, reduced or not)."""
+    case = CASES["sc_l2_nu3"]
+    ref_layer = _layer(case)
+    _load(ref_layer, case)
+    layer = _layer(case, num_params=ref_layer.num_params)
+    _load(layer, case)
+    st = {k: FIX[v] for k, v in case["state"].items()}
+    for i in range(len(layer.irreps_out)):
+        for nu in range(1, layer.correlation + 1):
+            layer.set_coupling(i, nu, st[f"contractions.{i}.U_matrix_{nu}"])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(FIX[case["x"]], FIX[case["y"]])), FIX[case["out"]], atol=1e-10)
+    with pytest.raises(ValueError, match="needs"):
+        layer.set_coupling(0, 1, np.zeros(3))
+
+
+@pytest.mark.parametrize("irreps_in, irreps_out, correlation", [
+    ("3x0e+3x1o+3x2e", "3x0e+3x1o+3x1e+3x2e", 3),
+    ("2x0e+2x1o+2x2e", "2x1e+2x2o", 3),  # pseudovectors and odd rank-2 from a vector and a rank-2 tensor
+])
+def test_equivariance_rotation_and_inversion(irreps_in, irreps_out, correlation):
+    rng = np.random.default_rng(0)
+    layer = SymmetricContraction(irreps_in, irreps_out, correlation, 2, dtype="float64")
+    layer.build()
+    for ws in layer.weights_nu:
+        for w in ws:
+            if w is not None:
+                w.assign(rng.normal(size=w.shape))
+    x = rng.normal(size=(6, Irreps(irreps_in).dim))
+    attrs = np.eye(2)[rng.integers(0, 2, 6)]
+    out = keras.ops.convert_to_numpy(layer(x, attrs))
+    assert np.abs(out).max() > 1e-2
+    for R in (rand_matrix(seed=1), -rand_matrix(seed=2), -np.eye(3)):
+        Din, Dout = Irreps(irreps_in).D_from_matrix(R), Irreps(irreps_out).D_from_matrix(R)
+        rotated = keras.ops.convert_to_numpy(layer(x @ Din.T, attrs))
+        np.testing.assert_allclose(rotated, out @ Dout.T, rtol=0, atol=1e-10 * np.abs(out).max())
+
+
+def test_unreachable_and_bad_irreps_are_refused():
+    with pytest.raises(ValueError, match="reaches 1e"):
+        SymmetricContraction("2x0e+2x1o", "2x0e+2x1e", 1, 1)
+    # 1o x 1o -> 1e has a nonzero coupling tensor, but a x a = 0 in every channel: still refused
+    with pytest.raises(ValueError, match="reaches 1e"):
+        SymmetricContraction("2x0e+2x1o", "2x0e+2x1e", 3, 1)
+    with pytest.raises(ValueError, match="multiplicity 2"):
+        SymmetricContraction("2x0e+2x1o", "4x0e", 2, 1)
+    with pytest.raises(ValueError, match="same non-zero multiplicity"):
+        SymmetricContraction("2x0e+3x1o", "2x0e", 2, 1)
+    layer = SymmetricContraction("2x0e+2x1o", "2x0e", 2, 1)
+    with pytest.raises(ValueError, match="SymmetricContraction"):
+        layer(np.ones((3, 7)), np.ones((3, 1)))
+
+
+def test_product_basis_counts_paths():
+    # 0e x 0e, 1o x 1o -> 0e: 2 paths; nothing of degree 1 reaches 1e from 0e + 1o
+    assert product_basis("0e+1o", 2, "0e").shape == (1, 4, 4, 2)
+    assert product_basis("0e+1o", 1, "1e") is None
+
+
+def test_layer_contract():
+    check_layer(SymmetricContraction, dict(irreps_in="2x0e+2x1o", irreps_out="2x0e+2x1o", correlation=2, num_elements=3),
+                [np.ones((4, 8)), np.eye(3)[[0, 1, 2, 0]]], (4, 8))
