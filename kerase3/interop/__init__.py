@@ -1,1 +1,1 @@
-"""Interoperability with other libraries (``kerase3.interop.e3nn``)."""
+"""Interoperability with other libraries (``kerase3.interop.e3nn``, ``kerase3.interop.mace``)."""

@@ -2,6 +2,7 @@
 
 from .gated_conv_network import GatedConvNetwork
 from .hamiltonian import HamiltonianModel, hamiltonian_graphs
+from .mace import MACE
 from .potential import Potential
 
-__all__ = ["GatedConvNetwork", "Potential", "HamiltonianModel", "hamiltonian_graphs"]
+__all__ = ["GatedConvNetwork", "Potential", "MACE", "HamiltonianModel", "hamiltonian_graphs"]

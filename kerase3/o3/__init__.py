@@ -39,7 +39,7 @@ from ._rotation import (
     xyz_to_angles,
 )
 from ._orbital_basis import CONVENTIONS, OrbitalBasis, shell_change_of_basis
-from ._product_basis import product_basis
+from ._product_basis import E3NN_04_FLIPS, product_basis, wigner_3j_e3nn_04
 from ._reduce import ReducedTensorProducts
 from ._spherical_harmonics_table import sh_recursion_table
 from ._wigner import change_basis_real_to_complex, so3_generators, su2_generators, wigner_3j, wigner_D
@@ -54,6 +54,8 @@ __all__ = [
     "MulIr",
     "wigner_3j",
     "product_basis",
+    "wigner_3j_e3nn_04",
+    "E3NN_04_FLIPS",
     "wigner_D",
     "so3_generators",
     "su2_generators",

@@ -1,0 +1,174 @@
+"""Trained mace-torch models in kerase3: ``load(state_dict, config)`` -> `kerase3.models.MACE`.
+
+torch is not needed::
+
+    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    model = kerase3.interop.mace.load(state, config)
+
+``config`` holds ``ScaleShiftMACE``'s constructor arguments by name (``r_max``, ``num_bessel``,
+``num_polynomial_cutoff``, ``max_ell``, ``num_interactions``, ``hidden_irreps`` and ``MLP_irreps`` as
+strings, ``correlation``, ``radial_MLP``, ``avg_num_neighbors``, ``atomic_energies``,
+``atomic_numbers``, ``atomic_inter_scale``, ``atomic_inter_shift``, ``interaction`` and optionally
+``interaction_first`` (class names), ``gate`` (``"silu"`` or None), ``use_reduced_cg``). The
+coupling tensors of the product basis are taken from the state dict (mace-torch stores them), so
+either of mace-torch's constructions loads.
+"""
+
+import numpy as np
+
+from ..interop.e3nn import load_weights
+from ..models.mace import INTERACTIONS, MACE
+
+__all__ = ["load"]
+
+_REQUIRED = ("r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "hidden_irreps", "MLP_irreps",
+             "correlation", "avg_num_neighbors", "atomic_energies", "atomic_numbers")
+_UNSUPPORTED = ("pair_repulsion", "distance_transform", "heads", "cueq_config", "oeq_config", "embedding_specs",
+                "edge_irreps", "use_so3", "use_agnostic_product", "use_last_readout_only", "use_embedding_readout",
+                "radial_type", "apply_cutoff", "keep_last_layer_irreps", "use_edge_irreps_first", "lammps_mliap")
+_DEFAULTS = dict(pair_repulsion=False, distance_transform="None", heads=None, cueq_config=None, oeq_config=None,
+                 embedding_specs=None, edge_irreps=None, use_so3=False, use_agnostic_product=False,
+                 use_last_readout_only=False, use_embedding_readout=False, radial_type="bessel", apply_cutoff=True,
+                 keep_last_layer_irreps=False, use_edge_irreps_first=False, lammps_mliap=False)
+
+
+def _np(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _name(value):
+    if value is None or isinstance(value, str):
+        return value
+    return getattr(value, "__name__", str(value))
+
+
+def _gate(value):
+    name = _name(value)
+    if name in (None, "None"):
+        return None
+    if name in ("silu", "SiLU", "swish"):
+        return "silu"
+    raise ValueError(f"mace.load: gate {value!r} is not supported (supported: 'silu', None). Received: config['gate']={value!r}")
+
+
+def load(state_dict, config, dtype="float32"):
+    """A `kerase3.models.MACE` with the weights of a mace-torch ``ScaleShiftMACE`` (or ``MACE``).
+
+    Args:
+        state_dict: dict of numpy arrays (or torch tensors) keyed as ``model.state_dict()``.
+        config: dict of the constructor arguments (see the module docstring).
+        dtype: the Keras dtype policy of the model (``"float64"`` reproduces mace-torch's float64
+            numbers to 1e-10 relative).
+
+    Raises:
+        ValueError: naming the key, for what kerase3 does not support (other interaction blocks,
+            several heads, ZBL pair repulsion, distance transforms, cuEquivariance layouts...) or a
+            state dict that does not fit the config.
+    """
+    cfg = dict(config)
+    missing = [k for k in _REQUIRED if k not in cfg]
+    if missing:
+        raise ValueError(f"mace.load: config is missing {missing}. Received keys: {sorted(cfg)}")
+    for key in _UNSUPPORTED:
+        if key in cfg and cfg[key] != _DEFAULTS[key] and not (key == "heads" and cfg[key] in (["Default"], ("Default",))):
+            raise ValueError(f"mace.load: config['{key}']={cfg[key]!r} is not supported by kerase3's MACE")
+    interaction = _name(cfg.get("interaction", cfg.get("interaction_cls", INTERACTIONS[0])))
+    first = _name(cfg.get("interaction_first", cfg.get("interaction_cls_first", interaction)))
+    if interaction != INTERACTIONS[0]:
+        raise ValueError(f"mace.load: config['interaction']={interaction!r} is not supported (kerase3's MACE has {INTERACTIONS[0]})")
+    if first not in INTERACTIONS:
+        raise ValueError(f"mace.load: config['interaction_first']={first!r} is not supported (supported: {INTERACTIONS})")
+    state = {k: _np(v) for k, v in state_dict.items()}
+    bad = [k for k in state if "cueq" in k or "conv_fusion" in k or k.startswith("joint_embedding") or "pair_repulsion" in k]
+    if bad:
+        raise ValueError(f"mace.load: state_dict key {bad[0]!r} belongs to a layout or block kerase3 does not support")
+    n_int = int(cfg["num_interactions"])
+    e0 = np.asarray(cfg["atomic_energies"], np.float64)
+    if e0.ndim == 2:
+        if e0.shape[0] != 1 and e0.shape[1] != 1:
+            raise ValueError(f"mace.load: config['atomic_energies'] has several heads {e0.shape}; kerase3's MACE has one")
+        e0 = e0.reshape(-1)
+    correlation = cfg["correlation"]
+    corr = [int(correlation)] * n_int if np.ndim(correlation) == 0 else [int(c) for c in correlation]
+    product_num_params = []
+    for i in range(n_int):
+        rows, k = [], 0
+        while f"products.{i}.symmetric_contractions.contractions.{k}.U_matrix_1" in state:
+            row = []
+            for nu in range(1, corr[i] + 1):
+                u = state[f"products.{i}.symmetric_contractions.contractions.{k}.U_matrix_{nu}"]
+                row.append(int(u.shape[-1]) if np.any(u) else 0)
+            rows.append(row)
+            k += 1
+        if not rows:
+            raise ValueError(f"mace.load: state_dict has no key 'products.{i}.symmetric_contractions.contractions.0.U_matrix_1'")
+        product_num_params.append(rows)
+    model = MACE(species=[int(z) for z in cfg["atomic_numbers"]], cutoff=float(cfg["r_max"]), hidden_irreps=str(cfg["hidden_irreps"]),
+                 max_ell=int(cfg["max_ell"]), num_interactions=n_int, correlation=corr, num_bessel=int(cfg["num_bessel"]),
+                 num_polynomial_cutoff=int(cfg["num_polynomial_cutoff"]), radial_mlp=list(cfg.get("radial_MLP") or [64, 64, 64]),
+                 mlp_irreps=str(cfg["MLP_irreps"]), avg_num_neighbors=float(cfg["avg_num_neighbors"]), atomic_energies=e0,
+                 scale=float(np.reshape(cfg.get("atomic_inter_scale", 1.0), -1)[0]),
+                 shift=float(np.reshape(cfg.get("atomic_inter_shift", 0.0), -1)[0]),
+                 interaction_first=first, gate=_gate(cfg.get("gate", "silu")), convention="mace",
+                 product_num_params=product_num_params, dtype=dtype)
+    model.build()
+    used = set()
+
+    def get(key):
+        if key not in state:
+            raise ValueError(f"mace.load: state_dict has no key {key!r} (config and weights do not match)")
+        used.add(key)
+        return state[key]
+
+    def linear(layer, prefix):
+        load_weights(layer, get(prefix + ".weight"))
+        if prefix + ".bias" in state:
+            if get(prefix + ".bias").size:
+                raise ValueError(f"mace.load: {prefix}.bias is not empty; kerase3's MACE has no biases there")
+
+    linear(model.node_embedding, "node_embedding.linear")
+    for i, blk in enumerate(model.blocks):
+        p = f"interactions.{i}"
+        linear(blk["linear_up"], p + ".linear_up")
+        load_weights(blk["radial"], [get(f"{p}.conv_tp_weights.layer{j}.weight") for j in range(len(model.radial_mlp) + 1)])
+        linear(blk["linear"], p + ".linear")
+        load_weights(blk["skip"], get(p + ".skip_tp.weight"))
+        sc = blk["product"]
+        for k in range(len(sc.irreps_out)):
+            q = f"products.{i}.symmetric_contractions.contractions.{k}"
+            for nu in range(1, sc.correlation + 1):
+                key = "weights_max" if nu == sc.correlation else f"weights.{sc.correlation - 1 - nu}"
+                w = get(f"{q}.{key}")
+                sc.set_coupling(k, nu, get(f"{q}.U_matrix_{nu}"))
+                if sc.weights_nu[k][nu - 1] is not None:
+                    var = sc.weights_nu[k][nu - 1]
+                    if tuple(w.shape) != tuple(var.shape):
+                        raise ValueError(f"mace.load: {q}.{key} has shape {w.shape}, kerase3 expects {tuple(var.shape)}")
+                    var.assign(w.astype(var.dtype))
+        linear(blk["product_linear"], f"products.{i}.linear")
+        if len(blk["readout"]) == 1:
+            linear(blk["readout"][0], f"readouts.{i}.linear")
+        else:
+            linear(blk["readout"][0], f"readouts.{i}.linear_1")
+            linear(blk["readout"][1], f"readouts.{i}.linear_2")
+    for key in ("scale_shift.scale", "scale_shift.shift", "atomic_energies_fn.atomic_energies"):
+        if key in state:
+            used.add(key)
+    if "scale_shift.scale" in state:
+        model.scale.assign(float(np.reshape(state["scale_shift.scale"], -1)[0]))
+        model.shift.assign(float(np.reshape(state["scale_shift.shift"], -1)[0]))
+    if "atomic_energies_fn.atomic_energies" in state:
+        model.atomic_energies_e0.assign(np.reshape(state["atomic_energies_fn.atomic_energies"], -1).astype(model.atomic_energies_e0.dtype))
+    # buffers that only repeat the config (checked), masks and e3nn's cached constants
+    for key in state:
+        if state[key].size == 0 or key.endswith(("output_mask", "_zeroed", "bessel_weights", "prefactor", "r_max", ".p")) or "._compiled_main" in key \
+                or key in ("atomic_numbers", "num_interactions"):
+            used.add(key)
+    if "r_max" in state and abs(float(state["r_max"]) - model.cutoff) > 1e-6:
+        raise ValueError(f"mace.load: state_dict r_max={float(state['r_max'])} but config['r_max']={model.cutoff}")
+    unused = sorted(set(state) - used)
+    if unused:
+        raise ValueError(f"mace.load: state_dict key {unused[0]!r} is not used by kerase3's MACE ({len(unused)} unused keys)")
+    return model

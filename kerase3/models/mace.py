@@ -1,0 +1,296 @@
+"""MACE (Batatia et al. 2022): higher body-order equivariant message passing, the architecture of
+mace-torch's ``ScaleShiftMACE`` with ``RealAgnosticResidualInteractionBlock``."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import ops as k3ops
+from ..graph import average_num_neighbors
+from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConnectedTensorProduct, Linear, SymmetricContraction
+from ..o3 import E3NN_04_FLIPS, Irreps
+from ..ops.activations import normalize2mom
+from .potential import Potential
+
+INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
+
+
+def _conv_instructions(irreps_in, irreps_sh, target, convention):
+    """mace's ``tp_out_irreps_with_instructions``: uvu paths into ``target``, outputs sorted;
+    with ``convention="mace"`` the paths whose Wigner 3j sign differs in e3nn 0.4.4 carry -1."""
+    out, instr = [], []
+    for i, (mul, ir1) in enumerate(irreps_in):
+        for j, (_, ir2) in enumerate(irreps_sh):
+            for ir in ir1 * ir2:
+                if ir in target:
+                    sign = -1.0 if convention == "mace" and (ir1.l, ir2.l, ir.l) in E3NN_04_FLIPS else 1.0
+                    instr.append((i, j, len(out), "uvu", True, sign))
+                    out.append((mul, ir))
+    mid = Irreps(out)
+    order = sorted(range(len(out)), key=lambda k: (out[k][1].l, out[k][1].p))  # stable, like Irreps.sort
+    perm = {old: new for new, old in enumerate(order)}
+    instr = sorted([(a, b, perm[k], m, t, s) for a, b, k, m, t, s in instr], key=lambda t: t[2])
+    return Irreps([out[k] for k in order]), instr, mid
+
+
+def _interaction_irreps(lmax, mul, both_parities):
+    """``(sh * mul).sort().simplify()``; with odd scalars in the hidden irreps every parity."""
+    irs = [(l, p) for l in range(lmax + 1) for p in ((1, -1) if both_parities else ((-1) ** l,))]
+    return Irreps(sorted([(mul, ir) for ir in irs], key=lambda t: (t[1][0], t[1][1])))
+
+
+@keras.saving.register_keras_serializable(package="kerase3")
+class MACE(Potential):
+    """MACE interatomic potential: energies, forces and stress (mace-torch's ``ScaleShiftMACE``).
+
+    Per layer: linear up-projection, a ``uvu`` convolution of the features with the edge
+    harmonics weighted by a radial MLP of the Bessel basis (polynomial cutoff), summed messages
+    divided by ``avg_num_neighbors``, a per-element self-connection, the equivariant product basis
+    (`kerase3.layers.SymmetricContraction`, body order ``correlation + 1``) and a linear map;
+    linear readouts of every layer but the last, a gated MLP readout of the last; atomic energies
+    ``E0`` plus ``scale * readouts + shift``. Forces, stress, batches, loss, ``fit_statistics``,
+    export and the ASE calculator are those of `Potential`.
+
+    Weights of a trained mace-torch model load with `kerase3.interop.mace.load`.
+
+    Args:
+        species: atomic numbers (mace-torch's ``atomic_numbers``, same order).
+        cutoff: `float`, ``r_max``.
+        hidden_irreps: e.g. ``"64x0e + 64x1o"`` (every irrep the same multiplicity).
+        max_ell: `int`, degree of the edge harmonics.
+        num_interactions: `int`.
+        correlation: `int` or one per layer.
+        num_bessel, num_polynomial_cutoff: radial basis size and envelope order.
+        radial_mlp: hidden widths of the radial MLP.
+        mlp_irreps: hidden irreps of the last readout.
+        avg_num_neighbors: `float` (``fit_statistics`` sets it).
+        atomic_energies: ``E0`` per species (``fit_statistics`` fits them).
+        scale, shift: of the interaction energy per atom.
+        interaction_first: ``"RealAgnosticResidualInteractionBlock"`` or ``"RealAgnosticInteractionBlock"``.
+        gate: activation of the last readout (``"silu"``, or None).
+        convention: Wigner signs of the convolution and product basis: ``"mace"`` (mace-torch's,
+            e3nn 0.4.4) or ``"e3nn"``.
+        product_num_params: per layer, `SymmetricContraction`'s ``num_params`` (coupling tensors
+            given from outside, set by the loader); None: kerase3's own.
+        compute_stress, energy_weight, forces_weight, stress_weight: as `Potential`.
+
+    Example:
+        >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+        >>> model = MACE(species=[1, 8], cutoff=3.0, hidden_irreps="4x0e + 4x1o", max_ell=2, radial_mlp=(8,))
+        >>> water = graph_from_arrays(np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), [8, 1, 1], 3.0)
+        >>> out = model(pad_batch(batch_graphs([water]), 4, 8, 2))
+        >>> tuple(out["energy"].shape), tuple(out["forces"].shape)
+        ((2,), (4, 3))
+    """
+
+    def __init__(self, species, cutoff, hidden_irreps="32x0e + 32x1o", max_ell=3, num_interactions=2, correlation=3,
+                 num_bessel=8, num_polynomial_cutoff=5, radial_mlp=(64, 64, 64), mlp_irreps="16x0e", avg_num_neighbors=1.0,
+                 atomic_energies=None, scale=1.0, shift=0.0, interaction_first="RealAgnosticResidualInteractionBlock",
+                 gate="silu", convention="mace", product_num_params=None, compute_stress=False, energy_weight=1.0,
+                 forces_weight=10.0, stress_weight=1.0, **kwargs):
+        keras.Model.__init__(self, **kwargs)
+        name = "MACE"
+        self.species = [int(z) for z in species]
+        self.cutoff = float(cutoff)
+        self.hidden_irreps = Irreps(hidden_irreps)
+        muls = {mul for mul, _ in self.hidden_irreps}
+        if len(muls) != 1:
+            raise ValueError(f"{name}: every irrep of hidden_irreps needs the same multiplicity. Received: hidden_irreps={self.hidden_irreps}")
+        if self.hidden_irreps[0].ir != (0, 1):
+            raise ValueError(f"{name}: hidden_irreps must start with the even scalars (e.g. '32x0e + 32x1o'). "
+                             f"Received: hidden_irreps={self.hidden_irreps}")
+        self.mul = muls.pop()
+        self.max_ell, self.num_interactions = int(max_ell), int(num_interactions)
+        corr = [int(correlation)] * self.num_interactions if np.ndim(correlation) == 0 else [int(c) for c in correlation]
+        if len(corr) != self.num_interactions:
+            raise ValueError(f"{name}: correlation needs one value per interaction ({self.num_interactions}). Received: {correlation}")
+        self.correlation = corr
+        self.num_bessel, self.num_polynomial_cutoff = int(num_bessel), int(num_polynomial_cutoff)
+        self.radial_mlp = [int(n) for n in radial_mlp]
+        self.mlp_irreps = Irreps(mlp_irreps)
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        t = len(self.species)
+        e0 = np.zeros(t) if atomic_energies is None else np.asarray(atomic_energies, np.float64).reshape(-1)
+        if e0.shape != (t,):
+            raise ValueError(f"{name}: atomic_energies needs one value per species ({t}). Received: {atomic_energies!r}")
+        self._e0_init, self._scale_init, self._shift_init = e0, float(scale), float(shift)
+        if interaction_first not in INTERACTIONS:
+            raise ValueError(f"{name}: interaction_first must be one of {INTERACTIONS}. Received: {interaction_first!r}")
+        self.interaction_first = interaction_first
+        if gate not in ("silu", None):
+            raise ValueError(f"{name}: gate must be 'silu' or None. Received: {gate!r}")
+        self.gate = gate
+        if convention not in ("mace", "e3nn"):
+            raise ValueError(f"{name}: convention must be 'mace' or 'e3nn'. Received: {convention!r}")
+        self.convention = convention
+        self.product_num_params = product_num_params
+        self.compute_stress = bool(compute_stress)
+        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
+
+        dt = dict(dtype=self.dtype_policy)
+        c = self.mul
+        self.embedding = AtomEmbedding(self.species, **dt)
+        attrs = Irreps(f"{t}x0e")
+        self.node_embedding = Linear(attrs, f"{c}x0e", **dt)
+        self.edges = EdgeEmbedding(self.max_ell, self.num_bessel, self.cutoff, radial_basis="bessel",
+                                   radial_cutoff="polynomial", p=self.num_polynomial_cutoff,
+                                   radial_scale=math.sqrt(self.cutoff / 2), **dt)  # mace: sqrt(2/r_max) sin(..)/r
+        sh = self.edges.irreps_sh
+        odd_scalars = self.hidden_irreps.count((0, -1)) > 0
+        self.blocks = []
+        feats = Irreps(f"{c}x0e")
+        for i in range(self.num_interactions):
+            last = i == self.num_interactions - 1
+            hidden_out = Irreps([self.hidden_irreps[0]]) if last else self.hidden_irreps
+            target = _interaction_irreps(self.max_ell, c, odd_scalars and i > 0)
+            residual = i > 0 or interaction_first == INTERACTIONS[0]
+            mid, instr, _ = _conv_instructions(feats, sh, target, convention)
+            blk = dict(residual=residual, feats=feats, target=target, hidden_out=hidden_out)
+            blk["linear_up"] = Linear(feats, feats, **dt)
+            blk["plan"] = k3ops.TensorProductPlan(feats, sh, mid, instr, name="MACE convolution")
+            blk["radial"] = FullyConnectedNet([self.num_bessel] + self.radial_mlp + [blk["plan"].weight_numel], "silu", **dt)
+            blk["linear"] = Linear(mid, target, **dt)
+            blk["skip"] = (FullyConnectedTensorProduct(feats, attrs, hidden_out, **dt) if residual
+                           else FullyConnectedTensorProduct(target, attrs, target, **dt))
+            nps = None if product_num_params is None else product_num_params[i]
+            blk["product"] = SymmetricContraction(target, hidden_out, corr[i], t, num_params=nps, convention=convention, **dt)
+            blk["product_linear"] = Linear(hidden_out, hidden_out, **dt)
+            if last:
+                blk["readout"] = [Linear(hidden_out, self.mlp_irreps, **dt), Linear(self.mlp_irreps, "1x0e", **dt)]
+            else:
+                blk["readout"] = [Linear(hidden_out, "1x0e", **dt)]
+            self.blocks.append(blk)
+            feats = hidden_out
+        self._layers_of_blocks = [lay for blk in self.blocks for lay in self._block_layers(blk)]  # tracked by Keras
+        self.gate_fn, self.gate_constant = normalize2mom(gate)
+        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
+        self.forces_mae = keras.metrics.Mean(name="forces_mae")
+
+    @staticmethod
+    def _block_layers(blk):
+        return [blk["linear_up"], blk["radial"], blk["linear"], blk["skip"], blk["product"], blk["product_linear"]] + blk["readout"]
+
+    def build(self, input_shape=None):
+        t = len(self.species)
+        self.embedding.build((None,))
+        self.node_embedding.build((None, t))
+        self.edges.build()
+        for blk in self.blocks:
+            blk["linear_up"].build((None, blk["feats"].dim))
+            blk["radial"].build((None, self.num_bessel))
+            blk["linear"].build((None, blk["plan"].irreps_out.dim))
+            blk["skip"].build((None, blk["skip"].irreps_in1.dim), (None, t))
+            blk["product"].build()
+            blk["product_linear"].build((None, blk["hidden_out"].dim))
+            for lay in blk["readout"]:
+                lay.build((None, lay.irreps_in.dim))
+        self.atomic_energies_e0 = self.add_weight(name="atomic_energies", shape=(t,), trainable=False,
+                                                  initializer=keras.initializers.Constant(self._e0_init))
+        self.scale = self.add_weight(name="scale", shape=(), trainable=False, initializer=keras.initializers.Constant(self._scale_init))
+        self.shift = self.add_weight(name="shift", shape=(), trainable=False, initializer=keras.initializers.Constant(self._shift_init))
+        self.built = True
+
+    # -- statistics ----------------------------------------------------------------------------------
+
+    def fit_statistics(self, graphs):
+        """``E0`` per species by least squares on composition, ``shift`` the mean residual energy per
+        atom (0 as in mace-torch's default ``scaling="rms_forces_scaling"``), ``scale`` the RMS force
+        (RMS residual energy per atom without forces), ``avg_num_neighbors``. Call before the first call."""
+        t = len(self.species)
+        index = {z: i for i, z in enumerate(self.species)}
+        counts = np.zeros((len(graphs), t))
+        for g_i, g in enumerate(graphs):
+            for z in g["atomic_numbers"]:
+                if int(z) not in index:
+                    raise ValueError(f"MACE.fit_statistics: element {int(z)} is not in species={self.species}")
+                counts[g_i, index[int(z)]] += 1
+        e0 = np.zeros(t)
+        resid = np.ones(1)
+        if all("energy" in g for g in graphs):
+            energies = np.array([float(g["energy"]) for g in graphs])
+            if not np.all(np.isfinite(energies)):
+                raise ValueError(f"MACE.fit_statistics: non-finite energy in structures {np.flatnonzero(~np.isfinite(energies)).tolist()}")
+            e0, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+            resid = (energies - counts @ e0) / counts.sum(1)
+        if all("forces" in g for g in graphs):
+            f = np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs])
+            scale = float(np.sqrt(np.mean(f**2)))
+        else:
+            scale = float(np.sqrt(np.mean(resid**2)))
+        scale = scale if scale > 0 else 1.0
+        avg = average_num_neighbors(graphs)
+        self._e0_init, self._scale_init, self._shift_init = e0, scale, 0.0
+        if self.built:
+            self.atomic_energies_e0.assign(e0.astype(self.atomic_energies_e0.dtype))
+            self.scale.assign(scale)
+            self.shift.assign(0.0)
+        else:
+            self.avg_num_neighbors = avg
+        return dict(atomic_energies=e0, scale=scale, shift=0.0, avg_num_neighbors=avg)
+
+    # -- forward -------------------------------------------------------------------------------------
+
+    def atomic_energies(self, inputs, positions=None, strain=None):
+        """Per-atom energies ``(N,)``: ``E0`` plus the scaled interaction energy (zero for padding)."""
+        from ..backend import geometry_dtype
+
+        pos = inputs["positions"] if positions is None else positions
+        pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
+        z = inputs["atomic_numbers"]
+        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
+        cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
+        if strain is not None:
+            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, node_graph, axis=0))
+            if cell is not None:
+                cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
+        shifts = inputs.get("shifts")
+        # mace's edge vector points from the sender to the receiver (kerase3's the other way)
+        edges = self.edges(pos, receivers, senders, None if shifts is None else -ops.cast(shifts, pos.dtype), cell, node_graph)
+        attrs = self.embedding(z)
+        n = ops.shape(attrs)[0]
+        x = self.node_embedding(attrs)
+        e_inter = None
+        for blk in self.blocks:
+            w = blk["radial"](edges["radial"])
+            up = blk["linear_up"](x)
+            msg = k3ops.scatter_tensor_product(blk["plan"], up, edges["sh"], w, senders, receivers, n)
+            msg = blk["linear"](msg) / self.avg_num_neighbors
+            if blk["residual"]:
+                sc = blk["skip"](x, attrs)
+            else:
+                msg, sc = blk["skip"](msg, attrs), None
+            x = blk["product_linear"](blk["product"](msg, attrs))
+            if sc is not None:
+                x = x + sc
+            r = blk["readout"]
+            if len(r) == 1:
+                e = r[0](x)[:, 0]
+            else:
+                h = r[0](x)
+                if self.gate_fn is not None:
+                    h = self.gate_fn(h) * self.gate_constant
+                e = r[1](h)[:, 0]
+            e_inter = e if e_inter is None else e_inter + e
+        e_inter = ops.cast(e_inter, pos.dtype)
+        types = self.embedding.type_index(z)
+        e0 = ops.take(ops.concatenate([ops.cast(self.atomic_energies_e0, pos.dtype), ops.zeros((1,), pos.dtype)]), types, axis=0)
+        mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
+        return (e0 + ops.cast(self.scale, pos.dtype) * e_inter + ops.cast(self.shift, pos.dtype)) * mask
+
+    def get_config(self):
+        config = keras.Model.get_config(self)
+        config.update(species=self.species, cutoff=self.cutoff, hidden_irreps=str(self.hidden_irreps), max_ell=self.max_ell,
+                      num_interactions=self.num_interactions, correlation=self.correlation, num_bessel=self.num_bessel,
+                      num_polynomial_cutoff=self.num_polynomial_cutoff, radial_mlp=self.radial_mlp,
+                      mlp_irreps=str(self.mlp_irreps), avg_num_neighbors=self.avg_num_neighbors,
+                      atomic_energies=[float(v) for v in self._e0_init], scale=self._scale_init, shift=self._shift_init,
+                      interaction_first=self.interaction_first, gate=self.gate, convention=self.convention,
+                      product_num_params=self.product_num_params, compute_stress=self.compute_stress,
+                      energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight)
+        return config
+
+    def __repr__(self):
+        return (f"MACE(species={self.species}, cutoff={self.cutoff}, hidden_irreps={self.hidden_irreps}, "
+                f"max_ell={self.max_ell}, num_interactions={self.num_interactions}, correlation={self.correlation})")
