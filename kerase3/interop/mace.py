@@ -17,7 +17,7 @@ either of mace-torch's constructions loads.
 import numpy as np
 
 from ..interop.e3nn import load_weights
-from ..models.mace import INTERACTIONS, MACE
+from ..models.mace import INTERACTIONS, MACE, conv_path_signs
 
 __all__ = ["load"]
 
@@ -132,7 +132,9 @@ def load(state_dict, config, dtype="float32"):
     for i, blk in enumerate(model.blocks):
         p = f"interactions.{i}"
         linear(blk["linear_up"], p + ".linear_up")
-        load_weights(blk["radial"], [get(f"{p}.conv_tp_weights.layer{j}.weight") for j in range(len(model.radial_mlp) + 1)])
+        radial = [get(f"{p}.conv_tp_weights.layer{j}.weight") for j in range(len(model.radial_mlp) + 1)]
+        radial[-1] = radial[-1] * conv_path_signs(blk["plan"])[None, :]  # e3nn 0.4.4's Wigner signs
+        load_weights(blk["radial"], radial)
         linear(blk["linear"], p + ".linear")
         load_weights(blk["skip"], get(p + ".skip_tp.weight"))
         sc = blk["product"]

@@ -100,8 +100,10 @@ class SymmetricContraction(IrrepsLayer):
                       for nu in range(1, self.correlation + 1)]
                 self._u.append(us)
                 self.num_params.append([0 if u is None else u.shape[-1] for u in us])
-        unreachable = [str(ir) for i, ((_, ir), row) in enumerate(zip(self.irreps_out, self.num_params))
-                       if not any(row) or (not self._given and not any(_symmetric_part_nonzero(u) for u in self._u[i]))]
+        # (coupling tensors given from outside may leave an output empty: mace-torch's models do, with
+        # odd scalars in the hidden irreps of the first layer; that output is then zero, as there)
+        unreachable = [] if self._given else [str(ir) for i, (_, ir) in enumerate(self.irreps_out)
+                                              if not any(_symmetric_part_nonzero(u) for u in self._u[i])]
         if unreachable:
             # a path can be nonzero and still vanish on x (x) x (x) ... (x) x: 1o x 1o -> 1e is a x a = 0
             raise ValueError(f"{name}: no product of at most {self.correlation} copies of {self.coupling_irreps} reaches "
@@ -171,7 +173,8 @@ class SymmetricContraction(IrrepsLayer):
                 if acc is not None:
                     # contract the last input index: [N, c, m, D] . x -> [N, c, m]
                     acc = ops.sum(ops.reshape(acc, (-1, c, acc.shape[-1] // d, d)) * xs[:, :, None, :], axis=-1)
-            outs.append(ops.reshape(acc, (-1, c * ir.dim)))
+            outs.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, c * ir.dim), x.dtype) if acc is None
+                        else ops.reshape(acc, (-1, c * ir.dim)))
         return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
     def compute_output_shape(self, x_shape, *args, **kwargs):

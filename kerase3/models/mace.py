@@ -17,22 +17,31 @@ from .potential import Potential
 INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
 
 
-def _conv_instructions(irreps_in, irreps_sh, target, convention):
-    """mace's ``tp_out_irreps_with_instructions``: uvu paths into ``target``, outputs sorted;
-    with ``convention="mace"`` the paths whose Wigner 3j sign differs in e3nn 0.4.4 carry -1."""
+def _conv_instructions(irreps_in, irreps_sh, target):
+    """mace's ``tp_out_irreps_with_instructions``: uvu paths into ``target``, outputs sorted."""
     out, instr = [], []
     for i, (mul, ir1) in enumerate(irreps_in):
         for j, (_, ir2) in enumerate(irreps_sh):
             for ir in ir1 * ir2:
                 if ir in target:
-                    sign = -1.0 if convention == "mace" and (ir1.l, ir2.l, ir.l) in E3NN_04_FLIPS else 1.0
-                    instr.append((i, j, len(out), "uvu", True, sign))
+                    instr.append((i, j, len(out), "uvu", True))
                     out.append((mul, ir))
-    mid = Irreps(out)
     order = sorted(range(len(out)), key=lambda k: (out[k][1].l, out[k][1].p))  # stable, like Irreps.sort
     perm = {old: new for new, old in enumerate(order)}
-    instr = sorted([(a, b, perm[k], m, t, s) for a, b, k, m, t, s in instr], key=lambda t: t[2])
-    return Irreps([out[k] for k in order]), instr, mid
+    instr = sorted([(a, b, perm[k], m, t) for a, b, k, m, t in instr], key=lambda t: t[2])
+    return Irreps([out[k] for k in order]), instr
+
+
+def conv_path_signs(plan):
+    """Per weight of a convolution plan, +1 or -1: the sign e3nn 0.4.4's Wigner 3j (mace-torch's)
+    has against kerase3's on that path. A mace-torch radial MLP's last layer times these gives
+    kerase3 the same messages (the per-edge weights absorb the sign)."""
+    signs = np.ones(plan.weight_numel)
+    for ins, sl in plan.weight_slices():
+        ls = (plan.irreps_in1[ins.i_in1].ir.l, plan.irreps_in2[ins.i_in2].ir.l, plan.irreps_out[ins.i_out].ir.l)
+        if ls in E3NN_04_FLIPS:
+            signs[sl] = -1.0
+    return signs
 
 
 def _interaction_irreps(lmax, mul, both_parities):
@@ -70,8 +79,9 @@ class MACE(Potential):
         scale, shift: of the interaction energy per atom.
         interaction_first: ``"RealAgnosticResidualInteractionBlock"`` or ``"RealAgnosticInteractionBlock"``.
         gate: activation of the last readout (``"silu"``, or None).
-        convention: Wigner signs of the convolution and product basis: ``"mace"`` (mace-torch's,
-            e3nn 0.4.4) or ``"e3nn"``.
+        convention: Wigner signs of the product basis's coupling tensors: ``"mace"`` (mace-torch's,
+            e3nn 0.4.4) or ``"e3nn"`` (the convolution's signs are absorbed by its radial weights;
+            the loader flips them, `conv_path_signs`).
         product_num_params: per layer, `SymmetricContraction`'s ``num_params`` (coupling tensors
             given from outside, set by the loader); None: kerase3's own.
         compute_stress, energy_weight, forces_weight, stress_weight: as `Potential`.
@@ -146,7 +156,7 @@ class MACE(Potential):
             hidden_out = Irreps([self.hidden_irreps[0]]) if last else self.hidden_irreps
             target = _interaction_irreps(self.max_ell, c, odd_scalars and i > 0)
             residual = i > 0 or interaction_first == INTERACTIONS[0]
-            mid, instr, _ = _conv_instructions(feats, sh, target, convention)
+            mid, instr = _conv_instructions(feats, sh, target)
             blk = dict(residual=residual, feats=feats, target=target, hidden_out=hidden_out)
             blk["linear_up"] = Linear(feats, feats, **dt)
             blk["plan"] = k3ops.TensorProductPlan(feats, sh, mid, instr, name="MACE convolution")

@@ -60,3 +60,85 @@ def test_load_refuses_what_it_does_not_support():
         mace_interop.load(dict(state, **{"extra.key": np.ones(2)}), case["config"])
     with pytest.raises(ValueError, match="correlation"):
         mace_interop.load(state, {k: v for k, v in case["config"].items() if k != "correlation"})
+
+
+requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training and export run on TensorFlow here")
+
+
+def _small(**kw):
+    keras.utils.set_random_seed(0)
+    args = dict(species=[1, 8, 29], cutoff=3.0, hidden_irreps="4x0e+4x1o", max_ell=2, num_interactions=2, correlation=3,
+                num_bessel=4, radial_mlp=(8,), mlp_irreps="4x0e", avg_num_neighbors=3.0, compute_stress=True, dtype="float64")
+    args.update(kw)
+    return MACE(**args)
+
+
+@pytest.mark.parametrize("convention", ["mace", "e3nn"])
+def test_equivariance_of_energy_forces_stress(convention):
+    from kerase3.testing import assert_graph_model_equivariant
+
+    model = _small(convention=convention, hidden_irreps="4x0e+4x1o+4x1e")  # pseudovectors: a x (B a) at degree 3
+    rng = np.random.default_rng(0)
+    mol = graph_from_arrays(rng.uniform(0, 2.5, (5, 3)), rng.choice([1, 8], 5), 3.0)
+    cell = np.array([[3.2, 0.1, 0.0], [0.0, 2.9, 0.2], [0.3, 0.0, 3.1]])
+    crystal = graph_from_arrays(rng.uniform(0, 1, (4, 3)) @ cell, [29, 29, 8, 1], 3.0, cell, [True] * 3)
+    b = batch_graphs([mol, crystal])
+    b = pad_batch(b, len(b["atomic_numbers"]) + 1, len(b["senders"]) + 2, 3)
+    errors = assert_graph_model_equivariant(model, b, {"energy": "0e", "forces": "1o", "stress": "cartesian_tensor"},
+                                            n_trials=2, seed=1)
+    assert errors["scale"] > 1e-3
+
+
+def test_isolated_atoms_are_finite():
+    model = _small()
+    far = graph_from_arrays(np.array([[0.0, 0, 0], [10.0, 0, 0]]), [8, 1], 3.0)
+    out = model(pad_batch(batch_graphs([far]), 4, 4, 2))
+    assert np.isfinite(keras.ops.convert_to_numpy(out["energy"])).all()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["forces"]), 0.0)
+
+
+@requires_tf
+def test_fit_statistics_fit_round_trip_calculator_and_export(tmp_path):
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from kerase3.export import check_serving_ready, export_saved_model
+    from kerase3.graph import GraphDataset, make_graphs
+    from kerase3.io.ase import Calculator
+
+    frames = []
+    for i in range(6):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.rattle(0.05, seed=i)
+        a.calc = EMT()
+        frames.append(a)
+    graphs = make_graphs(frames, cutoff=3.0)
+    model = MACE([29], cutoff=3.0, hidden_irreps="4x0e+4x1o", max_ell=1, num_interactions=2, correlation=2, num_bessel=4,
+                 radial_mlp=(8,), mlp_irreps="4x0e")
+    stats = model.fit_statistics(graphs)
+    assert stats["avg_num_neighbors"] > 1 and stats["scale"] > 0
+    assert abs(stats["atomic_energies"][0] * 4 - np.mean([f.get_potential_energy() for f in frames])) < 0.1
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+    h = model.fit(GraphDataset(graphs, batch_size=2, shuffle=False).dataset(), epochs=4, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    path = str(tmp_path / "mace.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    atoms = frames[0].copy()
+    atoms.calc = Calculator(loaded)
+    e1 = atoms.get_potential_energy()
+    atoms.calc = Calculator(model)
+    assert abs(atoms.get_potential_energy() - e1) < 1e-5
+    export_saved_model(model, str(tmp_path / "served"))
+    assert check_serving_ready(str(tmp_path / "served"), verbose=False)
+
+
+@requires_tf
+def test_loaded_mace_torch_model_round_trips(tmp_path):
+    model, case = _loaded("mace_l3_three_layers")
+    s = case["structures"][1]
+    path = str(tmp_path / "loaded.keras")
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    e = float(keras.ops.convert_to_numpy(again(_batch(again, s))["energy"])[0])
+    assert abs(e - s["energy"]) < 1e-6

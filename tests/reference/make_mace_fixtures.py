@@ -119,6 +119,8 @@ model_case("mace_l3_three_layers", dict(base, max_ell=3, num_interactions=3, hid
                                         r_max=3.5, num_bessel=8, num_polynomial_cutoff=6), 11)
 model_case("mace_scalar_hidden", dict(base, hidden_irreps="8x0e", correlation=2, num_interactions=2), 12)
 model_case("mace_first_plain", dict(base, interaction_first="RealAgnosticInteractionBlock"), 13)
+# odd scalars in the hidden irreps: every parity inside, convolution paths with l1 + l2 + l3 odd
+model_case("mace_odd_hidden", dict(base, hidden_irreps="4x0e+4x0o+4x1o+4x1e", correlation=2), 14)
 
 np.savez_compressed(OUT, meta=json.dumps(meta), **arrays)
 print(f"wrote {OUT}: {len(meta['contractions'])} contractions, {len(meta['models'])} models")
