@@ -26,6 +26,7 @@ COVERED = {
     "Potential": "tests/models/test_potential.py", "RadialBasis": "tests/layers/test_radial_and_sh.py",
     "S2Activation": "tests/layers/test_s2_activation.py", "SphericalHarmonics": "tests/layers/test_radial_and_sh.py",
     "TensorProduct": "tests/layers/test_tensor_product.py", "TensorSquare": "tests/layers/test_tensor_product.py",
+    "SymmetricContraction": "tests/layers/test_symmetric_contraction.py", "MACE": "tests/models/test_mace.py",
 }
 
 
