@@ -10,8 +10,8 @@ torch is not needed::
 strings, ``correlation``, ``radial_MLP``, ``avg_num_neighbors``, ``atomic_energies``,
 ``atomic_numbers``, ``atomic_inter_scale``, ``atomic_inter_shift``, ``interaction`` and optionally
 ``interaction_first`` (class names), ``gate`` (``"silu"`` or None), ``use_reduced_cg``). The
-coupling tensors of the product basis are taken from the state dict (mace-torch stores them), so
-either of mace-torch's constructions loads.
+product basis's weights are mapped through the coupling tensors stored in the state dict onto
+kerase3's basis of the same polynomials, so either of mace-torch's constructions loads.
 """
 
 import numpy as np
@@ -92,27 +92,13 @@ def load(state_dict, config, dtype="float32"):
         e0 = e0.reshape(-1)
     correlation = cfg["correlation"]
     corr = [int(correlation)] * n_int if np.ndim(correlation) == 0 else [int(c) for c in correlation]
-    product_num_params = []
-    for i in range(n_int):
-        rows, k = [], 0
-        while f"products.{i}.symmetric_contractions.contractions.{k}.U_matrix_1" in state:
-            row = []
-            for nu in range(1, corr[i] + 1):
-                u = state[f"products.{i}.symmetric_contractions.contractions.{k}.U_matrix_{nu}"]
-                row.append(int(u.shape[-1]) if np.any(u) else 0)
-            rows.append(row)
-            k += 1
-        if not rows:
-            raise ValueError(f"mace.load: state_dict has no key 'products.{i}.symmetric_contractions.contractions.0.U_matrix_1'")
-        product_num_params.append(rows)
     model = MACE(species=[int(z) for z in cfg["atomic_numbers"]], cutoff=float(cfg["r_max"]), hidden_irreps=str(cfg["hidden_irreps"]),
                  max_ell=int(cfg["max_ell"]), num_interactions=n_int, correlation=corr, num_bessel=int(cfg["num_bessel"]),
                  num_polynomial_cutoff=int(cfg["num_polynomial_cutoff"]), radial_mlp=list(cfg.get("radial_MLP") or [64, 64, 64]),
                  mlp_irreps=str(cfg["MLP_irreps"]), avg_num_neighbors=float(cfg["avg_num_neighbors"]), atomic_energies=e0,
                  scale=float(np.reshape(cfg.get("atomic_inter_scale", 1.0), -1)[0]),
                  shift=float(np.reshape(cfg.get("atomic_inter_shift", 0.0), -1)[0]),
-                 interaction_first=first, gate=_gate(cfg.get("gate", "silu")), convention="mace",
-                 product_num_params=product_num_params, dtype=dtype)
+                 interaction_first=first, gate=_gate(cfg.get("gate", "silu")), dtype=dtype)
     model.build()
     used = set()
 
@@ -142,13 +128,10 @@ def load(state_dict, config, dtype="float32"):
             q = f"products.{i}.symmetric_contractions.contractions.{k}"
             for nu in range(1, sc.correlation + 1):
                 key = "weights_max" if nu == sc.correlation else f"weights.{sc.correlation - 1 - nu}"
-                w = get(f"{q}.{key}")
-                sc.set_coupling(k, nu, get(f"{q}.U_matrix_{nu}"))
-                if sc.weights_nu[k][nu - 1] is not None:
-                    var = sc.weights_nu[k][nu - 1]
-                    if tuple(w.shape) != tuple(var.shape):
-                        raise ValueError(f"mace.load: {q}.{key} has shape {w.shape}, kerase3 expects {tuple(var.shape)}")
-                    var.assign(w.astype(var.dtype))
+                # mace's redundant coupling paths -> kerase3's basis of the same polynomials
+                w = sc.weights_from_mace(k, nu, get(f"{q}.U_matrix_{nu}"), get(f"{q}.{key}"))
+                if w is not None:
+                    sc.weights_nu[k][nu - 1].assign(w.astype(sc.weights_nu[k][nu - 1].dtype))
         linear(blk["product_linear"], f"products.{i}.linear")
         if len(blk["readout"]) == 1:
             linear(blk["readout"][0], f"readouts.{i}.linear")

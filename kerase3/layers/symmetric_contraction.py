@@ -1,7 +1,9 @@
 """MACE's equivariant product basis: a per-element polynomial of degree ``correlation`` in each
 channel of the node features."""
 
+import functools
 import itertools
+import math
 
 import keras
 import numpy as np
@@ -12,16 +14,53 @@ from ..ops.layout import split_blocks
 from .base import IrrepsLayer
 
 
-def _symmetric_part_nonzero(u):
-    """Whether ``sum U[m, i_1..i_nu, k] x_i1 ... x_inu`` is a nonzero polynomial for some ``k``: the
-    part of ``U`` symmetric in its input indices is not zero."""
-    if u is None:
-        return False
+def _symmetrized(u):
+    """``U`` averaged over the orders of its input indices (the same polynomial of ``x``)."""
     nu = u.ndim - 2
-    sym = np.zeros_like(u)
+    out = np.zeros_like(u)
     for perm in itertools.permutations(range(1, nu + 1)):
-        sym += np.transpose(u, (0,) + perm + (nu + 1,))
-    return bool(np.abs(sym).max() > 1e-9)
+        out += np.transpose(u, (0,) + perm + (nu + 1,))
+    return out / math.factorial(nu)
+
+
+@functools.lru_cache(maxsize=None)
+def _reduced(irreps, nu, ir_out):
+    """An orthonormal basis ``B [ir.dim, D, .., D, r]`` (symmetric in its input indices) of every
+    equivariant homogeneous polynomial of degree ``nu`` of ``x in irreps`` with values in ``ir_out``:
+    Gram-Schmidt over the symmetrized coupling paths of `kerase3.o3.product_basis`, in their
+    order (deterministic: no sign left to a linear-algebra library). None if there is none."""
+    u = product_basis(irreps, nu, ir_out)
+    if u is None:
+        return None
+    sym = _symmetrized(u)
+    cols = sym.reshape(-1, sym.shape[-1]).T
+    scale = np.abs(cols).max()
+    basis = []
+    for v in cols:
+        for _ in range(2):
+            for b in basis:
+                v = v - (b @ v) * b
+        n = np.linalg.norm(v)
+        if n > 1e-8 * max(scale, 1.0):
+            basis.append(v / n)
+    if not basis:
+        return None
+    out = np.stack(basis, axis=-1).reshape(sym.shape[:-1] + (len(basis),))
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _monomials(d, nu):
+    """Sorted index tuples ``i_1 <= .. <= i_nu`` of the degree-``nu`` monomials of ``d`` variables,
+    how each is built (index of its first ``nu - 1`` factors among degree ``nu - 1``, last factor)
+    and its multiplicity ``nu! / prod(counts!)``."""
+    tuples = list(itertools.combinations_with_replacement(range(d), nu))
+    prev = {t: i for i, t in enumerate(itertools.combinations_with_replacement(range(d), nu - 1))} if nu > 1 else None
+    head = np.array([prev[t[:-1]] for t in tuples] if nu > 1 else [0] * len(tuples), np.int32)
+    last = np.array([t[-1] for t in tuples], np.int32)
+    mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)]) for t in tuples])
+    return tuples, head, last, mult
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -30,28 +69,28 @@ class SymmetricContraction(IrrepsLayer):
 
     For every channel ``c`` and output irrep ``L``,
 
-    .. math:: B_{c, L} = \sum_{\nu=1}^{\text{correlation}} \sum_k W^{\nu}_{z, k, c}
-              \sum_{i_1..i_\nu} U^{\nu}_{L, i_1..i_\nu, k}\, x_{c, i_1} \cdots x_{c, i_\nu}
+    .. math:: B_{c, L} = \sum_{\nu=1}^{\text{correlation}} \sum_r W^{\nu}_{z, r, c}\, P^{\nu}_{L, r}(x_c)
 
     with ``z`` the element of the node (one-hot ``node_attrs``; any weights over elements work),
-    ``x_c`` the ``c``-th copy of every input irrep side by side and ``U`` the coupling tensors of
-    `kerase3.o3.product_basis` (MACE's without cuEquivariance). Evaluated like MACE: the element's
-    weights are contracted first, then one input index at a time (Horner's scheme), so the full
-    ``nu``-fold product of the features is never formed. Equal to mace-torch's
-    ``SymmetricContraction`` with the same weights (``tests/layers/test_symmetric_contraction.py``).
+    ``x_c`` the ``c``-th copy of every input irrep side by side and ``P^nu_r`` an orthonormal basis
+    of all equivariant polynomials of degree ``nu`` (Gram-Schmidt over the symmetrized coupling
+    tensors of `kerase3.o3.product_basis`). MACE's ``U`` tensors hold the same polynomials in a
+    redundant basis (K paths, e.g. 51 for 1o at degree 3 from 0e+1o+2e+3o, where 12 are
+    independent): mace-torch weights map to these by a fixed linear map (`weights_from_mace`;
+    `kerase3.interop.mace.load` applies it) and then give mace-torch's numbers
+    (``tests/layers/test_symmetric_contraction.py``). The polynomials are evaluated on the
+    distinct monomials of each channel (816 of degree 3 in 16 variables instead of 4,096 products),
+    one matrix product per degree; the element's weights are applied last, per channel.
 
     Args:
         irreps_in: ``c x (ir_1 + ir_2 + ...)``, every irrep with the same multiplicity ``c``.
-        irreps_out: irreps with multiplicity ``c`` each; every one must be reachable by a product of
-            at most ``correlation`` inputs (else a ``ValueError`` names the unreachable ones).
+        irreps_out: irreps with multiplicity ``c`` each; every one must be reachable by a symmetric
+            product of at most ``correlation`` inputs (else a ``ValueError`` names the unreachable
+            ones: ``1o x 1o -> 1e`` is ``a x a = 0`` in every channel).
         correlation: `int` >= 1, the largest degree (MACE's body order minus one).
         num_elements: `int`, number of elements (rows of ``node_attrs``).
-        num_params: optional ``[[K per degree 1..correlation] per output irrep]``: the sizes of
-            coupling tensors given from outside (`set_coupling`; e.g. mace-torch's reduced ones,
-            ``kerase3.interop.mace.load``); 0 where a degree has none. Default: `product_basis`.
-        convention: of the default coupling tensors: ``"mace"`` (mace-torch's, e3nn 0.4.4's Wigner
-            signs) or ``"e3nn"`` (e3nn 0.6's); both are equivariant, they differ in the sign of
-            some paths.
+        allow_empty: `bool`; if True, unreachable outputs are zeros instead of an error (mace-torch's
+            behaviour, e.g. odd scalars in the first layer of a MACE).
 
     Call arguments:
         x: `(N, irreps_in.dim)`.
@@ -64,9 +103,11 @@ class SymmetricContraction(IrrepsLayer):
         >>> sc = SymmetricContraction("4x0e + 4x1o", "4x0e + 4x1o", correlation=3, num_elements=2)
         >>> tuple(sc(np.ones((5, 16)), np.eye(2)[[0, 1, 1, 0, 0]]).shape)
         (5, 16)
+        >>> sc.num_params  # independent polynomials per output irrep and degree
+        [[1, 2, 2], [1, 1, 2]]
     """
 
-    def __init__(self, irreps_in, irreps_out, correlation, num_elements, num_params=None, convention="mace", **kwargs):
+    def __init__(self, irreps_in, irreps_out, correlation, num_elements, allow_empty=False, **kwargs):
         super().__init__(**kwargs)
         self.set_irreps(irreps_in=irreps_in, irreps_out=irreps_out)
         name = type(self).__name__
@@ -82,67 +123,68 @@ class SymmetricContraction(IrrepsLayer):
         if self.correlation < 1 or self.num_elements < 1:
             raise ValueError(f"{name}: correlation and num_elements must be >= 1. Received: correlation={correlation}, "
                              f"num_elements={num_elements}")
+        self.allow_empty = bool(allow_empty)
         self.coupling_irreps = Irreps([(1, ir) for _, ir in self.irreps_in])
-        self.convention = convention
-        self._given = num_params is not None
-        self._u = []  # per output irrep, per degree 1..correlation: np array [d_out, D^nu, K] or None
-        if self._given:
-            num_params = [[int(k) for k in row] for row in num_params]
-            if len(num_params) != len(self.irreps_out) or any(len(r) != self.correlation for r in num_params):
-                raise ValueError(f"{name}: num_params needs {len(self.irreps_out)} rows of {self.correlation}. Received: {num_params}")
-            self.num_params = num_params
-        else:
-            self.num_params = []
-            for _, ir in self.irreps_out:
-                # MACE keeps only (l, (-1)^l) intermediates, l < 12, in its degree-4 tensors
-                us = [product_basis(self.coupling_irreps, nu, ir, [(l, (-1) ** l) for l in range(12)] if nu == 4 else None,
-                                    convention=self.convention)
-                      for nu in range(1, self.correlation + 1)]
-                self._u.append(us)
-                self.num_params.append([0 if u is None else u.shape[-1] for u in us])
-        # (coupling tensors given from outside may leave an output empty: mace-torch's models do, with
-        # odd scalars in the hidden irreps of the first layer; that output is then zero, as there)
-        unreachable = [] if self._given else [str(ir) for i, (_, ir) in enumerate(self.irreps_out)
-                                              if not any(_symmetric_part_nonzero(u) for u in self._u[i])]
-        if unreachable:
-            # a path can be nonzero and still vanish on x (x) x (x) ... (x) x: 1o x 1o -> 1e is a x a = 0
-            raise ValueError(f"{name}: no product of at most {self.correlation} copies of {self.coupling_irreps} reaches "
-                             f"{', '.join(unreachable)} (irreps_out={self.irreps_out}). Remove them or raise the correlation.")
+        key = str(self.coupling_irreps)
+        self._basis = [[_reduced(key, nu, str(ir)) for nu in range(1, self.correlation + 1)] for _, ir in self.irreps_out]
+        self.num_params = [[0 if b is None else b.shape[-1] for b in row] for row in self._basis]
+        unreachable = [str(ir) for (_, ir), row in zip(self.irreps_out, self.num_params) if not any(row)]
+        if unreachable and not self.allow_empty:
+            raise ValueError(f"{name}: no symmetric product of at most {self.correlation} copies of {self.coupling_irreps} "
+                             f"reaches {', '.join(unreachable)} (irreps_out={self.irreps_out}). Remove them or raise the correlation.")
+        # per degree: the monomial coefficients of every output's basis, side by side [n_mono, sum d_out r]
+        d = self.coupling_irreps.dim
+        self._tables = []
+        for nu in range(1, self.correlation + 1):
+            tuples, head, last, mult = _monomials(d, nu)
+            flat = np.ravel_multi_index(np.array(tuples).T, (d,) * nu)
+            cols, places, off = [], [], 0
+            for i, (_, ir) in enumerate(self.irreps_out):
+                b = self._basis[i][nu - 1]
+                if b is None:
+                    continue
+                r = b.shape[-1]
+                coef = b.reshape(ir.dim, d**nu, r)[:, flat, :] * mult[None, :, None]  # [d_out, n_mono, r]
+                cols.append(coef.transpose(1, 0, 2).reshape(len(tuples), ir.dim * r))
+                places.append((i, off, ir.dim, r))
+                off += ir.dim * r
+            table = np.concatenate(cols, axis=1) if cols else None
+            self._tables.append(dict(head=head, last=last, table=table, places=places))
 
     def build(self, *args, **kwargs):
-        d = self.coupling_irreps.dim
-        self.weights_nu, self.u_matrices = [], []
-        for i, (_, ir) in enumerate(self.irreps_out):
-            ws, us = [], []
-            for nu, k in enumerate(self.num_params[i], start=1):
-                if k == 0:
-                    ws.append(None)
-                    us.append(None)
-                    continue
-                ws.append(self.add_weight(name=f"weights_{i}_{nu}", shape=(self.num_elements, k, self.mul),
-                                          initializer=keras.initializers.RandomNormal(stddev=1.0 / k)))
-                init = "zeros" if self._given else keras.initializers.Constant(self._u[i][nu - 1])
-                us.append(self.add_weight(name=f"U_{i}_{nu}", shape=(ir.dim,) + (d,) * nu + (k,), initializer=init,
-                                          trainable=False))
+        self.weights_nu = []
+        for i in range(len(self.irreps_out)):
+            ws = []
+            for nu, r in enumerate(self.num_params[i], start=1):
+                ws.append(None if r == 0 else self.add_weight(
+                    name=f"weights_{i}_{nu}", shape=(self.num_elements, r, self.mul),
+                    initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(r))))
             self.weights_nu.append(ws)
-            self.u_matrices.append(us)
         self.built = True
 
-    def set_coupling(self, i, nu, u):
-        """Set the coupling tensor of output irrep ``i`` and degree ``nu`` (any array of
-        ``ir.dim * D^nu * K`` values, e.g. mace-torch's ``U_matrix_nu`` whose scalar outputs lack
-        the leading axis)."""
-        var = self.u_matrices[i][nu - 1]
-        if var is None:
-            if np.any(np.asarray(u) != 0):
-                raise ValueError(f"SymmetricContraction.set_coupling: output {i} has no degree-{nu} term here but the "
-                                 f"given tensor is not zero (shape {np.shape(u)})")
-            return
-        u = np.asarray(u)
-        if u.size != int(np.prod(var.shape)):
-            raise ValueError(f"SymmetricContraction.set_coupling: output {i}, degree {nu} needs {tuple(var.shape)}. "
-                             f"Received: shape {u.shape}")
-        var.assign(u.reshape(var.shape).astype(var.dtype))
+    def weights_from_mace(self, i, nu, u, w):
+        """mace-torch's weights ``w [E, K, c]`` of coupling tensor ``u`` (``U_matrix_nu`` of output
+        ``i``; any shape holding ``ir.dim * D^nu * K`` values) -> this layer's ``[E, r, c]``: the same
+        polynomials. Raises if ``u`` holds a polynomial outside this layer's basis."""
+        ir = self.irreps_out[i].ir
+        d = self.coupling_irreps.dim
+        u = np.asarray(u, np.float64)
+        w = np.asarray(w, np.float64)
+        k = w.shape[1]
+        u = _symmetrized(u.reshape((ir.dim,) + (d,) * nu + (k,))).reshape(-1, k)
+        b = self._basis[i][nu - 1]
+        if b is None:
+            if np.abs(u).max() > 1e-9:
+                raise ValueError(f"SymmetricContraction.weights_from_mace: output {ir}, degree {nu} has no polynomial here "
+                                 f"but the given coupling tensor has one")
+            return None
+        b = b.reshape(-1, b.shape[-1])
+        p = b.T @ u  # [r, K]
+        resid = np.abs(u - b @ p).max()
+        if resid > 1e-8 * max(1.0, np.abs(u).max()):
+            raise ValueError(f"SymmetricContraction.weights_from_mace: output {ir}, degree {nu}: the given coupling tensor "
+                             f"is not in this layer's span (residual {resid:.1e})")
+        return np.einsum("rk,ekc->erc", p, w)
 
     def call(self, x, node_attrs):
         self.check_input(x, self.irreps_in, "x")
@@ -152,29 +194,37 @@ class SymmetricContraction(IrrepsLayer):
         # [N, c, D]: the c-th copy of every irrep side by side (MACE's layout)
         xs = [ops.reshape(b, (-1, c, ir.dim)) for b, (_, ir) in zip(split_blocks(x, self.irreps_in), self.irreps_in)]
         xs = xs[0] if len(xs) == 1 else ops.concatenate(xs, axis=-1)
+        flat = ops.reshape(xs, (-1, d))  # [N c, D]
+        # the element's weights of every (output, degree), one product: [N, R, c]
+        ws = [(i, nu, w) for i, row in enumerate(self.weights_nu) for nu, w in enumerate(row, start=1) if w is not None]
+        if not ws:  # allow_empty and nothing reachable
+            return ops.zeros_like(x[:, :1]) * ops.zeros((1, self.irreps_out.dim), x.dtype)
+        sizes = [self.num_params[i][nu - 1] for i, nu, _ in ws]
+        w_all = ops.concatenate([ops.reshape(ops.cast(w, x.dtype), (self.num_elements, -1)) for _, _, w in ws], axis=1) \
+            if len(ws) > 1 else ops.reshape(ops.cast(ws[0][2], x.dtype), (self.num_elements, -1))
+        wn = ops.reshape(ops.matmul(attrs, w_all), (-1, sum(sizes), c))
+        wn = ops.transpose(wn, (0, 2, 1))  # [N, c, R]
+        starts = dict(((i, nu), s) for (i, nu, _), s in zip(ws, np.cumsum([0] + sizes[:-1])))
+        acc = [None] * len(self.irreps_out)
+        mono = None
+        for nu, tab in enumerate(self._tables, start=1):
+            if nu == 1:
+                mono = flat
+            else:
+                mono = ops.take(mono, ops.convert_to_tensor(tab["head"]), axis=1) * \
+                    ops.take(flat, ops.convert_to_tensor(tab["last"]), axis=1)
+            if tab["table"] is None:
+                continue
+            q = ops.matmul(mono, ops.convert_to_tensor(tab["table"], dtype=x.dtype))  # [N c, sum d_out r]
+            q = ops.reshape(q, (-1, c, q.shape[-1]))
+            for i, off, dim, r in tab["places"]:
+                s = int(starts[(i, nu)])
+                t = ops.sum(ops.reshape(q[:, :, off : off + dim * r], (-1, c, dim, r)) * wn[:, :, None, s : s + r], axis=-1)
+                acc[i] = t if acc[i] is None else acc[i] + t
         outs = []
-        for i, (_, ir) in enumerate(self.irreps_out):
-            acc = None
-            for nu in range(self.correlation, 0, -1):
-                w, u = self.weights_nu[i][nu - 1], self.u_matrices[i][nu - 1]
-                if w is not None:
-                    k = self.num_params[i][nu - 1]
-                    # the node's weights [N, c, K] (its element's row)
-                    wn = ops.matmul(attrs, ops.reshape(ops.cast(w, x.dtype), (self.num_elements, k * c)))
-                    wn = ops.transpose(ops.reshape(wn, (-1, k, c)), (0, 2, 1))
-                    m = ir.dim * d ** (nu - 1)
-                    u = ops.cast(u, x.dtype)
-                    if acc is None:
-                        # sum_{i,k} U[m, i, k] x[n, c, i] w[n, c, k]: one product with the outer x (x) w
-                        t = ops.reshape(xs[:, :, :, None] * wn[:, :, None, :], (-1, d * k))
-                        acc = ops.reshape(ops.matmul(t, ops.transpose(ops.reshape(u, (m, d * k)))), (-1, c, m))
-                        continue
-                    acc = acc + ops.reshape(ops.matmul(ops.reshape(wn, (-1, k)), ops.transpose(ops.reshape(u, (m * d, k)))), (-1, c, m * d))
-                if acc is not None:
-                    # contract the last input index: [N, c, m, D] . x -> [N, c, m]
-                    acc = ops.sum(ops.reshape(acc, (-1, c, acc.shape[-1] // d, d)) * xs[:, :, None, :], axis=-1)
-            outs.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, c * ir.dim), x.dtype) if acc is None
-                        else ops.reshape(acc, (-1, c * ir.dim)))
+        for t, (_, ir) in zip(acc, self.irreps_out):
+            outs.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, c * ir.dim), x.dtype) if t is None
+                        else ops.reshape(t, (-1, c * ir.dim)))
         return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
     def compute_output_shape(self, x_shape, *args, **kwargs):
@@ -182,8 +232,7 @@ class SymmetricContraction(IrrepsLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(correlation=self.correlation, num_elements=self.num_elements,
-                      num_params=self.num_params if self._given else None, convention=self.convention)
+        config.update(correlation=self.correlation, num_elements=self.num_elements, allow_empty=self.allow_empty)
         return config
 
     def __repr__(self):

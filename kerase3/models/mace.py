@@ -79,11 +79,6 @@ class MACE(Potential):
         scale, shift: of the interaction energy per atom.
         interaction_first: ``"RealAgnosticResidualInteractionBlock"`` or ``"RealAgnosticInteractionBlock"``.
         gate: activation of the last readout (``"silu"``, or None).
-        convention: Wigner signs of the product basis's coupling tensors: ``"mace"`` (mace-torch's,
-            e3nn 0.4.4) or ``"e3nn"`` (the convolution's signs are absorbed by its radial weights;
-            the loader flips them, `conv_path_signs`).
-        product_num_params: per layer, `SymmetricContraction`'s ``num_params`` (coupling tensors
-            given from outside, set by the loader); None: kerase3's own.
         compute_stress, energy_weight, forces_weight, stress_weight: as `Potential`.
 
     Example:
@@ -98,7 +93,7 @@ class MACE(Potential):
     def __init__(self, species, cutoff, hidden_irreps="32x0e + 32x1o", max_ell=3, num_interactions=2, correlation=3,
                  num_bessel=8, num_polynomial_cutoff=5, radial_mlp=(64, 64, 64), mlp_irreps="16x0e", avg_num_neighbors=1.0,
                  atomic_energies=None, scale=1.0, shift=0.0, interaction_first="RealAgnosticResidualInteractionBlock",
-                 gate="silu", convention="mace", product_num_params=None, compute_stress=False, energy_weight=1.0,
+                 gate="silu", compute_stress=False, energy_weight=1.0,
                  forces_weight=10.0, stress_weight=1.0, **kwargs):
         keras.Model.__init__(self, **kwargs)
         name = "MACE"
@@ -132,10 +127,6 @@ class MACE(Potential):
         if gate not in ("silu", None):
             raise ValueError(f"{name}: gate must be 'silu' or None. Received: {gate!r}")
         self.gate = gate
-        if convention not in ("mace", "e3nn"):
-            raise ValueError(f"{name}: convention must be 'mace' or 'e3nn'. Received: {convention!r}")
-        self.convention = convention
-        self.product_num_params = product_num_params
         self.compute_stress = bool(compute_stress)
         self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
 
@@ -164,8 +155,9 @@ class MACE(Potential):
             blk["linear"] = Linear(mid, target, **dt)
             blk["skip"] = (FullyConnectedTensorProduct(feats, attrs, hidden_out, **dt) if residual
                            else FullyConnectedTensorProduct(target, attrs, target, **dt))
-            nps = None if product_num_params is None else product_num_params[i]
-            blk["product"] = SymmetricContraction(target, hidden_out, corr[i], t, num_params=nps, convention=convention, **dt)
+            # the first layer's inputs are 0e + 1o + 2e + ...: odd scalars in hidden_irreps are out of
+            # reach there and stay zero until the next layer (as in mace-torch)
+            blk["product"] = SymmetricContraction(target, hidden_out, corr[i], t, allow_empty=i == 0, **dt)
             blk["product_linear"] = Linear(hidden_out, hidden_out, **dt)
             if last:
                 blk["readout"] = [Linear(hidden_out, self.mlp_irreps, **dt), Linear(self.mlp_irreps, "1x0e", **dt)]
@@ -296,8 +288,7 @@ class MACE(Potential):
                       num_polynomial_cutoff=self.num_polynomial_cutoff, radial_mlp=self.radial_mlp,
                       mlp_irreps=str(self.mlp_irreps), avg_num_neighbors=self.avg_num_neighbors,
                       atomic_energies=[float(v) for v in self._e0_init], scale=self._scale_init, shift=self._shift_init,
-                      interaction_first=self.interaction_first, gate=self.gate, convention=self.convention,
-                      product_num_params=self.product_num_params, compute_stress=self.compute_stress,
+                      interaction_first=self.interaction_first, gate=self.gate, compute_stress=self.compute_stress,
                       energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight)
         return config
 

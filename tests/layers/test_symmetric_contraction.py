@@ -24,16 +24,17 @@ def _layer(case, **kw):
 
 
 def _load(layer, case):
-    """mace-torch's state (per output irrep: weights_max = degree correlation, weights.j = degree correlation-1-j)."""
+    """mace-torch's weights (per output irrep: weights_max = degree correlation, weights.j = degree
+    correlation-1-j) mapped through its coupling tensors onto the layer's basis."""
     st = {k: FIX[v] for k, v in case["state"].items()}
     for i in range(len(layer.irreps_out)):
         for nu in range(1, layer.correlation + 1):
             key = "weights_max" if nu == layer.correlation else f"weights.{layer.correlation - 1 - nu}"
-            w = st[f"contractions.{i}.{key}"]
-            if layer.weights_nu[i][nu - 1] is None:
-                assert not np.any(st[f"contractions.{i}.U_matrix_{nu}"])
-                continue
-            layer.weights_nu[i][nu - 1].assign(w)
+            w = layer.weights_from_mace(i, nu, st[f"contractions.{i}.U_matrix_{nu}"], st[f"contractions.{i}.{key}"])
+            if w is None:
+                assert layer.weights_nu[i][nu - 1] is None
+            else:
+                layer.weights_nu[i][nu - 1].assign(w)
     return st
 
 
@@ -42,31 +43,28 @@ def test_equals_mace_torch(name):
     case = CASES[name]
     layer = _layer(case)
     st = _load(layer, case)
-    for i in range(len(layer.irreps_out)):  # kerase3's own coupling tensors are mace's
+    coupling = Irreps([(1, ir) for _, ir in Irreps(case["irreps_in"])])
+    for i, (_, ir) in enumerate(Irreps(case["irreps_out"])):  # kerase3's coupling tensors in mace's convention are mace's
         for nu in range(1, layer.correlation + 1):
             u = st[f"contractions.{i}.U_matrix_{nu}"]
-            if layer.u_matrices[i][nu - 1] is not None:
-                np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u_matrices[i][nu - 1]).reshape(u.shape), u, atol=1e-12)
+            ours = product_basis(coupling, nu, ir, [(l, (-1) ** l) for l in range(12)] if nu == 4 else None, convention="mace")
+            if ours is None:
+                assert not np.any(u)
+            else:
+                np.testing.assert_allclose(ours.reshape(u.shape), u, atol=1e-12)
     out = keras.ops.convert_to_numpy(layer(FIX[case["x"]], FIX[case["y"]]))
     ref = FIX[case["out"]]
     assert np.abs(ref).max() > 1e-3
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10 * max(1.0, np.abs(ref).max()))
 
 
-def test_coupling_tensors_given_from_outside():
-    """num_params + set_coupling (how the loader takes mace-torch's tensors, reduced or not)."""
-    case = CASES["sc_l2_nu3"]
-    ref_layer = _layer(case)
-    _load(ref_layer, case)
-    layer = _layer(case, num_params=ref_layer.num_params)
-    _load(layer, case)
-    st = {k: FIX[v] for k, v in case["state"].items()}
-    for i in range(len(layer.irreps_out)):
-        for nu in range(1, layer.correlation + 1):
-            layer.set_coupling(i, nu, st[f"contractions.{i}.U_matrix_{nu}"])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(FIX[case["x"]], FIX[case["y"]])), FIX[case["out"]], atol=1e-10)
-    with pytest.raises(ValueError, match="needs"):
-        layer.set_coupling(0, 1, np.zeros(3))
+def test_basis_is_smaller_than_mace_paths_and_refuses_foreign_tensors():
+    layer = SymmetricContraction("2x0e+2x1o+2x2e+2x3o", "2x0e+2x1o", 3, 1)
+    u = product_basis("0e+1o+2e+3o", 3, "1o", convention="mace")
+    assert u.shape[-1] == 51 and layer.num_params[1][2] == 12  # 51 coupling paths, 12 independent polynomials
+    assert layer.num_params[0] == [1, 4, 8]
+    with pytest.raises(ValueError, match="span"):  # a 1e tensor offered as 1o
+        layer.weights_from_mace(1, 2, np.random.default_rng(0).normal(size=(3, 16, 16, 5)), np.ones((1, 5, 2)))
 
 
 @pytest.mark.parametrize("irreps_in, irreps_out, correlation", [
@@ -104,6 +102,9 @@ def test_unreachable_and_bad_irreps_are_refused():
     layer = SymmetricContraction("2x0e+2x1o", "2x0e", 2, 1)
     with pytest.raises(ValueError, match="SymmetricContraction"):
         layer(np.ones((3, 7)), np.ones((3, 1)))
+    empty = SymmetricContraction("2x0e+2x1o", "2x0e+2x1e", 3, 1, allow_empty=True)  # mace-torch's zeros, when asked
+    out = keras.ops.convert_to_numpy(empty(np.random.default_rng(0).normal(size=(3, 8)), np.ones((3, 1))))
+    assert np.abs(out[:, 2:]).max() == 0 and np.abs(out[:, :2]).max() > 0
 
 
 def test_product_basis_counts_paths():
