@@ -4,10 +4,11 @@
 
 mace-torch runs in its own venv (``pip install torch==2.13.0 mace-torch``), in a child process:
 it builds a ``ScaleShiftMACE`` (64x0e + 64x1o, max_ell 3, correlation 3, 2 interactions, r_max 5,
-float32), times energy + forces through its ASE calculator on fcc copper supercells and writes
-its state dict; kerase3 loads those weights with ``kerase3.interop.mace.load`` (energies must
-agree), then times its own ASE calculator (XLA, one program per size) on the same structures.
-Prints atoms/s of both and the ratio.
+float32), times energy + forces and one training step (Adam, energy + forces loss) on rattled
+fcc copper supercells (batches made once, by mace's own data pipeline) and writes its initial
+state dict; kerase3 loads those weights with ``kerase3.interop.mace.load`` (energies must
+agree) and times the same on the same structures (XLA, exact shapes). Prints atoms/s, step
+times and the ratios.
 """
 
 import argparse
@@ -29,10 +30,12 @@ TORCH_CHILD = r'''
 import json, sys, time, numpy as np, torch
 from ase.build import bulk
 from e3nn import o3
-from mace.calculators import MACECalculator
+from mace import data
 from mace.modules import interaction_classes
 from mace.modules.models import ScaleShiftMACE
+from mace.tools import torch_geometric, utils
 torch.set_num_threads(int(sys.argv[4]))
+torch.set_default_dtype(torch.float32)
 cfg, sizes, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 torch.manual_seed(0)
 kw = dict(cfg)
@@ -40,27 +43,42 @@ kw["interaction_cls"] = kw["interaction_cls_first"] = interaction_classes[kw.pop
 kw["hidden_irreps"], kw["MLP_irreps"] = o3.Irreps(kw["hidden_irreps"]), o3.Irreps(kw["MLP_irreps"])
 kw["gate"], kw["atomic_energies"], kw["num_elements"] = torch.nn.functional.silu, np.array(kw["atomic_energies"]), 1
 model = ScaleShiftMACE(**kw)
-calc = MACECalculator(models=model, device="cpu", default_dtype="float32")
+init = {k: v.clone() for k, v in model.state_dict().items()}
+z_table = utils.AtomicNumberTable([29])
+
+def median(fn, n=3):
+    fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
 rec = {}
 for n in sizes:
     reps = round((n / 4) ** (1 / 3))
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((reps, reps, reps))
     atoms.rattle(0.05, seed=1)
-    atoms.calc = calc
-    e = atoms.get_potential_energy()
-    times = []
-    for _ in range(3):
-        atoms.positions[0, 0] += 1e-4
-        t = time.perf_counter(); atoms.get_forces(); times.append(time.perf_counter() - t)
-    rec[str(len(atoms))] = dict(energy=float(e), s=float(np.median(times)))
-np.savez(out, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
+    ad = data.AtomicData.from_config(data.config_from_atoms(atoms), z_table=z_table, cutoff=cfg["r_max"])
+    batch = next(iter(torch_geometric.dataloader.DataLoader([ad], batch_size=1))).to_dict()
+    model.load_state_dict(init)  # every size starts from the same weights
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    e = float(model(dict(batch), compute_force=True)["energy"][0])
+    infer = median(lambda: model(dict(batch), compute_force=True)["forces"].sum().item())
+    def step():
+        opt.zero_grad()
+        o = model(dict(batch), training=True, compute_force=True)
+        loss = (o["energy"] ** 2).mean() + (o["forces"] ** 2).mean()
+        loss.backward(); opt.step()
+    train = median(step)
+    rec[str(len(atoms))] = dict(energy=e, infer=infer, train=train)
+np.savez(out, **{k: v.detach().numpy() for k, v in init.items()})  # the weights before training, for kerase3
 print(json.dumps(rec))
 '''
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 256, 1024])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 256, 864])
     ap.add_argument("--mace-python", default=os.environ.get("MACE_PYTHON", "/work/venv-mace/bin/python"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
@@ -76,36 +94,54 @@ def main():
     torch_rec = json.loads(res.stdout.strip().splitlines()[-1])
 
     import keras
+    import tensorflow as tf
     from ase.build import bulk
 
+    from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
     from kerase3.interop import mace
-    from kerase3.io.ase import Calculator
 
     state = dict(np.load(state_path))
-    model = mace.load(state, CONFIG, dtype="float32")
-    calc = Calculator(model)
-    print(f"kerase3 {__import__('kerase3').__version__} (Keras {keras.__version__}, {keras.backend.backend()}) vs "
-          f"mace-torch, same weights, energy + forces, float32, {args.threads} threads")
-    print("| atoms | mace-torch atoms/s | kerase3 atoms/s | speed-up | kerase3 first call s | |dE| eV |")
-    print("|---|---|---|---|---|---|")
+
+    def median(fn, n=3):
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts))
+
+    print(f"kerase3 {__import__('kerase3').__version__} (Keras {keras.__version__}, {keras.backend.backend()}, XLA) vs "
+          f"mace-torch (eager), same weights, float32, {args.threads} threads; inference = energy + forces, "
+          f"train = one Adam step on an energy + forces loss")
+    print("| atoms | edges | mace-torch infer atoms/s | kerase3 infer atoms/s | speed-up | mace-torch train ms | "
+          "kerase3 train ms | speed-up | kerase3 compile s (infer + train) | |dE| eV |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
+        model = mace.load(state, CONFIG, dtype="float32")
         reps = round((n / 4) ** (1 / 3))
         atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((reps, reps, reps))
         atoms.rattle(0.05, seed=1)
-        atoms.calc = calc
+        g = graph_from_arrays(atoms.positions, atoms.numbers, model.cutoff, atoms.cell.array, [True] * 3,
+                              energy=0.0, forces=np.zeros((len(atoms), 3)))
+        b = pad_batch(batch_graphs([g]), len(atoms) + 1, len(g["senders"]) + 1, 2)
+        x = {k: tf.constant(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()
+             if k not in ("energy", "forces")}
+        y = {"energy": tf.constant(b["energy"].astype("float32")), "forces": tf.constant(b["forces"].astype("float32"))}
+        infer_fn = tf.function(lambda x: model(x), jit_compile=True)
         t = time.perf_counter()
-        e = atoms.get_potential_energy()
-        first = time.perf_counter() - t
-        times = []
-        for _ in range(3):
-            atoms.positions[0, 0] += 1e-4
-            t = time.perf_counter()
-            atoms.get_forces()
-            times.append(time.perf_counter() - t)
+        e = float(infer_fn(x)["energy"][0])
+        compile_s = time.perf_counter() - t
+        infer = median(lambda: infer_fn(x)["forces"].numpy())
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
+        t = time.perf_counter()
+        model.train_on_batch(x, y)
+        compile_s += time.perf_counter() - t
+        train = median(lambda: model.train_on_batch(x, y))
         ref = torch_rec[str(len(atoms))]
-        ours = float(np.median(times))
-        print(f"| {len(atoms)} | {len(atoms) / ref['s']:.0f} | {len(atoms) / ours:.0f} | {ref['s'] / ours:.2f}x | "
-              f"{first:.1f} | {abs(e - ref['energy']):.1e} |")
+        na = len(atoms)
+        print(f"| {na} | {len(g['senders'])} | {na / ref['infer']:.0f} | {na / infer:.0f} | {ref['infer'] / infer:.2f}x | "
+              f"{ref['train'] * 1e3:.0f} | {train * 1e3:.0f} | {ref['train'] / train:.2f}x | {compile_s:.0f} | "
+              f"{abs(e - ref['energy']):.1e} |", flush=True)
 
 
 if __name__ == "__main__":

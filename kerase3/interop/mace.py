@@ -35,7 +35,7 @@ _DEFAULTS = dict(pair_repulsion=False, distance_transform="None", heads=None, cu
 def _np(x):
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
+    return np.asarray(x)  # dtype kept: float32 coupling tensors are checked at float32 precision
 
 
 def _name(value):

@@ -52,15 +52,11 @@ def _reduced(irreps, nu, ir_out):
 
 @functools.lru_cache(maxsize=None)
 def _monomials(d, nu):
-    """Sorted index tuples ``i_1 <= .. <= i_nu`` of the degree-``nu`` monomials of ``d`` variables,
-    how each is built (index of its first ``nu - 1`` factors among degree ``nu - 1``, last factor)
-    and its multiplicity ``nu! / prod(counts!)``."""
+    """Sorted index tuples ``i_1 <= .. <= i_nu`` of the degree-``nu`` monomials of ``d`` variables
+    and their multiplicities ``nu! / prod(counts!)``."""
     tuples = list(itertools.combinations_with_replacement(range(d), nu))
-    prev = {t: i for i, t in enumerate(itertools.combinations_with_replacement(range(d), nu - 1))} if nu > 1 else None
-    head = np.array([prev[t[:-1]] for t in tuples] if nu > 1 else [0] * len(tuples), np.int32)
-    last = np.array([t[-1] for t in tuples], np.int32)
     mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)]) for t in tuples])
-    return tuples, head, last, mult
+    return tuples, None, None, mult
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -79,8 +75,9 @@ class SymmetricContraction(IrrepsLayer):
     independent): mace-torch weights map to these by a fixed linear map (`weights_from_mace`;
     `kerase3.interop.mace.load` applies it) and then give mace-torch's numbers
     (``tests/layers/test_symmetric_contraction.py``). The polynomials are evaluated on the
-    distinct monomials of each channel (816 of degree 3 in 16 variables instead of 4,096 products),
-    one matrix product per degree; the element's weights are applied last, per channel.
+    distinct monomials of the degree below times every variable (136 x 16 at degree 3 in 16
+    variables instead of 4,096 products), one matrix product per degree; the element's weights
+    are applied last, per channel.
 
     Args:
         irreps_in: ``c x (ir_1 + ir_2 + ...)``, every irrep with the same multiplicity ``c``.
@@ -132,24 +129,30 @@ class SymmetricContraction(IrrepsLayer):
         if unreachable and not self.allow_empty:
             raise ValueError(f"{name}: no symmetric product of at most {self.correlation} copies of {self.coupling_irreps} "
                              f"reaches {', '.join(unreachable)} (irreps_out={self.irreps_out}). Remove them or raise the correlation.")
-        # per degree: the monomial coefficients of every output's basis, side by side [n_mono, sum d_out r]
+        # per degree nu: features (distinct monomials of degree nu - 1) x (every variable), and the
+        # coefficients of every output's basis on them, side by side [n_{nu-1} D, sum d_out r]
         d = self.coupling_irreps.dim
         self._tables = []
         for nu in range(1, self.correlation + 1):
-            tuples, head, last, mult = _monomials(d, nu)
-            flat = np.ravel_multi_index(np.array(tuples).T, (d,) * nu)
+            prev, _, _, mult = _monomials(d, nu - 1) if nu > 1 else ([()], None, None, np.ones(1))
+            rows = [t + (k,) for t in prev for k in range(d)]
+            flat = np.ravel_multi_index(np.array(rows).T, (d,) * nu)
+            weight = np.repeat(mult, d)
             cols, places, off = [], [], 0
             for i, (_, ir) in enumerate(self.irreps_out):
                 b = self._basis[i][nu - 1]
                 if b is None:
                     continue
                 r = b.shape[-1]
-                coef = b.reshape(ir.dim, d**nu, r)[:, flat, :] * mult[None, :, None]  # [d_out, n_mono, r]
-                cols.append(coef.transpose(1, 0, 2).reshape(len(tuples), ir.dim * r))
+                coef = b.reshape(ir.dim, d**nu, r)[:, flat, :] * weight[None, :, None]  # [d_out, rows, r]
+                cols.append(coef.transpose(1, 0, 2).reshape(len(rows), ir.dim * r))
                 places.append((i, off, ir.dim, r))
                 off += ir.dim * r
             table = np.concatenate(cols, axis=1) if cols else None
-            self._tables.append(dict(head=head, last=last, table=table, places=places))
+            # the distinct monomials of degree nu among these features (inputs of degree nu + 1)
+            index = {t: j for j, t in enumerate(prev)}
+            distinct = np.array([index[t[:-1]] * d + t[-1] for t in itertools.combinations_with_replacement(range(d), nu)], np.int32)
+            self._tables.append(dict(table=table, places=places, distinct=distinct))
 
     def build(self, *args, **kwargs):
         self.weights_nu = []
@@ -168,7 +171,9 @@ class SymmetricContraction(IrrepsLayer):
         polynomials. Raises if ``u`` holds a polynomial outside this layer's basis."""
         ir = self.irreps_out[i].ir
         d = self.coupling_irreps.dim
-        u = np.asarray(u, np.float64)
+        u = np.asarray(u)
+        eps = np.finfo(u.dtype).eps if u.dtype.kind == "f" else np.finfo(np.float64).eps
+        u = u.astype(np.float64)
         w = np.asarray(w, np.float64)
         k = w.shape[1]
         u = _symmetrized(u.reshape((ir.dim,) + (d,) * nu + (k,))).reshape(-1, k)
@@ -181,7 +186,7 @@ class SymmetricContraction(IrrepsLayer):
         b = b.reshape(-1, b.shape[-1])
         p = b.T @ u  # [r, K]
         resid = np.abs(u - b @ p).max()
-        if resid > 1e-8 * max(1.0, np.abs(u).max()):
+        if resid > max(1e-8, 1e3 * eps) * max(1.0, np.abs(u).max()):  # float32 tensors: their rounding
             raise ValueError(f"SymmetricContraction.weights_from_mace: output {ir}, degree {nu}: the given coupling tensor "
                              f"is not in this layer's span (residual {resid:.1e})")
         return np.einsum("rk,ekc->erc", p, w)
@@ -206,16 +211,14 @@ class SymmetricContraction(IrrepsLayer):
         wn = ops.transpose(wn, (0, 2, 1))  # [N, c, R]
         starts = dict(((i, nu), s) for (i, nu, _), s in zip(ws, np.cumsum([0] + sizes[:-1])))
         acc = [None] * len(self.irreps_out)
-        mono = None
+        mono = None  # distinct monomials of the previous degree [N c, n]
         for nu, tab in enumerate(self._tables, start=1):
-            if nu == 1:
-                mono = flat
-            else:
-                mono = ops.take(mono, ops.convert_to_tensor(tab["head"]), axis=1) * \
-                    ops.take(flat, ops.convert_to_tensor(tab["last"]), axis=1)
+            feats = flat if nu == 1 else ops.reshape(mono[:, :, None] * flat[:, None, :], (-1, mono.shape[-1] * d))
+            if nu < self.correlation:
+                mono = flat if nu == 1 else ops.take(feats, ops.convert_to_tensor(tab["distinct"]), axis=1)
             if tab["table"] is None:
                 continue
-            q = ops.matmul(mono, ops.convert_to_tensor(tab["table"], dtype=x.dtype))  # [N c, sum d_out r]
+            q = ops.matmul(feats, ops.convert_to_tensor(tab["table"], dtype=x.dtype))  # [N c, sum d_out r]
             q = ops.reshape(q, (-1, c, q.shape[-1]))
             for i, off, dim, r in tab["places"]:
                 s = int(starts[(i, nu)])
