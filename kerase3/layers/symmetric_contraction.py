@@ -75,9 +75,9 @@ class SymmetricContraction(IrrepsLayer):
     independent): mace-torch weights map to these by a fixed linear map (`weights_from_mace`;
     `kerase3.interop.mace.load` applies it) and then give mace-torch's numbers
     (``tests/layers/test_symmetric_contraction.py``). The polynomials are evaluated on the
-    distinct monomials of the degree below times every variable (136 x 16 at degree 3 in 16
-    variables instead of 4,096 products), one matrix product per degree; the element's weights
-    are applied last, per channel.
+    distinct monomials of the degree below (136 at degree 2 in 16 variables): degree ``nu`` is
+    ``sum_k x_k (m_{nu-1} @ T_k)``, one matrix product per degree and no ``nu``-fold product or
+    feature table ever formed; the element's weights are applied last, per channel.
 
     Args:
         irreps_in: ``c x (ir_1 + ir_2 + ...)``, every irrep with the same multiplicity ``c``.
@@ -151,8 +151,9 @@ class SymmetricContraction(IrrepsLayer):
             table = np.concatenate(cols, axis=1) if cols else None
             # the distinct monomials of degree nu among these features (inputs of degree nu + 1)
             index = {t: j for j, t in enumerate(prev)}
-            distinct = np.array([index[t[:-1]] * d + t[-1] for t in itertools.combinations_with_replacement(range(d), nu)], np.int32)
-            self._tables.append(dict(table=table, places=places, distinct=distinct))
+            nxt = list(itertools.combinations_with_replacement(range(d), nu))
+            self._tables.append(dict(table=table, places=places, head=np.array([index[t[:-1]] for t in nxt], np.int32),
+                                     last=np.array([t[-1] for t in nxt], np.int32)))
 
     def build(self, *args, **kwargs):
         self.weights_nu = []
@@ -213,17 +214,23 @@ class SymmetricContraction(IrrepsLayer):
         acc = [None] * len(self.irreps_out)
         mono = None  # distinct monomials of the previous degree [N c, n]
         for nu, tab in enumerate(self._tables, start=1):
-            feats = flat if nu == 1 else ops.reshape(mono[:, :, None] * flat[:, None, :], (-1, mono.shape[-1] * d))
+            if tab["table"] is not None:
+                cols = tab["table"].shape[1]
+                if nu == 1:
+                    q = ops.matmul(flat, ops.convert_to_tensor(tab["table"], dtype=x.dtype))
+                else:
+                    # sum_k x_k (mono @ T_k): the features mono (x) x are never materialised
+                    t = ops.convert_to_tensor(tab["table"].reshape(-1, d * cols), dtype=x.dtype)
+                    g = ops.reshape(ops.matmul(mono, t), (-1, d, cols))
+                    q = ops.sum(g * flat[:, :, None], axis=1)
+                q = ops.reshape(q, (-1, c, cols))
+                for i, off, dim, r in tab["places"]:
+                    s = int(starts[(i, nu)])
+                    t = ops.sum(ops.reshape(q[:, :, off : off + dim * r], (-1, c, dim, r)) * wn[:, :, None, s : s + r], axis=-1)
+                    acc[i] = t if acc[i] is None else acc[i] + t
             if nu < self.correlation:
-                mono = flat if nu == 1 else ops.take(feats, ops.convert_to_tensor(tab["distinct"]), axis=1)
-            if tab["table"] is None:
-                continue
-            q = ops.matmul(feats, ops.convert_to_tensor(tab["table"], dtype=x.dtype))  # [N c, sum d_out r]
-            q = ops.reshape(q, (-1, c, q.shape[-1]))
-            for i, off, dim, r in tab["places"]:
-                s = int(starts[(i, nu)])
-                t = ops.sum(ops.reshape(q[:, :, off : off + dim * r], (-1, c, dim, r)) * wn[:, :, None, s : s + r], axis=-1)
-                acc[i] = t if acc[i] is None else acc[i] + t
+                mono = flat if nu == 1 else ops.take(mono, ops.convert_to_tensor(tab["head"]), axis=1) * \
+                    ops.take(flat, ops.convert_to_tensor(tab["last"]), axis=1)
         outs = []
         for t, (_, ir) in zip(acc, self.irreps_out):
             outs.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, c * ir.dim), x.dtype) if t is None
