@@ -4,7 +4,7 @@ molecules and triclinic periodic cells), float64.
 
 Run in a separate venv (kerase3 never imports torch):
 
-    python -m venv /tmp/venv-mace && /tmp/venv-mace/bin/pip install torch==2.13.0 mace-torch
+    python -m venv /tmp/venv-mace && /tmp/venv-mace/bin/pip install torch==2.13.0 mace-torch cuequivariance
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 /tmp/venv-mace/bin/python tests/reference/make_mace_fixtures.py
 
 (mace-torch 0.3.16 pulls e3nn 0.4.4, whose constants need the environment variable under
@@ -37,10 +37,10 @@ def put(key, value):
     return key
 
 
-def contraction_case(name, irreps_in, irreps_out, correlation, num_elements, seed):
+def contraction_case(name, irreps_in, irreps_out, correlation, num_elements, seed, reduced=False):
     torch.manual_seed(seed)
     sc = SymmetricContraction(o3.Irreps(irreps_in), o3.Irreps(irreps_out), correlation, num_elements=num_elements,
-                              use_reduced_cg=False)
+                              use_reduced_cg=reduced)
     with torch.no_grad():
         for p in sc.parameters():
             p.normal_()  # mace initialises with 1/num_params: larger weights test more
@@ -57,7 +57,7 @@ def contraction_case(name, irreps_in, irreps_out, correlation, num_elements, see
         i += mul * r.dim
     out = sc(torch.cat(blocks, dim=-1), torch.tensor(y)).detach().numpy()
     case = dict(name=name, irreps_in=irreps_in, irreps_out=irreps_out, correlation=correlation,
-                num_elements=num_elements, x=put(f"{name}/x", x), y=put(f"{name}/y", y), out=put(f"{name}/out", out),
+                num_elements=num_elements, use_reduced_cg=reduced, x=put(f"{name}/x", x), y=put(f"{name}/y", y), out=put(f"{name}/out", out),
                 state={k: put(f"{name}/state/{k}", v.detach().numpy()) for k, v in sc.state_dict().items()})
     meta["contractions"].append(case)
 
@@ -108,6 +108,12 @@ contraction_case("sc_l2_nu3", "3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", 3, 2, 0)
 contraction_case("sc_l2_nu3_odd", "2x0e+2x1o+2x2e", "2x0e+2x1e+2x2o", 3, 3, 1)
 contraction_case("sc_l3_nu3", "2x0e+2x1o+2x2e+2x3o", "2x0e+2x1o", 3, 1, 2)
 contraction_case("sc_l1_nu4", "2x0e+2x1o", "2x0e+2x1o", 4, 2, 3)
+# cuEquivariance's reduced coupling tensors (use_reduced_cg=True; needs `pip install cuequivariance`)
+from mace.tools.cg import CUET_AVAILABLE  # noqa: E402
+
+assert CUET_AVAILABLE, "pip install cuequivariance: the reduced coupling tensors need it"
+contraction_case("sc_l2_nu3_reduced", "3x0e+3x1o+3x2e", "3x0e+3x1o+3x2e", 3, 2, 4, reduced=True)
+contraction_case("sc_l3_nu3_reduced", "2x0e+2x1o+2x2e+2x3o", "2x0e+2x1o", 3, 1, 5, reduced=True)
 
 base = dict(r_max=4.0, num_bessel=6, num_polynomial_cutoff=5, max_ell=2, num_interactions=2,
             hidden_irreps="8x0e+8x1o", MLP_irreps="4x0e", correlation=3, radial_MLP=[16, 16],
@@ -121,6 +127,7 @@ model_case("mace_scalar_hidden", dict(base, hidden_irreps="8x0e", correlation=2,
 model_case("mace_first_plain", dict(base, interaction_first="RealAgnosticInteractionBlock"), 13)
 # odd scalars in the hidden irreps: every parity inside, convolution paths with l1 + l2 + l3 odd
 model_case("mace_odd_hidden", dict(base, hidden_irreps="4x0e+4x0o+4x1o+4x1e", correlation=2), 14)
+model_case("mace_reduced_cg", dict(base, use_reduced_cg=True, max_ell=3), 15)
 
 np.savez_compressed(OUT, meta=json.dumps(meta), **arrays)
 print(f"wrote {OUT}: {len(meta['contractions'])} contractions, {len(meta['models'])} models")
