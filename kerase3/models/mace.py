@@ -12,7 +12,7 @@ from ..graph import average_num_neighbors
 from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConnectedTensorProduct, Linear, SymmetricContraction
 from ..o3 import E3NN_04_FLIPS, Irreps
 from ..ops.activations import normalize2mom
-from .potential import Potential
+from .potential import Potential, energy_statistics
 
 INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
 
@@ -197,31 +197,11 @@ class MACE(Potential):
     # -- statistics ----------------------------------------------------------------------------------
 
     def fit_statistics(self, graphs):
-        """``E0`` per species by least squares on composition, ``shift`` the mean residual energy per
-        atom (0 as in mace-torch's default ``scaling="rms_forces_scaling"``), ``scale`` the RMS force
-        (RMS residual energy per atom without forces), ``avg_num_neighbors``. Call before the first call."""
-        t = len(self.species)
-        index = {z: i for i, z in enumerate(self.species)}
-        counts = np.zeros((len(graphs), t))
-        for g_i, g in enumerate(graphs):
-            for z in g["atomic_numbers"]:
-                if int(z) not in index:
-                    raise ValueError(f"MACE.fit_statistics: element {int(z)} is not in species={self.species}")
-                counts[g_i, index[int(z)]] += 1
-        e0 = np.zeros(t)
-        resid = np.ones(1)
-        if all("energy" in g for g in graphs):
-            energies = np.array([float(g["energy"]) for g in graphs])
-            if not np.all(np.isfinite(energies)):
-                raise ValueError(f"MACE.fit_statistics: non-finite energy in structures {np.flatnonzero(~np.isfinite(energies)).tolist()}")
-            e0, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-            resid = (energies - counts @ e0) / counts.sum(1)
-        if all("forces" in g for g in graphs):
-            f = np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs])
-            scale = float(np.sqrt(np.mean(f**2)))
-        else:
-            scale = float(np.sqrt(np.mean(resid**2)))
-        scale = scale if scale > 0 else 1.0
+        """``E0`` per species by least squares on composition, ``scale`` the RMS force (RMS residual
+        energy per atom without forces), ``shift`` 0 (as mace-torch's MACE), ``avg_num_neighbors``.
+        Unknown elements and non-finite targets raise a ``ValueError`` naming the structure. Call
+        before the first call (it also fixes ``avg_num_neighbors``)."""
+        e0, scale = energy_statistics(graphs, self.species, "MACE.fit_statistics")
         avg = average_num_neighbors(graphs)
         self._e0_init, self._scale_init, self._shift_init = e0, scale, 0.0
         if self.built:

@@ -10,6 +10,36 @@ from ..ops.layout import axis_size
 from ._training import TracesOnce
 
 
+def energy_statistics(graphs, species, name):
+    """``(per-species energies, scale)`` of a list of graphs: least squares of the energies on the
+    composition, and the RMS force (the RMS residual energy per atom without forces; 1 if zero).
+    Unknown elements and non-finite energies or forces raise a ``ValueError`` naming the structure."""
+    t = len(species)
+    index = {z: i for i, z in enumerate(species)}
+    counts = np.zeros((len(graphs), t))
+    for g_i, g in enumerate(graphs):
+        for z in g["atomic_numbers"]:
+            if int(z) not in index:
+                raise ValueError(f"{name}: element {int(z)} is not in species={list(species)}")
+            counts[g_i, index[int(z)]] += 1
+    sol, resid = np.zeros(t), np.ones(1)
+    if all("energy" in g for g in graphs):
+        energies = np.array([float(g["energy"]) for g in graphs])
+        bad = np.flatnonzero(~np.isfinite(energies))
+        if bad.size:
+            raise ValueError(f"{name}: non-finite energy in structures {bad.tolist()}")
+        sol, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+        resid = (energies - counts @ sol) / np.maximum(counts.sum(1), 1)
+    if all("forces" in g for g in graphs):
+        bad = [i for i, g in enumerate(graphs) if not np.all(np.isfinite(np.asarray(g["forces"], np.float64)))]
+        if bad:
+            raise ValueError(f"{name}: non-finite forces in structures {bad}")
+        scale = float(np.sqrt(np.mean(np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs]) ** 2)))
+    else:
+        scale = float(np.sqrt(np.mean(resid**2)))
+    return sol, (scale if scale > 0 else 1.0)
+
+
 @keras.saving.register_keras_serializable(package="kerase3")
 class Potential(TracesOnce, keras.Model):
     """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
@@ -85,26 +115,9 @@ class Potential(TracesOnce, keras.Model):
         or RMS residual energy per atom without forces) and the average number of neighbours.
         Call before training (and before the first call: it also fixes ``avg_num_neighbors``)."""
         t = len(self.species)
-        index = {z: i for i, z in enumerate(self.species)}
-        counts = np.zeros((len(graphs), t))
-        for g_i, g in enumerate(graphs):
-            for z in g["atomic_numbers"]:
-                if int(z) not in index:
-                    raise ValueError(f"Potential.fit_statistics: element {int(z)} is not in species={self.species}")
-                counts[g_i, index[int(z)]] += 1
+        sol, scale = energy_statistics(graphs, self.species, "Potential.fit_statistics")
         shift = np.zeros(t + 1)
-        if all("energy" in g for g in graphs):
-            energies = np.array([float(g["energy"]) for g in graphs])
-            sol, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-            shift[:t] = sol
-            resid = (energies - counts @ sol) / counts.sum(1)
-        else:
-            resid = np.ones(1)
-        if all("forces" in g for g in graphs):
-            scale = float(np.sqrt(np.mean(np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs]) ** 2)))
-        else:
-            scale = float(np.sqrt(np.mean(resid**2)))
-        scale = scale if scale > 0 else 1.0
+        shift[:t] = sol
         self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
         self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
         avg = average_num_neighbors(graphs)

@@ -115,6 +115,10 @@ def test_fit_statistics_fit_round_trip_calculator_and_export(tmp_path):
     graphs = make_graphs(frames, cutoff=3.0)
     model = MACE([29], cutoff=3.0, hidden_irreps="4x0e+4x1o", max_ell=1, num_interactions=2, correlation=2, num_bessel=4,
                  radial_mlp=(8,), mlp_irreps="4x0e")
+    bad = [dict(g) for g in graphs[:2]]
+    bad[1]["forces"] = np.where(np.arange(bad[1]["forces"].size).reshape(bad[1]["forces"].shape) == 4, np.nan, bad[1]["forces"])
+    with pytest.raises(ValueError, match=r"non-finite forces in structures \[1\]"):
+        model.fit_statistics(bad)
     stats = model.fit_statistics(graphs)
     assert stats["avg_num_neighbors"] > 1 and stats["scale"] > 0
     assert abs(stats["atomic_energies"][0] * 4 - np.mean([f.get_potential_energy() for f in frames])) < 0.1
