@@ -167,10 +167,10 @@ def _contract(x1, M, blk):
     mul, d1, K = blk["mul"], blk["d1"], blk["K"]
     x1b = ops.reshape(x1[:, blk["x"]], (-1, d1, 1, mul))
     Mb = ops.reshape(M[:, blk["m"]], (-1, d1, K, 1))
-    y = None
-    for i in range(d1):
-        t = x1b[:, i] * Mb[:, i]
-        y = t if y is None else y + t
+    if d1 == 1:
+        return x1b[:, 0] * Mb[:, 0], x1b, Mb
+    # one broadcast product and a reduction over the d1 components (one fused loop)
+    y = ops.sum(x1b * Mb, axis=1)
     return y, x1b, Mb
 
 
