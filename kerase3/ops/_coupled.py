@@ -35,7 +35,7 @@ import numpy as np
 from keras import ops
 
 from ..o3 import wigner_3j
-from .layout import from_blocks
+from .layout import from_blocks, split_sizes
 
 
 def coupled_paths(plan):
@@ -92,7 +92,7 @@ class CoupledTables:
             E = np.zeros((len(places), K))
             for i, pl in enumerate(places):
                 E[i, pl["k"]] = 1.0
-            self.blocks.append(dict(x=s1[b], mul=mul, d1=d1, K=K, m=slice(moff, moff + d1 * K),
+            self.blocks.append(dict(b=b, x=s1[b], mul=mul, d1=d1, K=K, m=slice(moff, moff + d1 * K),
                                     n=slice(noff, noff + mul * K), paths=places, E=E))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             moff += d1 * K
@@ -102,6 +102,12 @@ class CoupledTables:
         # the weights in block order (None: they already are)
         self.wperm = None if np.array_equal(wcols, np.arange(plan.weight_numel)) else wcols
         self.native_dim = noff
+        # column sizes of the one split per tensor (slices per block would each add a padded
+        # gradient; a split's gradient is one concatenate)
+        self.x1_sizes = [mul * ir.dim for mul, ir in i1]
+        self.m_sizes = [blk["d1"] * blk["K"] for blk in self.blocks]
+        self.n_sizes = [blk["mul"] * blk["K"] for blk in self.blocks]
+        self.w_sizes = [len(blk["paths"]) * blk["mul"] for blk in self.blocks]
         self.irreps_in1 = i1
         self.irreps_out = io
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
@@ -112,10 +118,11 @@ class CoupledTables:
         `kerase3.ops.linear_blocks` takes them; paths into the same block add up; None where no
         path reaches it)."""
         outs = [None] * len(self.out_blocks)
-        for blk in self.blocks:
-            yb = ops.reshape(y[:, blk["n"]], (-1, blk["K"], blk["mul"]))
-            for p in blk["paths"]:
-                t = yb[:, p["k"], :]
+        for blk, yb in zip(self.blocks, split_sizes(y, self.n_sizes)):
+            yb = ops.reshape(yb, (-1, blk["K"], blk["mul"]))
+            paths = blk["paths"]
+            ts = [yb] if len(paths) == 1 else ops.split(yb, [p["k"].stop for p in paths[:-1]], axis=1)
+            for p, t in zip(paths, ts):
                 outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
         return outs
 
@@ -146,12 +153,7 @@ def _block_weights(T, w, shared):
     w = w[None, :] if shared else w
     if T.wperm is not None:
         w = ops.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
-    out, off = [], 0
-    for blk in T.blocks:
-        P, mul = len(blk["paths"]), blk["mul"]
-        out.append(ops.reshape(w[:, off : off + P * mul], (-1, P, mul)))
-        off += P * mul
-    return out
+    return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
 
 
 def _expand(wb, blk, dtype):
@@ -161,12 +163,12 @@ def _expand(wb, blk, dtype):
     return ops.einsum("zpu,pk->zku", wb, ops.convert_to_tensor(blk["E"], dtype=dtype))
 
 
-def _contract(x1, M, blk):
-    """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (x1 in ir_mul) -> ``[Z, K, mul]``,
-    with ``x1b [Z, d1, 1, mul]`` and ``Mb [Z, d1, K, 1]``."""
+def _contract(x1b, Mb, blk):
+    """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (its columns of x1, in ir_mul, and
+    of M) -> ``[Z, K, mul]``, with ``x1b [Z, d1, 1, mul]`` and ``Mb [Z, d1, K, 1]``."""
     mul, d1, K = blk["mul"], blk["d1"], blk["K"]
-    x1b = ops.reshape(x1[:, blk["x"]], (-1, d1, 1, mul))
-    Mb = ops.reshape(M[:, blk["m"]], (-1, d1, K, 1))
+    x1b = ops.reshape(x1b, (-1, d1, 1, mul))
+    Mb = ops.reshape(Mb, (-1, d1, K, 1))
     if d1 == 1:
         return x1b[:, 0] * Mb[:, 0], x1b, Mb
     # one broadcast product and a reduction over the d1 components (one fused loop)
@@ -176,9 +178,10 @@ def _contract(x1, M, blk):
 
 def _forward(T, x1, x2, w, shared):
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
+    x1p, Mp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes)
     outs = []
-    for blk, wb in zip(T.blocks, _block_weights(T, w, shared)):
-        y, _, _ = _contract(x1, M, blk)
+    for blk, wb, Mb in zip(T.blocks, _block_weights(T, w, shared), Mp):
+        y, _, _ = _contract(x1p[blk["b"]], Mb, blk)
         outs.append(ops.reshape(y * _expand(wb, blk, x1.dtype), (-1, blk["mul"] * blk["K"])))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
@@ -186,11 +189,12 @@ def _forward(T, x1, x2, w, shared):
 def _partials(T, g, x1, x2, w, shared):
     """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout)."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
+    x1p, Mp, gp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes), split_sizes(g, T.n_sizes)
     dx1, dw, dM = {}, [], []
-    for blk, wb in zip(T.blocks, _block_weights(T, w, shared)):
+    for blk, wb, Mb, gb in zip(T.blocks, _block_weights(T, w, shared), Mp, gp):
         mul, d1, K = blk["mul"], blk["d1"], blk["K"]
-        y, x1b, Mb = _contract(x1, M, blk)
-        gb = ops.reshape(g[:, blk["n"]], (-1, K, mul))
+        y, x1b, Mb = _contract(x1p[blk["b"]], Mb, blk)
+        gb = ops.reshape(gb, (-1, K, mul))
         gy = gb * y
         if len(blk["paths"]) == 1:
             dwb = ops.sum(gy, axis=1)
@@ -200,14 +204,14 @@ def _partials(T, g, x1, x2, w, shared):
         gw = gb * _expand(wb, blk, g.dtype)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
-        dx1[blk["x"].start] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
+        dx1[blk["b"]] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
         dM.append(ops.reshape(ops.einsum("ziu,zku->zik", ops.reshape(x1b, (-1, d1, mul)), gw), (-1, d1 * K)))
     dM = dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=-1)
     dx2 = ops.matmul(dM, ops.convert_to_tensor(T.C.T, dtype=x2.dtype))
     parts = []
-    for s, (mul, ir) in zip(T.irreps_in1.slices(), T.irreps_in1):
+    for b, (mul, ir) in enumerate(T.irreps_in1):
         if mul * ir.dim:
-            parts.append(dx1[s.start] if s.start in dx1 and mul else ops.zeros_like(x1[:, s]))
+            parts.append(dx1[b] if b in dx1 else ops.zeros_like(x1p[b]))
     dx1 = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
     dw = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
     if T.wperm is not None:
