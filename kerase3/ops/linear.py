@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks, zeros_rows
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, split_sizes, to_blocks, zeros_rows
 from .plan import LinearPlan
 
 __all__ = ["linear", "linear_blocks", "LinearPlan"]
@@ -66,16 +66,16 @@ def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, 
 
     # group instructions by output block: one matrix product each
     groups = [[] for _ in plan.irreps_out]
-    offset = 0
-    for i_in, i_out, (u, w), alpha in plan.instructions:
-        n = u * w
+    sizes = [u * w for _, _, (u, w), _ in plan.instructions]
+    # one split of the weights (a slice per instruction would add a padded gradient each)
+    pieces = split_sizes(weight, sizes) if weight is not None and sum(sizes) else [None] * len(sizes)
+    for (i_in, i_out, (u, w), alpha), piece in zip(plan.instructions, pieces):
         if u > 0 and w > 0:
             if shared_weights:
-                W = ops.reshape(weight[offset : offset + n], (u, w)) * alpha
+                W = ops.reshape(piece, (u, w)) * alpha
             else:
-                W = ops.reshape(weight[:, offset : offset + n], (-1, u, w)) * alpha
+                W = ops.reshape(piece, (-1, u, w)) * alpha
             groups[i_out].append((blocks_in[i_in], W))
-        offset += n
 
     blocks = []
     b_offset = 0
