@@ -85,7 +85,13 @@ def load(state_dict, config, dtype="float32"):
     if bad:
         raise ValueError(f"mace.load: state_dict key {bad[0]!r} belongs to a layout or block kerase3 does not support")
     n_int = int(cfg["num_interactions"])
-    e0 = np.asarray(cfg["atomic_energies"], np.float64)
+    e0 = cfg["atomic_energies"]
+    if isinstance(e0, dict):  # {Z: E0}, as mace-torch's training scripts write them
+        missing_z = [int(z) for z in cfg["atomic_numbers"] if int(z) not in {int(k) for k in e0}]
+        if missing_z:
+            raise ValueError(f"mace.load: config['atomic_energies'] has no energy for elements {missing_z}")
+        e0 = [float({int(k): v for k, v in e0.items()}[int(z)]) for z in cfg["atomic_numbers"]]
+    e0 = np.asarray(e0, np.float64)
     if e0.ndim == 2:
         if e0.shape[0] != 1 and e0.shape[1] != 1:
             raise ValueError(f"mace.load: config['atomic_energies'] has several heads {e0.shape}; kerase3's MACE has one")

@@ -60,6 +60,11 @@ def test_load_refuses_what_it_does_not_support():
         mace_interop.load(dict(state, **{"extra.key": np.ones(2)}), case["config"])
     with pytest.raises(ValueError, match="correlation"):
         mace_interop.load(state, {k: v for k, v in case["config"].items() if k != "correlation"})
+    with pytest.raises(ValueError, match=r"no energy for elements \[8\]"):
+        mace_interop.load(state, dict(case["config"], atomic_energies={1: -13.6}))
+    as_dict = dict(case["config"], atomic_energies=dict(zip(case["config"]["atomic_numbers"], case["config"]["atomic_energies"])))
+    model = mace_interop.load(state, as_dict, dtype="float64")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.atomic_energies_e0), case["config"]["atomic_energies"])
 
 
 requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training and export run on TensorFlow here")
