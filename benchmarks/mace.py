@@ -1,6 +1,7 @@
 """kerase3's MACE against mace-torch on the CPU, same weights, same structures, one run.
 
-    python benchmarks/mace.py --sizes 32 256 1024 [--mace-python /path/to/venv-mace/bin/python]
+    python benchmarks/mace.py --sizes 32 256 864 [--mace-python /path/to/venv-mace/bin/python]
+    python benchmarks/mace.py --layer --sizes 256 1024      # SymmetricContraction alone
 
 mace-torch runs in its own venv (``pip install torch==2.13.0 mace-torch``), in a child process:
 it builds a ``ScaleShiftMACE`` (64x0e + 64x1o, max_ell 3, correlation 3, 2 interactions, r_max 5,
@@ -76,15 +77,87 @@ print(json.dumps(rec))
 '''
 
 
+LAYER_CHILD = r'''
+import json, sys, time, numpy as np, torch
+from e3nn import o3
+from mace.modules.symmetric_contraction import SymmetricContraction
+torch.set_num_threads(int(sys.argv[3]))
+n, c = int(sys.argv[1]), int(sys.argv[2])
+sc = SymmetricContraction(o3.Irreps(f"{c}x0e+{c}x1o+{c}x2e+{c}x3o"), o3.Irreps(f"{c}x0e+{c}x1o"), 3, num_elements=1,
+                          use_reduced_cg=False)
+x = torch.randn(n, c, 16, requires_grad=True)
+y = torch.ones(n, 1)
+def fwd():
+    with torch.no_grad():
+        sc(x, y).sum().item()
+def both():
+    x.grad = None
+    (sc(x, y) ** 2).sum().backward()
+    x.grad.sum().item()
+out = {}
+for name, fn in (("fwd", fwd), ("both", both)):
+    fn()
+    ts = []
+    for _ in range(5):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    out[name] = float(np.median(ts))
+print(json.dumps(out))
+'''
+
+
+def layer_benchmark(args):
+    """SymmetricContraction alone: 64 channels of 0e+1o+2e+3o -> 0e+1o, correlation 3."""
+    import tensorflow as tf
+
+    from kerase3.layers import SymmetricContraction
+
+    c = 64
+    print(f"SymmetricContraction, {c}x(0e+1o+2e+3o) -> {c}x(0e+1o), correlation 3, float32, {args.threads} threads")
+    print("| nodes | mace-torch fwd ms | kerase3 fwd ms | speed-up | mace-torch fwd+grad ms | kerase3 fwd+grad ms | speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    for n in args.sizes:
+        res = subprocess.run([args.mace_python, "-c", LAYER_CHILD, str(n), str(c), str(args.threads)],
+                             env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"), capture_output=True, text=True)
+        if res.returncode:
+            sys.exit(f"mace.py: the mace-torch child failed:\n{res.stderr[-3000:]}")
+        ref = json.loads(res.stdout.strip().splitlines()[-1])
+        layer = SymmetricContraction(f"{c}x0e+{c}x1o+{c}x2e+{c}x3o", f"{c}x0e+{c}x1o", 3, 1)
+        x = tf.constant(np.random.default_rng(0).normal(size=(n, 16 * c)), tf.float32)
+        a = tf.ones((n, 1))
+        fwd = tf.function(lambda x: layer(x, a), jit_compile=True)
+
+        @tf.function(jit_compile=True)
+        def both(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.reduce_sum(layer(x, a) ** 2)
+            return tape.gradient(y, x)
+
+        ours = {}
+        for name, fn in (("fwd", fwd), ("both", both)):
+            fn(x).numpy()
+            ts = []
+            for _ in range(5):
+                t = time.perf_counter()
+                fn(x).numpy()
+                ts.append(time.perf_counter() - t)
+            ours[name] = float(np.median(ts))
+        print(f"| {n} | {ref['fwd'] * 1e3:.1f} | {ours['fwd'] * 1e3:.1f} | {ref['fwd'] / ours['fwd']:.2f}x | "
+              f"{ref['both'] * 1e3:.1f} | {ours['both'] * 1e3:.1f} | {ref['both'] / ours['both']:.2f}x |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 256, 864])
     ap.add_argument("--mace-python", default=os.environ.get("MACE_PYTHON", "/work/venv-mace/bin/python"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--layer", action="store_true", help="the SymmetricContraction layer alone (sizes = nodes)")
     args = ap.parse_args()
     os.environ.setdefault("KERASE3_COMPILATION_CACHE", "0")
     if not os.path.exists(args.mace_python):
         sys.exit(f"mace.py: no mace-torch venv at {args.mace_python} (pip install torch==2.13.0 mace-torch; --mace-python)")
+    if args.layer:
+        return layer_benchmark(args)
     state_path = os.path.join(tempfile.mkdtemp(), "state.npz")
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
     res = subprocess.run([args.mace_python, "-c", TORCH_CHILD, json.dumps(CONFIG), json.dumps(args.sizes), state_path,
