@@ -56,7 +56,7 @@ def _monomials(d, nu):
     and their multiplicities ``nu! / prod(counts!)``."""
     tuples = list(itertools.combinations_with_replacement(range(d), nu))
     mult = np.array([math.factorial(nu) / np.prod([math.factorial(t.count(i)) for i in set(t)]) for t in tuples])
-    return tuples, None, None, mult
+    return tuples, mult
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -134,7 +134,7 @@ class SymmetricContraction(IrrepsLayer):
         d = self.coupling_irreps.dim
         self._tables = []
         for nu in range(1, self.correlation + 1):
-            prev, _, _, mult = _monomials(d, nu - 1) if nu > 1 else ([()], None, None, np.ones(1))
+            prev, mult = _monomials(d, nu - 1) if nu > 1 else ([()], np.ones(1))
             rows = [t + (k,) for t in prev for k in range(d)]
             flat = np.ravel_multi_index(np.array(rows).T, (d,) * nu)
             weight = np.repeat(mult, d)

@@ -9,27 +9,13 @@ from keras import ops
 
 from .. import ops as k3ops
 from ..graph import average_num_neighbors
+from ..layers.convolution import conv_instructions
 from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConnectedTensorProduct, Linear, SymmetricContraction
 from ..o3 import E3NN_04_FLIPS, Irreps
 from ..ops.activations import normalize2mom
 from .potential import Potential, energy_statistics
 
 INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
-
-
-def _conv_instructions(irreps_in, irreps_sh, target):
-    """mace's ``tp_out_irreps_with_instructions``: uvu paths into ``target``, outputs sorted."""
-    out, instr = [], []
-    for i, (mul, ir1) in enumerate(irreps_in):
-        for j, (_, ir2) in enumerate(irreps_sh):
-            for ir in ir1 * ir2:
-                if ir in target:
-                    instr.append((i, j, len(out), "uvu", True))
-                    out.append((mul, ir))
-    order = sorted(range(len(out)), key=lambda k: (out[k][1].l, out[k][1].p))  # stable, like Irreps.sort
-    perm = {old: new for new, old in enumerate(order)}
-    instr = sorted([(a, b, perm[k], m, t) for a, b, k, m, t in instr], key=lambda t: t[2])
-    return Irreps([out[k] for k in order]), instr
 
 
 def conv_path_signs(plan):
@@ -147,7 +133,8 @@ class MACE(Potential):
             hidden_out = Irreps([self.hidden_irreps[0]]) if last else self.hidden_irreps
             target = _interaction_irreps(self.max_ell, c, odd_scalars and i > 0)
             residual = i > 0 or interaction_first == INTERACTIONS[0]
-            mid, instr = _conv_instructions(feats, sh, target)
+            mid, instr = conv_instructions(feats, sh, target)
+            instr = sorted(instr, key=lambda t: t[2])  # mace orders paths (and weights) by output
             blk = dict(residual=residual, feats=feats, target=target, hidden_out=hidden_out)
             blk["linear_up"] = Linear(feats, feats, **dt)
             blk["plan"] = k3ops.TensorProductPlan(feats, sh, mid, instr, name="MACE convolution")
@@ -216,17 +203,9 @@ class MACE(Potential):
 
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)``: ``E0`` plus the scaled interaction energy (zero for padding)."""
-        from ..backend import geometry_dtype
-
-        pos = inputs["positions"] if positions is None else positions
-        pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
+        pos, cell = self.deformed_geometry(inputs, positions, strain)
         z = inputs["atomic_numbers"]
         senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
-        cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
-        if strain is not None:
-            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, node_graph, axis=0))
-            if cell is not None:
-                cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
         shifts = inputs.get("shifts")
         # mace's edge vector points from the sender to the receiver (kerase3's the other way)
         edges = self.edges(pos, receivers, senders, None if shifts is None else -ops.cast(shifts, pos.dtype), cell, node_graph)

@@ -137,18 +137,23 @@ class Potential(TracesOnce, keras.Model):
 
     # -- forward ---------------------------------------------------------------------------------------
 
-    def atomic_energies(self, inputs, positions=None, strain=None):
-        """Per-atom energies ``(N,)`` (zero for padding atoms)."""
+    def deformed_geometry(self, inputs, positions=None, strain=None):
+        """``(positions, cell)`` in the geometry dtype, deformed by ``(1 + strain)`` of their graph
+        when ``strain`` is given (cell None without one in ``inputs``)."""
         pos = inputs["positions"] if positions is None else positions
         pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
-        z = inputs["atomic_numbers"]
-        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
         cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
         if strain is not None:
-            # positions and cells deformed by (1 + strain) of their graph
-            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, node_graph, axis=0))
+            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, inputs["node_graph"], axis=0))
             if cell is not None:
                 cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
+        return pos, cell
+
+    def atomic_energies(self, inputs, positions=None, strain=None):
+        """Per-atom energies ``(N,)`` (zero for padding atoms)."""
+        pos, cell = self.deformed_geometry(inputs, positions, strain)
+        z = inputs["atomic_numbers"]
+        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
         edges = self.edges(pos, senders, receivers, inputs.get("shifts"), cell, node_graph)
         attr = self.embedding(z)
         x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)

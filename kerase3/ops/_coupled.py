@@ -61,20 +61,20 @@ class CoupledTables:
 
     Attributes:
         C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
-        blocks: one dict per input block with paths: ``x`` (its slice of the input), ``mul``,
-            ``d1``, ``K``, ``m`` (its columns of ``C``), ``n`` (its columns of the native output),
-            ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block, ``d3``).
+        blocks: one dict per input block with paths: ``b`` (its index in ``irreps_in1``), ``mul``,
+            ``d1``, ``K``, ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block,
+            ``d3``) and ``E`` (path -> output components).
         native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
     """
 
     def __init__(self, plan, paths):
         i1, i2, io = plan.irreps_in1, plan.irreps_in2, plan.irreps_out
-        s1, s2 = i1.slices(), i2.slices()
+        s2 = i2.slices()
         by_block = {}
         for ins, ws in paths:
             by_block.setdefault(ins.i_in1, []).append((ins, ws))
         cols, self.blocks, wcols = [], [], []
-        moff = noff = 0
+        noff = 0
         for b in sorted(by_block):
             mul, ir1 = i1[b]
             d1 = ir1.dim
@@ -92,10 +92,8 @@ class CoupledTables:
             E = np.zeros((len(places), K))
             for i, pl in enumerate(places):
                 E[i, pl["k"]] = 1.0
-            self.blocks.append(dict(b=b, x=s1[b], mul=mul, d1=d1, K=K, m=slice(moff, moff + d1 * K),
-                                    n=slice(noff, noff + mul * K), paths=places, E=E))
+            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, E=E))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
-            moff += d1 * K
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
         wcols = np.concatenate(wcols)
