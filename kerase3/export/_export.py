@@ -50,15 +50,17 @@ def _functional_endpoints(model, tf, dtype):
     return [("serving_default", serving_default, specs)], {}
 
 
-def _endpoints(model, tf, dtype):
+def _endpoints(model, tf, dtype, max_edges):
     """The model's own ``serving_signatures(dtype)`` (kerase3's graph models, or any model that defines
     it), else ``serving_default`` from a functional model's named inputs."""
     if callable(getattr(model, "serving_signatures", None)):
-        return model.serving_signatures(dtype)
+        if max_edges is None:
+            return model.serving_signatures(dtype)
+        return model.serving_signatures(dtype, max_edges=max_edges)
     return _functional_endpoints(model, tf, dtype)
 
 
-def export_saved_model(model, path, dtype="float32", verbose=False):
+def export_saved_model(model, path, dtype="float32", verbose=False, max_edges=None):
     """Write ``model`` as a TensorFlow SavedModel for TF Serving (tag ``serve``).
 
     Signatures (method ``tensorflow/serving/predict``, dynamic sizes, no XLA marks):
@@ -85,6 +87,10 @@ def export_saved_model(model, path, dtype="float32", verbose=False):
         dtype: float dtype of the served inputs and outputs (``"float32"`` or ``"float64"``);
             the model computes in its own dtype.
         verbose: print Keras's endpoint summary.
+        max_edges: most edges the in-graph neighbour list of ``serving_default`` builds (default
+            1 million); a structure past it fails with an ``InvalidArgumentError`` naming the count,
+            as do non-finite positions or cells, a singular periodic cell, a cell needing more than
+            10,000 periodic images and positions / atomic numbers of different lengths.
 
     Returns:
         ``path``.
@@ -94,11 +100,16 @@ def export_saved_model(model, path, dtype="float32", verbose=False):
         raise ValueError(f"export_saved_model: dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
     if not model.built:
         model.build()
-    endpoints, examples = _endpoints(model, tf, dtype)
+    if max_edges is not None and not (isinstance(max_edges, (int, np.integer)) and max_edges > 0):
+        raise ValueError(f"export_saved_model: max_edges must be a positive integer. Received: max_edges={max_edges!r}")
+    endpoints, examples = _endpoints(model, tf, dtype, max_edges)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn, specs in endpoints:
         archive.add_endpoint(name, fn, specs)
+    stale = os.path.join(str(path), EXAMPLES_FILE)
+    if os.path.exists(stale):  # an older export's examples must not survive into this one
+        os.remove(stale)
     archive.write_out(str(path), verbose=verbose)
     if examples:
         flat = {f"{sig}/{case}/{k}": v for sig, cases in examples.items() for case, feed in cases.items() for k, v in feed.items()}

@@ -76,7 +76,10 @@ def _stored_examples(path):
     out = {}
     with np.load(file) as data:
         for key in data.files:
-            sig, case, name = key.split("/", 2)
+            parts = key.split("/", 2)
+            if len(parts) != 3:
+                raise ValueError(f"entry {key!r} is not 'signature/case/input'")
+            sig, case, name = parts
             out.setdefault(sig, {}).setdefault(case, {})[name] = data[key]
     return out
 
@@ -99,7 +102,12 @@ def check(path, tf=None):
     add("no Python callback ops", not callbacks, ", ".join(callbacks) or f"{len(used)} op types")
     add("all ops registered in TensorFlow", not unknown, ", ".join(unknown) or "ok")
 
-    examples = _stored_examples(path)
+    try:
+        examples = _stored_examples(path)
+    except Exception as e:  # noqa: BLE001 - a corrupt file is a failed check, not a crash
+        add(f"read the stored examples ({EXAMPLES_FILE})", False,
+            f"the file is unreadable or not kerase3's ({type(e).__name__}: {e}); export the model again")
+        return report
     runs = []  # (label, signature, feed, session outputs)
     with tf.compat.v1.Session(graph=tf.Graph()) as sess:
         try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .neighbors import neighbor_list
 
-__all__ = ["graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
+__all__ = ["check_targets", "graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
 
 INPUT_KEYS = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "n_node", "n_edge",
               "node_graph", "node_mask", "graph_mask")
@@ -39,34 +39,72 @@ def is_per_node(key):
     return key in _NODE_KEYS or key.startswith("node_")
 
 
-def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, **targets):
+def _checked_atomic_numbers(atomic_numbers, where):
+    z = np.asarray(atomic_numbers)
+    if z.dtype.kind == "f":
+        if not np.all(np.isfinite(z)) or np.any(z != np.round(z)):
+            raise ValueError(f"{where}: atomic numbers must be integers. Received: {z.tolist()[:20]}")
+    elif z.dtype.kind not in "iu":
+        raise ValueError(f"{where}: atomic numbers must be integers. Received: dtype={z.dtype}")
+    z = z.astype(np.int32)
+    if np.any(z <= 0):
+        raise ValueError(f"{where}: atomic numbers must be positive (0 marks padding). Received: {z.tolist()[:20]}")
+    return z
+
+
+def check_targets(targets, n, where):
+    """Targets as float64 arrays, finite, per-atom ones with ``n`` rows; else a ValueError naming the target."""
+    out = {}
+    for k, v in targets.items():
+        if v is None:
+            continue
+        v = np.asarray(v, dtype=np.float64)
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{where}: target {k!r} is not finite ({int(np.sum(~np.isfinite(v)))} NaN/inf entries). "
+                             "Remove the structure or fix its labels")
+        if is_per_node(k) and (v.ndim == 0 or len(v) != n):
+            raise ValueError(f"{where}: per-atom target {k!r} must have one row per atom ({n}). Received: shape={v.shape}")
+        if k == "forces" and v.shape[1:] != (3,):
+            raise ValueError(f"{where}: forces must be (n_atoms, 3). Received: shape={v.shape}")
+        if k == "stress" and v.shape != (3, 3):
+            raise ValueError(f"{where}: stress must be (3, 3). Received: shape={v.shape}")
+        out[k] = v
+    return out
+
+
+def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, name=None, **targets):
     """One graph (a dict) from arrays; the neighbour list is built here.
 
     Args:
-        positions: `(n, 3)`.
-        atomic_numbers: `(n,)` ints.
+        positions: `(n, 3)`, finite.
+        atomic_numbers: `(n,)` positive integers.
         cutoff: `float`.
         cell: `(3, 3)` or None.
         pbc: bools or None.
+        name: how errors name this structure (e.g. ``"structure 17"``).
         **targets: e.g. ``energy=float``, ``forces=(n, 3)``, ``stress=(3, 3)``, or other arrays
-            whose first axis is the atoms (per atom) or absent (per graph).
+            whose first axis is the atoms (per atom, names ``forces`` or ``node_*``) or absent
+            (per graph). Non-finite targets and per-atom targets of the wrong length raise.
     """
+    where = "graph_from_arrays" + (f" ({name})" if name is not None else "")
     positions = np.asarray(positions, dtype=np.float64)
-    z = np.asarray(atomic_numbers, dtype=np.int32)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"{where}: positions must be (n, 3). Received: shape={positions.shape}")
+    z = _checked_atomic_numbers(atomic_numbers, where).reshape(-1)
     if len(z) != len(positions):
-        raise ValueError(f"graph_from_arrays: {len(positions)} positions but {len(z)} atomic numbers")
-    if np.any(z <= 0):
-        raise ValueError(f"graph_from_arrays: atomic numbers must be positive (0 marks padding). Received: {z.tolist()}")
+        raise ValueError(f"{where}: {len(positions)} positions but {len(z)} atomic numbers")
+    if not np.all(np.isfinite(positions)):
+        bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
+        raise ValueError(f"{where}: positions must be finite. Received: non-finite rows {bad[:10].tolist()}")
+    checked = check_targets(targets, len(z), where)
     s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
     g = dict(positions=positions, atomic_numbers=z, senders=s, receivers=r, shifts=sh,
              cell=np.zeros((3, 3)) if cell is None or pbc is None or not np.any(pbc) else np.asarray(cell, np.float64))
-    for k, v in targets.items():
-        if v is not None:
-            g[k] = np.asarray(v, dtype=np.float64)
+    g.update(checked)
     return g
 
 
-def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, **targets):
+def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, name=None, **targets):
     """One graph from an ASE ``Atoms``; reads energy/forces/stress from its calculator when asked."""
     kw = dict(targets)
     calc = atoms.calc
@@ -80,7 +118,7 @@ def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, **ta
 
             kw["stress"] = voigt_6_to_full_3x3_stress(atoms.get_stress())
     return graph_from_arrays(atoms.get_positions(), atoms.get_atomic_numbers(), cutoff,
-                             np.asarray(atoms.get_cell()), atoms.get_pbc(), **kw)
+                             np.asarray(atoms.get_cell()), atoms.get_pbc(), name=name, **kw)
 
 
 def batch_graphs(graphs):

@@ -11,12 +11,13 @@ def make_graphs(structures, cutoff, **kwargs):
     """Graphs (dicts) from ASE ``Atoms`` or from dicts of arrays (``positions``, ``atomic_numbers``,
     optional ``cell``, ``pbc`` and targets)."""
     out = []
-    for s in structures:
+    for i, s in enumerate(structures):
         if hasattr(s, "get_positions"):
-            out.append(graph_from_atoms(s, cutoff, **kwargs))
+            out.append(graph_from_atoms(s, cutoff, name=f"structure {i}", **kwargs))
         else:
             s = dict(s)
-            out.append(graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None), s.pop("pbc", None), **s))
+            out.append(graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
+                                         s.pop("pbc", None), name=f"structure {i}", **s))
     return out
 
 
@@ -51,6 +52,11 @@ class GraphDataset:
         missing = [k for k in self.targets + self.extra_inputs if k not in self.graphs[0]]
         if missing:
             raise ValueError(f"GraphDataset: the graphs have no {missing} (keys: {sorted(self.graphs[0])})")
+        for i, g in enumerate(self.graphs):
+            for k in self.targets:
+                if not np.all(np.isfinite(np.asarray(g[k], np.float64))):
+                    raise ValueError(f"GraphDataset: target {k!r} of graph {i} is not finite; remove the graph or fix "
+                                     "its labels (a NaN target turns every weight into NaN)")
         self.shuffle = shuffle
         self.n_node, self.n_edge = n_node, n_edge
         self._rng = np.random.default_rng(seed)

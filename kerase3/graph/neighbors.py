@@ -12,7 +12,12 @@ import itertools
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["neighbor_list", "edge_vectors_numpy"]
+__all__ = ["neighbor_list", "edge_vectors_numpy", "MAX_IMAGES", "MAX_EDGES"]
+
+#: Most periodic images a neighbour list searches (a cell far smaller than the cutoff needs more).
+MAX_IMAGES = 100_000
+#: Most edges a neighbour list returns; the estimate is checked before any pair is searched.
+MAX_EDGES = 20_000_000
 
 
 def _as_cell(cell, pbc):
@@ -24,12 +29,45 @@ def _as_cell(cell, pbc):
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape != (3, 3):
         raise ValueError(f"neighbor_list: cell must be (3, 3). Received: shape={cell.shape}")
+    if not np.all(np.isfinite(cell)):
+        raise ValueError(f"neighbor_list: the cell must be finite. Received: cell={cell.tolist()}")
     if pbc.any() and abs(np.linalg.det(cell)) < 1e-12:
         raise ValueError(f"neighbor_list: the cell is singular. Received: cell={cell.tolist()}")
     return cell, pbc
 
 
-def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False):
+def periodic_images(cutoff, cell, pbc):
+    """Images searched per periodic axis: ``ceil(cutoff / plane spacing)`` (0 along open axes)."""
+    recip = np.linalg.inv(cell).T  # the distance between lattice planes i is 1 / |b_i|
+    return [int(np.ceil(cutoff * np.linalg.norm(recip[i]))) if pbc[i] else 0 for i in range(3)]
+
+
+def check_neighbor_budget(n, cutoff, cell, pbc, max_images=MAX_IMAGES, max_edges=MAX_EDGES, name="neighbor_list"):
+    """Refuse, before searching, a periodic structure whose images or edges exceed the limits.
+
+    The edge estimate is the ideal-gas count ``n^2 * (4/3) pi cutoff^3 / volume`` for a cell
+    periodic along all three axes (exact on average for uniformly spread atoms); with some axes
+    open the image count bounds the search.
+    """
+    reps = periodic_images(cutoff, cell, pbc)
+    images = int(np.prod([2 * r + 1 for r in reps]))
+    if images > max_images:
+        raise ValueError(
+            f"{name}: a cutoff of {cutoff} needs {images} periodic images of the cell (more than max_images="
+            f"{max_images}); the cell is too small for the cutoff. Received: cell={np.asarray(cell).tolist()}, "
+            f"pbc={np.asarray(pbc).tolist()}")
+    if np.all(pbc):
+        volume = abs(np.linalg.det(cell))
+        estimate = n * n * 4.0 / 3.0 * np.pi * cutoff ** 3 / volume
+        if estimate > max_edges:
+            raise ValueError(
+                f"{name}: {n} atoms in a cell of volume {volume:.4g} A^3 with cutoff {cutoff} make about "
+                f"{estimate:.3g} edges (more than max_edges={max_edges}). Received: cell={np.asarray(cell).tolist()}")
+    return reps
+
+
+def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False, max_images=MAX_IMAGES,
+                  max_edges=MAX_EDGES):
     """All ordered pairs closer than ``cutoff``, with periodic images.
 
     Args:
@@ -38,6 +76,10 @@ def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False
         cell: `(3, 3)` array, lattice vectors as rows (None for a molecule).
         pbc: three bools (or one) for periodicity along each cell vector.
         self_interaction: `bool`, keep the zero-length edge ``i -> i`` with zero shift.
+        max_images: most periodic images searched (`MAX_IMAGES`, 100,000): a cell far smaller
+            than the cutoff is refused with a ValueError instead of exhausting memory.
+        max_edges: most edges returned (`MAX_EDGES`, 20 million), checked on an estimate before
+            the search (periodic cells) and on the result.
 
     Returns:
         ``(senders (E,), receivers (E,), shifts (E, 3))``, int32, int32 and float64 integers,
@@ -47,8 +89,11 @@ def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False
     pos = np.asarray(positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"neighbor_list: positions must be (N, 3). Received: shape={pos.shape}")
-    if not cutoff > 0:
-        raise ValueError(f"neighbor_list: cutoff must be positive. Received: cutoff={cutoff}")
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"neighbor_list: cutoff must be positive and finite. Received: cutoff={cutoff}")
+    if not np.all(np.isfinite(pos)):
+        bad = np.flatnonzero(~np.all(np.isfinite(pos), axis=1))
+        raise ValueError(f"neighbor_list: positions must be finite. Received: non-finite rows {bad[:10].tolist()}")
     cell, pbc = _as_cell(cell, pbc)
     n = len(pos)
     empty = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 3)))
@@ -59,9 +104,7 @@ def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False
         frac = pos @ np.linalg.inv(cell)
         offset = np.where(pbc, np.floor(frac), 0.0)
         wrapped = pos - offset @ cell
-        # images needed: the distance between lattice planes i is 1 / |b_i| (b = reciprocal rows)
-        recip = np.linalg.inv(cell).T
-        reps = [int(np.ceil(cutoff * np.linalg.norm(recip[i]))) if pbc[i] else 0 for i in range(3)]
+        reps = check_neighbor_budget(n, cutoff, cell, pbc, max_images, max_edges)
         image_shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reps])), dtype=np.float64)
     else:
         offset = np.zeros((n, 3))
@@ -83,6 +126,9 @@ def neighbor_list(positions, cutoff, cell=None, pbc=None, self_interaction=False
             receivers.append(missing)
             senders.append(missing)
             shifts.append(np.zeros((len(missing), 3)))
+        if sum(len(r) for r in receivers) > max_edges:
+            raise ValueError(f"neighbor_list: more than max_edges={max_edges} edges within cutoff {cutoff} "
+                             f"({n} atoms)")
     receivers = np.concatenate(receivers).astype(np.int64)
     senders = np.concatenate(senders).astype(np.int64)
     shifts = np.concatenate(shifts)

@@ -1,7 +1,10 @@
 """Neighbour lists inside a TensorFlow graph, for served models that receive raw positions.
 
 All pairs against all periodic images within reach: O(N^2 * images) memory and time, fine
-up to a few thousand atoms. Same convention and results as `neighbor_list`.
+up to a few thousand atoms. Same convention and results as `neighbor_list`. Bad input fails
+with ``InvalidArgumentError`` (graph assertions, checked before anything large is allocated):
+non-finite positions or cell, a singular cell with periodic boundaries, more periodic images
+than ``max_images``, more candidate pairs than ``max_pairs`` or edges than ``max_edges``.
 """
 
 import tensorflow as tf
@@ -9,7 +12,12 @@ import tensorflow as tf
 __all__ = ["neighbor_list_tensor"]
 
 
-def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None):
+MAX_IMAGES = 10_000
+MAX_EDGES = 1_000_000
+
+
+def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None, max_edges=MAX_EDGES, max_images=MAX_IMAGES,
+                         max_pairs=None, name="neighbor_list_tensor"):
     """``(senders, receivers, shifts)`` as tensors (int32, int32, float) for one structure.
 
     Args:
@@ -17,6 +25,11 @@ def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None):
         cutoff: `float`.
         cell: `(3, 3)` tensor (rows are lattice vectors) or None.
         pbc: `(3,)` bool tensor or None (no periodicity).
+        max_edges: most edges (1 million); more fail with an error naming the count.
+        max_images: most periodic images searched (10,000): a cell far smaller than the cutoff fails
+            before its images are allocated.
+        max_pairs: most candidate pairs ``images * N^2`` (default ``64 * max_edges``).
+        name: how the error messages name the caller.
     """
     positions = tf.convert_to_tensor(positions)
     dtype = positions.dtype
@@ -26,14 +39,38 @@ def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None):
     cell = tf.cast(tf.convert_to_tensor(cell), dtype)
     pbc = tf.zeros((3,), tf.bool) if pbc is None else tf.cast(tf.convert_to_tensor(pbc), tf.bool)
     periodic = tf.cast(pbc, dtype)
+    max_pairs = 64 * max_edges if max_pairs is None else max_pairs
     # a cell safe to invert: non-periodic directions do not need it
     det = tf.linalg.det(cell)
+    checks = [
+        tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(positions)),
+                            [f"{name}: positions must be finite. Received:", positions], summarize=30),
+        tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(cell)),
+                            [f"{name}: the cell must be finite. Received:", cell], summarize=9),
+        tf.debugging.Assert(tf.logical_or(tf.logical_not(tf.reduce_any(pbc)), tf.abs(det) > 1e-12),
+                            [f"{name}: periodic boundaries need a non-singular cell. Received: det(cell) =", det,
+                             "cell =", cell, "pbc =", pbc], summarize=9),
+    ]
+    with tf.control_dependencies(checks):
+        det = tf.identity(det)
     safe_cell = tf.where(tf.abs(det) > 1e-12, cell, tf.eye(3, dtype=dtype))
     inv = tf.linalg.inv(safe_cell)
     offset = tf.floor(positions @ inv) * periodic  # (N, 3) integer offsets along periodic axes
     wrapped = positions - offset @ cell
     recip_norm = tf.norm(tf.transpose(inv), axis=1)  # 1 / distance between lattice planes
-    reps = tf.cast(tf.math.ceil(cutoff * recip_norm), tf.int32) * tf.cast(pbc, tf.int32)
+    reps_f = tf.math.ceil(cutoff * recip_norm) * periodic  # float: a tiny cell must not overflow int32
+    n_images = tf.reduce_prod(2.0 * tf.cast(reps_f, tf.float64) + 1.0)
+    n_pairs = n_images * tf.cast(n, tf.float64) ** 2
+    checks = [
+        tf.debugging.Assert(n_images <= max_images,
+                            [f"{name}: the cell is too small for cutoff {cutoff}: more than max_images={max_images} "
+                             "periodic images. Images needed:", n_images, "cell =", cell], summarize=9),
+        tf.debugging.Assert(n_pairs <= max_pairs,
+                            [f"{name}: more than max_pairs={max_pairs} candidate pairs (images x atoms^2):", n_pairs],
+                            summarize=3),
+    ]
+    with tf.control_dependencies(checks):
+        reps = tf.cast(reps_f, tf.int32)
     ranges = [tf.range(-reps[i], reps[i] + 1) for i in range(3)]
     grid = tf.meshgrid(*ranges, indexing="ij")
     images = tf.cast(tf.stack([tf.reshape(g, [-1]) for g in grid], axis=1), dtype)  # (M, 3)
@@ -43,7 +80,11 @@ def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None):
     is_zero_image = tf.reduce_all(tf.equal(images, 0), axis=1)  # (M,)
     same = tf.eye(n, dtype=tf.bool)[None] & is_zero_image[:, None, None]
     mask = (dist2 < cutoff * cutoff) & ~same
-    idx = tf.where(mask)  # (E, 3): image, receiver, sender -- row-major order sorts by image first
+    n_edges = tf.reduce_sum(tf.cast(mask, tf.int64))
+    check = tf.debugging.Assert(n_edges <= max_edges, [f"{name}: more than max_edges={max_edges} edges within "
+                                                       f"cutoff {cutoff}:", n_edges], summarize=3)
+    with tf.control_dependencies([check]):
+        idx = tf.where(mask)  # (E, 3): image, receiver, sender -- row-major order sorts by image first
     m, i, j = idx[:, 0], tf.cast(idx[:, 1], tf.int32), tf.cast(idx[:, 2], tf.int32)
     shifts = tf.gather(images, m) - tf.gather(offset, j) + tf.gather(offset, i)
     # sort by receiver then sender, like neighbor_list

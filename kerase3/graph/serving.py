@@ -13,7 +13,7 @@ import tensorflow as tf
 from ..backend import geometry_dtype
 from ..o3 import Irreps
 from .batch import batch_graphs, graph_from_arrays, pad_batch
-from .neighbors_tensor import neighbor_list_tensor
+from .neighbors_tensor import MAX_EDGES, neighbor_list_tensor
 
 __all__ = ["potential_signatures", "gated_conv_signatures", "hamiltonian_signatures"]
 
@@ -61,11 +61,18 @@ def _batch_feed(structures, cutoff, keys, dtype, extra_fn=None):
 # -- endpoints per model kind ------------------------------------------------------------------------------------
 
 
-def _structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype):
+def _check_lengths(positions, atomic_numbers, name):
+    return tf.debugging.Assert(tf.equal(tf.shape(positions)[0], tf.shape(atomic_numbers)[0]),
+                               [f"{name}: positions and atomic_numbers must have the same length. Received:",
+                                tf.shape(positions)[0], "positions and", tf.shape(atomic_numbers)[0], "atomic numbers"])
+
+
+def _structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edges, name):
     """The one-graph batch dict of ``kerase3.graph``, neighbour list built in the graph."""
-    pos = tf.cast(positions, ctype)
+    with tf.control_dependencies([_check_lengths(positions, atomic_numbers, name)]):
+        pos = tf.cast(positions, ctype)
     cell = tf.where(tf.reduce_any(pbc), tf.cast(cell, ctype), tf.zeros((3, 3), ctype))
-    senders, receivers, shifts = neighbor_list_tensor(pos, cutoff, cell, pbc)
+    senders, receivers, shifts = neighbor_list_tensor(pos, cutoff, cell, pbc, max_edges=max_edges, name=name)
     n = tf.shape(pos)[0]
     return dict(positions=pos, atomic_numbers=tf.cast(atomic_numbers, tf.int32), senders=senders, receivers=receivers,
                 shifts=shifts, cell=cell[None], node_graph=tf.zeros([n], tf.int32), node_mask=tf.ones([n], ctype),
@@ -90,14 +97,15 @@ def _batch_specs(dtype, keys, extra=()):
     return [tf.TensorSpec(shapes[k], dtypes.get(k, dtype), name=k) for k in keys] + list(extra)
 
 
-def potential_signatures(model, dtype):
+def potential_signatures(model, dtype, max_edges=MAX_EDGES):
     """``serving_default`` (one structure, neighbour list in the graph) and ``predict_batch`` of a `Potential`."""
     ctype = geometry_dtype(model.dtype_policy)
     species = list(model.species)
 
     def serving_default(positions, atomic_numbers, cell, pbc):
         with tf.control_dependencies([_check_species(atomic_numbers, species, "Potential serving_default")]):
-            batch = _structure_batch(positions, atomic_numbers, cell, pbc, model.cutoff, ctype)
+            batch = _structure_batch(positions, atomic_numbers, cell, pbc, model.cutoff, ctype, max_edges,
+                                     "Potential serving_default")
         out = model(batch, training=False)
         result = {"energy": tf.cast(out["energy"][0], dtype), "forces": tf.cast(out["forces"], dtype)}
         if "stress" in out:
@@ -123,15 +131,17 @@ def potential_signatures(model, dtype):
     return endpoints, examples
 
 
-def gated_conv_signatures(model, dtype):
+def gated_conv_signatures(model, dtype, max_edges=MAX_EDGES):
     """``serving_default`` and ``predict_batch`` of a `GatedConvNetwork` (node features instead of atomic numbers)."""
     ctype = geometry_dtype(model.dtype_policy)
     dim = Irreps(model.irreps_in).dim
     feat_spec = tf.TensorSpec((None, dim), dtype, name="node_features")
 
     def serving_default(node_features, positions, cell, pbc):
-        batch = _structure_batch(positions, tf.ones([tf.shape(positions)[0]], tf.int32), cell, pbc,
-                                 model.max_radius, ctype)
+        with tf.control_dependencies([_check_lengths(positions, node_features, "GatedConvNetwork serving_default")]):
+            ones = tf.ones([tf.shape(positions)[0]], tf.int32)
+        batch = _structure_batch(positions, ones, cell, pbc, model.max_radius, ctype, max_edges,
+                                 "GatedConvNetwork serving_default")
         batch["node_features"] = tf.cast(node_features, ctype)
         out = model(batch, training=False)
         return {"output": tf.cast(out[0] if model.pool is not None else out, dtype)}
@@ -164,7 +174,7 @@ def gated_conv_signatures(model, dtype):
     return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, batch_specs)], examples
 
 
-def hamiltonian_signatures(model, dtype):
+def hamiltonian_signatures(model, dtype, max_edges=MAX_EDGES):
     """``serving_default`` of a `HamiltonianModel`: ``positions (N, 3)`` and ``atomic_numbers (N,)`` of one
     molecule -> ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph."""
 
@@ -172,9 +182,11 @@ def hamiltonian_signatures(model, dtype):
     n_ao_table = tf.constant(model.heads[0].n_orbitals_table)
 
     def serving_default(positions, atomic_numbers):
-        with tf.control_dependencies([_check_species(atomic_numbers, model.species, "HamiltonianModel serving_default")]):
+        name = "HamiltonianModel serving_default"
+        with tf.control_dependencies([_check_species(atomic_numbers, model.species, name),
+                                      _check_lengths(positions, atomic_numbers, name)]):
             pos = tf.cast(positions, ctype)
-        s, r, _ = neighbor_list_tensor(pos, model.cutoff)
+        s, r, _ = neighbor_list_tensor(pos, model.cutoff, max_edges=max_edges, name=name)
         n = tf.shape(pos)[0]
         n_ao = tf.reduce_sum(tf.gather(n_ao_table, atomic_numbers))
         batch = dict(positions=pos, atomic_numbers=atomic_numbers, senders=s, receivers=r,

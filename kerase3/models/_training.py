@@ -24,4 +24,44 @@ class TracesOnce:
         return super().make_train_function(force)
 
 
-__all__ = ["TracesOnce"]
+GEOMETRY_KEYS = ("positions", "cell", "shifts")
+
+
+class KeepsGeometry:
+    """Mixin for graph models called on batch dicts: geometry keeps its precision.
+
+    Keras casts every floating input to the compute dtype before ``call``; under a
+    ``mixed_bfloat16`` policy positions 20 A from the origin would be rounded to 0.1 A and the
+    energy would change under a translation. Here ``positions``, ``cell`` and ``shifts`` go in as
+    ``geometry_dtype`` (float32, or float64 for float64 models) and the other floating inputs in
+    the compute dtype, as Keras would.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._convert_input_args = False
+
+    def __call__(self, *args, **kwargs):
+        if args and isinstance(args[0], dict):
+            args = (self._convert_graph_inputs(args[0]),) + tuple(args[1:])
+        return super().__call__(*args, **kwargs)
+
+    def _convert_graph_inputs(self, inputs):
+        from keras import ops
+
+        from ..backend import geometry_dtype
+
+        geometry, compute = geometry_dtype(self.dtype_policy), self.compute_dtype
+        out = {}
+        for k, v in inputs.items():
+            if v is None or isinstance(v, keras.KerasTensor):
+                out[k] = v
+                continue
+            v = ops.convert_to_tensor(v)
+            if "float" in keras.backend.standardize_dtype(v.dtype):
+                v = ops.cast(v, geometry if k in GEOMETRY_KEYS else compute)
+            out[k] = v
+        return out
+
+
+__all__ = ["KeepsGeometry", "TracesOnce"]

@@ -7,11 +7,11 @@ from .. import ops as k3ops
 from ..layers import Convolution, EdgeEmbedding, InteractionStack
 from ..o3 import Irreps
 from ..ops.layout import axis_size
-from ._training import TracesOnce
+from ._training import KeepsGeometry, TracesOnce
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class GatedConvNetwork(TracesOnce, keras.Model):
+class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
     """e3nn's gated convolution network with parity (``gate_points_2101``): any irreps in and out.
 
     ``layers`` blocks of `Convolution` + `Gate` on hidden irreps ``mul x (0e+0o+1o+1e+...)`` up to
@@ -94,11 +94,12 @@ class GatedConvNetwork(TracesOnce, keras.Model):
         out = k3ops.graph_pool(x, node_graph, num_graphs, self.pool, inputs.get("node_mask"))
         return out / math.sqrt(self.num_nodes) if self.pool == "sum" else out
 
-    def serving_signatures(self, dtype="float32"):
-        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+    def serving_signatures(self, dtype="float32", max_edges=None):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
+        ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import gated_conv_signatures
 
-        return gated_conv_signatures(self, dtype)
+        return gated_conv_signatures(self, dtype) if max_edges is None else gated_conv_signatures(self, dtype, max_edges=int(max_edges))
 
     def get_config(self):
         config = super().get_config()

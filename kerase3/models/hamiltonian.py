@@ -11,7 +11,7 @@ from ..heads import HamiltonianHead, as_orbital_basis
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
-from ._training import TracesOnce
+from ._training import KeepsGeometry, TracesOnce
 
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
@@ -35,6 +35,15 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
     """
     positions = list(positions)
     zs = [np.asarray(atomic_numbers)] * len(positions) if np.ndim(atomic_numbers[0]) == 0 else [np.asarray(z) for z in atomic_numbers]
+    if len(zs) != len(positions):
+        raise ValueError(f"hamiltonian_graphs: {len(positions)} conformations but {len(zs)} lists of atomic numbers")
+    for name, mats in matrices.items():
+        if len(mats) != len(positions):
+            raise ValueError(f"hamiltonian_graphs: {len(mats)} {name} matrices for {len(positions)} conformations")
+        for k, m in enumerate(mats):
+            if not np.all(np.isfinite(np.asarray(m, np.float64))):
+                raise ValueError(f"hamiltonian_graphs: {name}[{k}] is not finite (conformation {k}); "
+                                 "remove it or fix its matrix")
     sizes = [basis.n_orbitals_of(z) for z in zs]
     n = max(sizes) if num_orbitals is None else int(num_orbitals)
     if max(sizes) > n:
@@ -42,7 +51,8 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
     graphs = []
     for k, (z, pos) in enumerate(zip(zs, positions)):
         c = None if cell is None else (np.asarray(cell)[k] if np.ndim(cell) == 3 else np.asarray(cell))
-        g = graph_from_arrays(pos, z, cutoff, cell=c, pbc=(True if pbc is None else pbc) if c is not None else None)
+        g = graph_from_arrays(pos, z, cutoff, cell=c, pbc=(True if pbc is None else pbc) if c is not None else None,
+                              name=f"conformation {k}")
         g["orbital_mask"] = (np.arange(n) < sizes[k]).astype(np.float64)
         for name, mats in matrices.items():
             m = np.asarray(mats[k], np.float64)
@@ -57,7 +67,7 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class HamiltonianModel(TracesOnce, keras.Model):
+class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     """Hamiltonian (and optionally overlap) matrices of molecules and crystals from their geometry.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
@@ -151,8 +161,14 @@ class HamiltonianModel(TracesOnce, keras.Model):
         for k, name in enumerate(self.targets):
             sums = np.zeros((len(self.species) + 1, head.blocks.n_row, head.blocks.n_row))
             counts = np.zeros(len(self.species) + 1)
-            for g in graphs:
+            for gi, g in enumerate(graphs):
                 mat, z = g[name], g["atomic_numbers"]
+                if not np.all(np.isfinite(mat)):
+                    raise ValueError(f"HamiltonianModel.fit_statistics: {name} of graph {gi} is not finite")
+                unknown = sorted(set(int(a) for a in z) - set(index))
+                if unknown:
+                    raise ValueError(f"HamiltonianModel.fit_statistics: graph {gi} has elements {unknown} not in "
+                                     f"species={list(self.species)}")
                 start = 0
                 for zi in z:
                     idx = self.basis.max_layout_index(zi)
@@ -337,11 +353,12 @@ class HamiltonianModel(TracesOnce, keras.Model):
                     self.mae_offsite.update_state(ops.sum(ops.abs(d) * offsite) / ops.maximum(ops.sum(offsite), 1.0))
         return scale_loss_for_replicas(loss)
 
-    def serving_signatures(self, dtype="float32"):
-        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+    def serving_signatures(self, dtype="float32", max_edges=None):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
+        ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import hamiltonian_signatures
 
-        return hamiltonian_signatures(self, dtype)
+        return hamiltonian_signatures(self, dtype) if max_edges is None else hamiltonian_signatures(self, dtype, max_edges=int(max_edges))
 
     # -- one molecule --------------------------------------------------------------------------------------
 

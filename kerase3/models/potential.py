@@ -7,7 +7,7 @@ from ..graph import average_num_neighbors
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
-from ._training import TracesOnce
+from ._training import KeepsGeometry, TracesOnce
 
 
 def energy_statistics(graphs, species, name):
@@ -41,7 +41,7 @@ def energy_statistics(graphs, species, name):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Potential(TracesOnce, keras.Model):
+class Potential(KeepsGeometry, TracesOnce, keras.Model):
     """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` with species self-connection +
@@ -186,11 +186,12 @@ class Potential(TracesOnce, keras.Model):
             out["stress"] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
         return out
 
-    def serving_signatures(self, dtype="float32"):
-        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``."""
+    def serving_signatures(self, dtype="float32", max_edges=None):
+        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
+        ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import potential_signatures
 
-        return potential_signatures(self, dtype)
+        return potential_signatures(self, dtype) if max_edges is None else potential_signatures(self, dtype, max_edges=int(max_edges))
 
     # -- training --------------------------------------------------------------------------------------
 

@@ -6,8 +6,19 @@ innermost, so that Clebsch-Gordan sums are elementwise over channels and channel
 mixing is one large matrix product.
 """
 
+import keras
 import numpy as np
 from keras import ops
+
+
+def float_tensor(x, like=None):
+    """``x`` as a tensor; integer or bool inputs are cast to ``like``'s float dtype (default: ``floatx``),
+    so that Clebsch-Gordan constants and weights are never cast to integers."""
+    x = ops.convert_to_tensor(x)
+    if "float" not in keras.backend.standardize_dtype(x.dtype):
+        like_dtype = None if like is None else keras.backend.standardize_dtype(ops.convert_to_tensor(like).dtype)
+        x = ops.cast(x, like_dtype if like_dtype is not None and "float" in like_dtype else keras.config.floatx())
+    return x
 
 
 def check_last_dim(x, irreps, layer, arg):

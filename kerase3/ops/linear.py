@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, split_sizes, to_blocks, zeros_rows
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, split_sizes, to_blocks, zeros_rows
 from .plan import LinearPlan
 
 __all__ = ["linear", "linear_blocks", "LinearPlan"]
@@ -22,7 +22,7 @@ def linear(plan, x, weight=None, bias=None, shared_weights=True):
         Tensor ``(..., irreps_out.dim)``.
     """
     name = plan.name
-    x = ops.convert_to_tensor(x)
+    x = float_tensor(x, weight)
     check_last_dim(x, plan.irreps_in, name, "x")
     tensors = [x]
     if plan.weight_numel:

@@ -14,7 +14,7 @@ from keras import ops
 
 from ._coupled import coupled_native, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, from_blocks, to_blocks
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, to_blocks
 from .plan import TensorProductPlan
 
 __all__ = ["tensor_product", "scatter_tensor_product", "scatter_tensor_product_blocks", "TensorProductPlan"]
@@ -42,8 +42,8 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
         [[5.196152]]
     """
     name = plan.name
-    x1 = ops.convert_to_tensor(x1)
-    x2 = ops.convert_to_tensor(x2, dtype=x1.dtype)
+    x1 = float_tensor(x1, weights if plan.weight_numel > 0 and weights is not None else None)
+    x2 = ops.cast(ops.convert_to_tensor(x2), x1.dtype)
     check_last_dim(x1, plan.irreps_in1, name, "x1")
     check_last_dim(x2, plan.irreps_in2, name, "x2")
     if plan.weight_numel > 0:
@@ -89,7 +89,7 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
         [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]]
     """
     name = plan.name
-    x = ops.convert_to_tensor(node_features)
+    x = float_tensor(node_features, edge_weights)
     check_last_dim(x, plan.irreps_in1, name, "node_features")
     if plan.kernel != "coupled":
         msg = tensor_product(plan, ops.take(x, senders, axis=0), edge_features, edge_weights, shared_weights=False)

@@ -219,3 +219,61 @@ def test_hamiltonian_model_export(tmp_path):
         ref = model.predict_matrix(z, pos, target=name)
         assert out[name].shape == (7, 7)
         np.testing.assert_allclose(out[name].numpy(), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_served_potential_refuses_bad_structures(exported_potential):
+    """The in-process checks as graph assertions: each bad structure is an error naming the problem, checked before
+    anything large is allocated (one atom in a 0.02 A cell allocated 7.5 GB)."""
+    import tensorflow as tf
+
+    _, path = exported_potential
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    pos, z = tf.constant([[0.0, 0, 0], [0, 0, 1.0]]), tf.constant([1, 8])
+    no_cell, open_ = tf.zeros((3, 3)), tf.zeros(3, tf.bool)
+    cases = [
+        (dict(positions=tf.constant([[0.0, 0, 0], [np.nan, 0, 1.0]]), atomic_numbers=z, cell=no_cell, pbc=open_),
+         "positions must be finite"),
+        (dict(positions=pos, atomic_numbers=z, cell=no_cell, pbc=tf.ones(3, tf.bool)), "non-singular cell"),
+        (dict(positions=pos, atomic_numbers=z, cell=tf.constant([[1.0, 0, 0], [2.0, 0, 0], [0, 0, 1.0]]),
+              pbc=tf.ones(3, tf.bool)), "non-singular cell"),
+        (dict(positions=pos[:1], atomic_numbers=z[:1], cell=tf.eye(3) * 0.02, pbc=tf.ones(3, tf.bool)), "max_images"),
+        (dict(positions=pos, atomic_numbers=tf.constant([1, 8, 8]), cell=no_cell, pbc=open_), "same length"),
+        (dict(positions=pos, atomic_numbers=z, cell=tf.fill((3, 3), np.nan), pbc=tf.ones(3, tf.bool)), "cell must be finite"),
+    ]
+    for feed, match in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            fn(**feed)
+    assert np.isfinite(fn(positions=pos, atomic_numbers=z, cell=no_cell, pbc=open_)["energy"].numpy())
+
+
+def test_export_bounds_the_edges_and_replaces_stale_files(tmp_path):
+    import tensorflow as tf
+
+    from kerase3.export.serving_check import check
+
+    keras.utils.set_random_seed(0)
+    model = Potential(species=[1, 8], cutoff=CUTOFF, mul=2, lmax=1, layers=1, number_of_basis=4, radial_neurons=(4,))
+    path = tmp_path / "bounded"
+    with pytest.raises(ValueError, match="max_edges"):
+        export_saved_model(model, path, max_edges=0)
+    export_saved_model(model, path, max_edges=12)
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    mol = np.random.default_rng(0).uniform(0, 1.5, (5, 3)).astype(np.float32)  # 5 atoms within 3 A: 20 edges
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_edges=12"):
+        fn(positions=tf.constant(mol), atomic_numbers=tf.constant([1, 8, 1, 1, 8]), cell=tf.zeros((3, 3)),
+           pbc=tf.zeros(3, tf.bool))
+    out = fn(positions=tf.constant(mol[:3]), atomic_numbers=tf.constant([1, 8, 1]), cell=tf.zeros((3, 3)),
+             pbc=tf.zeros(3, tf.bool))
+    assert np.isfinite(out["energy"].numpy())
+    # a functional model exported into the same folder must not inherit the potential's examples
+    x = keras.Input((4,), name="features")
+    export_saved_model(keras.Model(x, keras.layers.Dense(2)(x)), path)
+    assert not (path / "assets.extra" / "kerase3_examples.npz").exists()
+    report = check(str(path))
+    assert report["ok"], report
+    # a corrupt examples file is a failed check with a message, not a crash
+    (path / "assets.extra").mkdir(exist_ok=True)
+    (path / "assets.extra" / "kerase3_examples.npz").write_bytes(b"not a zip file")
+    report = check(str(path))
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert not report["ok"] and "stored examples" in failed[0]["name"] and "export the model again" in failed[0]["detail"]

@@ -1,5 +1,6 @@
 """The layer contract of `IrrepsLayer`: Irreps attributes, their config, one input check."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -37,3 +38,18 @@ def test_irreps_layer_attributes_config_and_input_check():
                                  layers.Convolution, layers.InteractionStack])
 def test_irreps_layers_share_the_contract(cls):
     assert issubclass(cls, IrrepsLayer)
+
+
+def test_integer_inputs_are_computed_as_floats():
+    from kerase3.layers import FullyConnectedTensorProduct, Linear
+
+    keras.utils.set_random_seed(0)
+    tp = FullyConnectedTensorProduct("2x1o", "1x1o", "1x0e + 1x1e")
+    lin = Linear("2x0e + 1o", "1x0e + 1o")
+    x1 = np.arange(12).reshape(2, 6) - 5
+    x2 = np.array([[1, 2, 3], [0, -1, 2]])
+    out = np.asarray(tp(x1.astype(np.int32), x2.astype(np.int32)))
+    np.testing.assert_allclose(out, np.asarray(tp(x1.astype(np.float32), x2.astype(np.float32))), rtol=1e-6)
+    assert np.abs(out).max() > 0.1  # not the Clebsch-Gordan constants cast to integers
+    y = np.arange(10).reshape(2, 5) - 3
+    np.testing.assert_allclose(np.asarray(lin(y.astype(np.int64))), np.asarray(lin(y.astype(np.float32))), rtol=1e-6)

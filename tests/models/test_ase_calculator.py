@@ -58,3 +58,19 @@ def test_compiled_calculator_matches_eager():
     atoms.calc = Calculator(model, pad=False, jit_compile=False)
     np.testing.assert_allclose(atoms.get_potential_energy(), e, atol=1e-5)
     np.testing.assert_allclose(atoms.get_forces(), f, atol=1e-5)
+
+
+def test_calculator_refuses_elements_the_model_does_not_know():
+    from ase import Atoms
+
+    from kerase3.io.ase import Calculator
+    from kerase3.models import Potential
+
+    model = Potential([29, 79], cutoff=3.0, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+    atoms = Atoms("CuO", positions=[[0, 0, 0], [0, 0, 2.0]])
+    atoms.calc = Calculator(model, jit_compile=False)
+    with pytest.raises(ValueError, match=r"\['O'\].*species=\[29, 79\]"):
+        atoms.get_potential_energy()
+    atoms = Atoms("CuAu", positions=[[0, 0, 0], [0, 0, 2.0]])
+    atoms.calc = Calculator(model, jit_compile=False)
+    assert np.isfinite(atoms.get_potential_energy())

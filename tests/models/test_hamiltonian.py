@@ -148,3 +148,19 @@ def test_single_example_of_a_tetrahedral_molecule_with_the_defaults():
     low = HamiltonianModel(basis, cutoff=4.0, lmax=2, mul=8, mul_pair=8)
     low.fit_statistics(graphs)
     assert max(low.fit_readout(graphs)["hamiltonian"]) > 1e-4
+
+
+def test_hamiltonian_graphs_and_statistics_refuse_bad_matrices():
+    z, pos = WATER
+    good = np.eye(24)
+    bad = good.copy()
+    bad[3, 4] = bad[4, 3] = np.nan
+    with pytest.raises(ValueError, match="3 hamiltonian matrices for 2 conformations"):
+        hamiltonian_graphs(BASIS, z, [pos, pos], 4.0, hamiltonian=[good, good, good])
+    with pytest.raises(ValueError, match=r"hamiltonian\[1\] is not finite"):
+        hamiltonian_graphs(BASIS, z, [pos, pos], 4.0, hamiltonian=[good, bad])
+    graphs = hamiltonian_graphs(BASIS, z, [pos, pos], 4.0, hamiltonian=[good, good])
+    graphs[1]["hamiltonian"] = bad  # made by hand, past the checks above
+    model = HamiltonianModel(BASIS, cutoff=4.0, mul=4, layers=1, mul_pair=2)
+    with pytest.raises(ValueError, match="hamiltonian of graph 1 is not finite"):
+        model.fit_statistics(graphs)

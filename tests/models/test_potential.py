@@ -221,3 +221,28 @@ print("OK", l1, l2)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, KERAS_BACKEND="tensorflow"))
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_geometry_keeps_its_precision_under_mixed_policies(policy):
+    """Keras casts float inputs to the compute dtype; positions 200 A from the origin in bfloat16 would be
+    rounded to 1 A. The energy must not change under a rigid translation whatever the policy."""
+    from kerase3.graph import graph_from_arrays
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = Potential(species=[1, 8], cutoff=3.0, mul=4, layers=1, number_of_basis=4, radial_neurons=(8,))
+        pos = np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+        energies = []
+        for t in (0.0, 20.0, 200.0):
+            b = batch_graphs([graph_from_arrays(pos + t, [8, 1, 1], 3.0)])
+            b = pad_batch(b, 4, len(b["senders"]), 2)
+            x = {k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
+            energies.append(float(np.asarray(model(x)["energy"])[0]))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert energies[0] != 0.0
+    # before: bfloat16 -0.3210 / -0.3167 / -0.3359 at 0 / 20 / 200 A (positions rounded), float16 -0.3258 at 0, -0.3207 at 200
+    np.testing.assert_allclose(energies[1:], energies[0], rtol=5e-3)
