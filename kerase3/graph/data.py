@@ -39,6 +39,12 @@ class GraphDataset:
 
     ``dataset()`` yields ``(inputs, targets)`` with ``inputs`` the keys of
     ``kerase3.graph.INPUT_KEYS`` and ``targets`` a dict; use ``model.fit(ds.dataset())``.
+
+    Shuffling is a function of ``(seed, epoch)`` only, so a run resumed by
+    ``keras.callbacks.BackupAndRestore`` sees the same batches as an uninterrupted one: kerase3's
+    models' ``fit`` tells the dataset its epoch (`epoch_callback`, added automatically when ``x`` is
+    this dataset's ``dataset()``; pass ``callbacks=[ds.epoch_callback()]`` yourself when you transform
+    the ``tf.data.Dataset`` or train another model). Without it, epochs count from 0 per process.
     """
 
     def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None,
@@ -59,14 +65,42 @@ class GraphDataset:
                                      "its labels (a NaN target turns every weight into NaN)")
         self.shuffle = shuffle
         self.n_node, self.n_edge = n_node, n_edge
-        self._rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        self.epoch = 0  # the epoch the next pass over the data serves
+
+    def set_epoch(self, epoch):
+        """The next pass over the data is epoch ``epoch`` (its shuffling order)."""
+        self.epoch = int(epoch)
+
+    def epoch_callback(self):
+        """A Keras callback that tells this dataset the epoch at every ``on_epoch_begin``."""
+        import keras
+
+        dataset = self
+
+        class _SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                dataset.set_epoch(epoch)
+
+        cb = _SetEpoch()
+        cb.graph_dataset = self
+        return cb
+
+    def order(self, epoch):
+        """The graph order of epoch ``epoch``: a permutation seeded by ``(seed, epoch)`` when shuffling."""
+        if not self.shuffle:
+            return np.arange(len(self.graphs))
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.graphs))
 
     def __len__(self):
         return -(-len(self.graphs) // self.batch_size)
 
-    def batches(self):
-        """The padded numpy batches of one epoch."""
-        order = self._rng.permutation(len(self.graphs)) if self.shuffle else np.arange(len(self.graphs))
+    def batches(self, epoch=None):
+        """The padded numpy batches of epoch ``epoch`` (default: the next epoch, `epoch`, which then advances)."""
+        if epoch is None:
+            epoch = self.epoch
+            self.epoch += 1
+        order = self.order(epoch)
         for start in range(0, len(order), self.batch_size):
             b = batch_graphs([self.graphs[i] for i in order[start : start + self.batch_size]])
             nn = self.n_node or next_bucket(len(b["atomic_numbers"]) + 1)
@@ -75,7 +109,7 @@ class GraphDataset:
 
     def shapes(self):
         """The distinct padded shapes ``(n_node, n_edge)`` of one epoch (what XLA compiles)."""
-        return sorted({(len(b["atomic_numbers"]), len(b["senders"])) for b in self.batches()})
+        return sorted({(len(b["atomic_numbers"]), len(b["senders"])) for b in self.batches(epoch=self.epoch)})
 
     def distributed_dataset(self, strategy):
         """The dataset for ``tf.distribute`` strategies: every replica gets whole padded batches
@@ -92,7 +126,9 @@ class GraphDataset:
             )
         steps = len(self.graphs) // (n_rep * self.batch_size)
         ds = self.dataset().take(steps * n_rep)  # round robin over replicas, no partial step
-        return strategy.distribute_datasets_from_function(lambda ctx: ds)
+        dist = strategy.distribute_datasets_from_function(lambda ctx: ds)
+        dist._kerase3_graph_dataset = self
+        return dist
 
     def dataset(self):
         import tensorflow as tf
@@ -105,11 +141,13 @@ class GraphDataset:
             y = {k: b[k].astype(np.float32) for k in self.targets}
             return x, y
 
-        first = split(next(iter(self.batches())))
+        first = split(next(iter(self.batches(epoch=self.epoch))))
 
         def spec(a):
             return tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype))
 
         signature = ({k: spec(v) for k, v in first[0].items()}, {k: spec(v) for k, v in first[1].items()})
         ds = tf.data.Dataset.from_generator(lambda: (split(b) for b in self.batches()), output_signature=signature)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+        ds._kerase3_graph_dataset = self  # kerase3's models' fit add `epoch_callback` for it
+        return ds

@@ -11,6 +11,9 @@ class TracesOnce:
     created variables is retraced without them), which doubled the wait for the first step
     (``benchmarks/first_step.py``); the same for the model's own weights when ``fit`` runs on a
     model never called. Building both first makes one trace.
+
+    ``fit`` on a `kerase3.graph.GraphDataset`'s ``dataset()`` also adds the dataset's
+    ``epoch_callback`` (shuffling seeded by the epoch: exact resumes with ``BackupAndRestore``).
     """
 
     def make_train_function(self, force=False):
@@ -22,6 +25,15 @@ class TracesOnce:
         if opt is not None and not opt.built and self.trainable_variables:
             opt.build(self.trainable_variables)
         return super().make_train_function(force)
+
+    def fit(self, x=None, *args, **kwargs):
+        # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
+        graph_dataset = getattr(x, "_kerase3_graph_dataset", None)
+        if graph_dataset is not None:
+            callbacks = list(kwargs.get("callbacks") or [])
+            if not any(getattr(cb, "graph_dataset", None) is graph_dataset for cb in callbacks):
+                kwargs["callbacks"] = callbacks + [graph_dataset.epoch_callback()]
+        return super().fit(x, *args, **kwargs)
 
 
 GEOMETRY_KEYS = ("positions", "cell", "shifts")
