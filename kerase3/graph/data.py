@@ -7,9 +7,17 @@ from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms
 __all__ = ["GraphDataset", "make_graphs"]
 
 
-def make_graphs(structures, cutoff, **kwargs):
+def make_graphs(structures, cutoff, progress="auto", **kwargs):
     """Graphs (dicts) from ASE ``Atoms`` or from dicts of arrays (``positions``, ``atomic_numbers``,
-    optional ``cell``, ``pbc`` and targets)."""
+    optional ``cell``, ``pbc`` and targets).
+
+    ``progress``: show a progress bar (``keras.utils.Progbar``) while neighbour lists are built:
+    True, False or ``"auto"`` (when there are 1,000 structures or more, or their number is unknown
+    and more than 1,000 are made). Errors name the structure (``structure 17: ...``).
+    """
+    total = len(structures) if hasattr(structures, "__len__") else None
+    show = progress is True or (progress == "auto" and (total is None or total >= 1000))
+    bar = None
     out = []
     for i, s in enumerate(structures):
         if hasattr(s, "get_positions"):
@@ -18,6 +26,12 @@ def make_graphs(structures, cutoff, **kwargs):
             s = dict(s)
             out.append(graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
                                          s.pop("pbc", None), name=f"structure {i}", **s))
+        if show and (total is not None or progress is True or i + 1 >= 1000):
+            if bar is None:
+                import keras
+
+                bar = keras.utils.Progbar(total, unit_name="structure")
+            bar.update(i + 1)
     return out
 
 
@@ -36,6 +50,8 @@ class GraphDataset:
         n_node, n_edge: fixed padding sizes (default: buckets).
         extra_inputs: names of other per-graph or per-node arrays the model reads (e.g.
             ``orbital_mask`` of `kerase3.models.HamiltonianModel`, ``node_features``).
+        sample_weight: name of a per-graph number (e.g. ``"weight"``) that weights each structure
+            in the loss; the dataset then yields ``(inputs, targets, weights)`` (padding graphs 0).
 
     ``dataset()`` yields ``(inputs, targets)`` with ``inputs`` the keys of
     ``kerase3.graph.INPUT_KEYS`` and ``targets`` a dict; use ``model.fit(ds.dataset())``.
@@ -48,18 +64,20 @@ class GraphDataset:
     """
 
     def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None,
-                 extra_inputs=()):
+                 extra_inputs=(), sample_weight=None):
         if not graphs:
             raise ValueError("GraphDataset: no graphs given")
         self.graphs = list(graphs)
         self.batch_size = int(batch_size)
         self.targets = tuple(targets)
         self.extra_inputs = tuple(extra_inputs)
-        missing = [k for k in self.targets + self.extra_inputs if k not in self.graphs[0]]
+        self.sample_weight = sample_weight
+        weight_key = () if sample_weight is None else (sample_weight,)
+        missing = [k for k in self.targets + self.extra_inputs + weight_key if k not in self.graphs[0]]
         if missing:
             raise ValueError(f"GraphDataset: the graphs have no {missing} (keys: {sorted(self.graphs[0])})")
         for i, g in enumerate(self.graphs):
-            for k in self.targets:
+            for k in self.targets + weight_key:
                 if not np.all(np.isfinite(np.asarray(g[k], np.float64))):
                     raise ValueError(f"GraphDataset: target {k!r} of graph {i} is not finite; remove the graph or fix "
                                      "its labels (a NaN target turns every weight into NaN)")
@@ -139,6 +157,8 @@ class GraphDataset:
                 if x[k].dtype.kind == "f":
                     x[k] = x[k].astype(np.float32)
             y = {k: b[k].astype(np.float32) for k in self.targets}
+            if self.sample_weight is not None:
+                return x, y, b[self.sample_weight].astype(np.float32).reshape(-1)
             return x, y
 
         first = split(next(iter(self.batches(epoch=self.epoch))))
@@ -147,6 +167,8 @@ class GraphDataset:
             return tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype))
 
         signature = ({k: spec(v) for k, v in first[0].items()}, {k: spec(v) for k, v in first[1].items()})
+        if self.sample_weight is not None:
+            signature = signature + (spec(first[2]),)
         ds = tf.data.Dataset.from_generator(lambda: (split(b) for b in self.batches()), output_signature=signature)
         ds = ds.prefetch(tf.data.AUTOTUNE)
         ds._kerase3_graph_dataset = self  # kerase3's models' fit add `epoch_callback` for it

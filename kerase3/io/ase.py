@@ -41,12 +41,12 @@ class Calculator(_AseCalculator):
         if species is not None:
             unknown = sorted(set(int(z) for z in atoms.get_atomic_numbers()) - set(int(z) for z in species))
             if unknown:
-                from ase.data import chemical_symbols
+                from ..graph.elements import symbol
 
                 raise ValueError(
-                    f"kerase3 Calculator: elements {[chemical_symbols[z] for z in unknown]} (atomic numbers {unknown}) "
+                    f"kerase3 Calculator: elements {[symbol(z) for z in unknown]} (atomic numbers {unknown}) "
                     f"are not among the model's species={list(species)} "
-                    f"({[chemical_symbols[z] for z in species]}); the model was not trained on them")
+                    f"({[symbol(z) for z in species]}); the model was not trained on them")
         g = graph_from_arrays(atoms.get_positions(), atoms.get_atomic_numbers(), self.model.cutoff,
                               np.asarray(atoms.get_cell()), atoms.get_pbc())
         b = batch_graphs([g])

@@ -13,7 +13,10 @@ class TracesOnce:
     model never called. Building both first makes one trace.
 
     ``fit`` on a `kerase3.graph.GraphDataset`'s ``dataset()`` also adds the dataset's
-    ``epoch_callback`` (shuffling seeded by the epoch: exact resumes with ``BackupAndRestore``).
+    ``epoch_callback`` (shuffling seeded by the epoch: exact resumes with ``BackupAndRestore``),
+    and with an optimizer made with ``use_ema=True`` and ``validation_data`` it adds
+    ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)``: validation, and after ``fit`` the
+    model itself (evaluation, ``save``, export), use the moving average of the weights.
     """
 
     def make_train_function(self, force=False):
@@ -33,6 +36,11 @@ class TracesOnce:
             callbacks = list(kwargs.get("callbacks") or [])
             if not any(getattr(cb, "graph_dataset", None) is graph_dataset for cb in callbacks):
                 kwargs["callbacks"] = callbacks + [graph_dataset.epoch_callback()]
+        # an optimizer with use_ema: validation sees the averaged weights (Keras swaps them in at the end of fit)
+        if getattr(getattr(self, "optimizer", None), "use_ema", False) and kwargs.get("validation_data") is not None:
+            callbacks = list(kwargs.get("callbacks") or [])
+            if not any(isinstance(cb, keras.callbacks.SwapEMAWeights) for cb in callbacks):
+                kwargs["callbacks"] = callbacks + [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
         return super().fit(x, *args, **kwargs)
 
 
@@ -49,11 +57,8 @@ class KeepsGeometry:
     the compute dtype, as Keras would.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._convert_input_args = False
-
     def __call__(self, *args, **kwargs):
+        self._convert_input_args = False  # set here: some models call keras.Model.__init__ directly
         if args and isinstance(args[0], dict):
             args = (self._convert_graph_inputs(args[0]),) + tuple(args[1:])
         return super().__call__(*args, **kwargs)

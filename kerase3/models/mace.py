@@ -65,7 +65,8 @@ class MACE(Potential):
         scale, shift: of the interaction energy per atom.
         interaction_first: ``"RealAgnosticResidualInteractionBlock"`` or ``"RealAgnosticInteractionBlock"``.
         gate: activation of the last readout (``"silu"``, or None).
-        compute_stress, energy_weight, forces_weight, stress_weight: as `Potential`.
+        compute_stress, energy_weight, forces_weight, stress_weight, loss, huber_delta,
+            per_species_metrics: as `Potential`.
 
     Example:
         >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
@@ -80,7 +81,7 @@ class MACE(Potential):
                  num_bessel=8, num_polynomial_cutoff=5, radial_mlp=(64, 64, 64), mlp_irreps="16x0e", avg_num_neighbors=1.0,
                  atomic_energies=None, scale=1.0, shift=0.0, interaction_first="RealAgnosticResidualInteractionBlock",
                  gate="silu", compute_stress=False, energy_weight=1.0,
-                 forces_weight=10.0, stress_weight=1.0, **kwargs):
+                 forces_weight=10.0, stress_weight=1.0, loss="mse", huber_delta=0.01, per_species_metrics=False, **kwargs):
         keras.Model.__init__(self, **kwargs)
         name = "MACE"
         self.species = [int(z) for z in species]
@@ -114,7 +115,7 @@ class MACE(Potential):
             raise ValueError(f"{name}: gate must be 'silu' or None. Received: {gate!r}")
         self.gate = gate
         self.compute_stress = bool(compute_stress)
-        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
+        self._init_training(energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics)
 
         dt = dict(dtype=self.dtype_policy)
         c = self.mul
@@ -154,8 +155,6 @@ class MACE(Potential):
             feats = hidden_out
         self._layers_of_blocks = [lay for blk in self.blocks for lay in self._block_layers(blk)]  # tracked by Keras
         self.gate_fn, self.gate_constant = normalize2mom(gate)
-        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
-        self.forces_mae = keras.metrics.Mean(name="forces_mae")
 
     @staticmethod
     def _block_layers(blk):
@@ -248,7 +247,7 @@ class MACE(Potential):
                       mlp_irreps=str(self.mlp_irreps), avg_num_neighbors=self.avg_num_neighbors,
                       atomic_energies=[float(v) for v in self._e0_init], scale=self._scale_init, shift=self._shift_init,
                       interaction_first=self.interaction_first, gate=self.gate, compute_stress=self.compute_stress,
-                      energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight)
+                      **self._training_config())
         return config
 
     def __repr__(self):

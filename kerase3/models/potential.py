@@ -4,10 +4,93 @@ from keras import ops
 
 from ..backend import energy_and_gradients, geometry_dtype, scale_loss_for_replicas
 from ..graph import average_num_neighbors
+from ..graph.elements import symbol
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
+
+
+LOSSES = ("mse", "huber")
+
+
+class PotentialTraining:
+    """The loss and metrics of `Potential` and `MACE`: masked, per-structure weighted, MSE or Huber,
+    with energy / force / stress MAE overall and, optionally, per species."""
+
+    def _init_training(self, energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics):
+        name = type(self).__name__
+        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
+        if loss not in LOSSES:
+            raise ValueError(f"{name}: loss must be one of {LOSSES}. Received: loss={loss!r}")
+        if not huber_delta > 0:
+            raise ValueError(f"{name}: huber_delta must be positive. Received: huber_delta={huber_delta!r}")
+        self.loss_function, self.huber_delta = loss, float(huber_delta)
+        self.per_species_metrics = bool(per_species_metrics)
+        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
+        self.forces_mae = keras.metrics.Mean(name="forces_mae")
+        self.stress_mae = keras.metrics.Mean(name="stress_mae") if self.compute_stress else None
+        self.species_metrics = {}
+        if self.per_species_metrics:
+            for z in self.species:
+                sym = symbol(z)
+                self.species_metrics[z] = dict(
+                    energy=keras.metrics.Mean(name=f"energy_mae_per_atom_{sym}"),
+                    forces=keras.metrics.Mean(name=f"forces_mae_{sym}"),
+                    stress=keras.metrics.Mean(name=f"stress_mae_{sym}") if self.compute_stress else None)
+
+    def _training_config(self):
+        return dict(energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight,
+                    loss=self.loss_function, huber_delta=self.huber_delta, per_species_metrics=self.per_species_metrics)
+
+    def _penalty(self, d):
+        if self.loss_function == "mse":
+            return d * d
+        a = ops.abs(d)
+        delta = ops.cast(self.huber_delta, d.dtype)
+        return ops.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)) * 2.0  # = d^2 for small |d|
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Masked loss of the energy per atom, force components and stress components: MSE, or Huber
+        (``loss="huber"``: quadratic up to ``huber_delta``, linear beyond; equal to the MSE below it).
+        ``sample_weight`` (one per structure, e.g. from `GraphDataset`'s ``sample_weight``) weights each
+        structure's terms; every term is a weighted mean, so weights of 1 give the plain means."""
+        dtype = y_pred["energy"].dtype
+        gmask = ops.cast(x["graph_mask"], dtype)
+        nmask = ops.cast(x["node_mask"], dtype)
+        if sample_weight is not None:
+            gmask = gmask * ops.cast(ops.reshape(sample_weight, (-1,)), dtype)
+            nmask = nmask * ops.take(gmask, x["node_graph"], axis=0)
+        n_graphs = ops.maximum(ops.sum(gmask), 1e-12)
+        n_atoms = ops.maximum(ops.sum(nmask), 1e-12)
+        per_graph_atoms = ops.maximum(ops.cast(x["n_node"], dtype), 1.0)
+        loss = 0.0
+        species = ops.cast(x["atomic_numbers"], "int32")
+        if self.species_metrics:
+            # atoms of each species per structure: a structure counts for a species' energy / stress MAE by its atoms of it
+            counts = {z: ops.segment_sum(ops.cast(species == z, dtype) * nmask, x["node_graph"],
+                                         num_segments=ops.shape(gmask)[0]) for z in self.species_metrics}
+        if "energy" in y:
+            de = (y_pred["energy"] - ops.cast(y["energy"], dtype)) / per_graph_atoms
+            loss = loss + self.energy_weight * ops.sum(self._penalty(de) * gmask) / n_graphs
+            self.energy_mae.update_state(ops.abs(de), sample_weight=gmask)
+            for z, m in self.species_metrics.items():
+                m["energy"].update_state(ops.abs(de), sample_weight=counts[z])
+        if "forces" in y:
+            df = y_pred["forces"] - ops.cast(y["forces"], dtype)
+            loss = loss + self.forces_weight * ops.sum(self._penalty(df) * nmask[:, None]) / (3 * n_atoms)
+            per_atom = ops.mean(ops.abs(df), axis=-1)
+            self.forces_mae.update_state(per_atom, sample_weight=nmask)
+            for z, m in self.species_metrics.items():
+                m["forces"].update_state(per_atom, sample_weight=nmask * ops.cast(species == z, dtype))
+        if "stress" in y and self.compute_stress:
+            ds = y_pred["stress"] - ops.cast(y["stress"], dtype)
+            loss = loss + self.stress_weight * ops.sum(self._penalty(ds) * gmask[:, None, None]) / (9 * n_graphs)
+            per_graph = ops.mean(ops.abs(ds), axis=(1, 2))
+            self.stress_mae.update_state(per_graph, sample_weight=gmask)
+            for z, m in self.species_metrics.items():
+                m["stress"].update_state(per_graph, sample_weight=counts[z])
+        return scale_loss_for_replicas(loss)
 
 
 def energy_statistics(graphs, species, name):
@@ -41,7 +124,7 @@ def energy_statistics(graphs, species, name):
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Potential(KeepsGeometry, TracesOnce, keras.Model):
+class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
     """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
 
     One-hot species -> `Linear` -> ``layers`` x (`Convolution` with species self-connection +
@@ -61,6 +144,10 @@ class Potential(KeepsGeometry, TracesOnce, keras.Model):
         parity: `bool`; if False every hidden irrep is even (no odd/even distinction).
         compute_stress: `bool`, also return the stress of periodic structures.
         energy_weight, forces_weight, stress_weight: loss weights (energy is per atom).
+        loss: ``"mse"`` or ``"huber"`` (per component, quadratic up to ``huber_delta``, then linear).
+        huber_delta: `float`.
+        per_species_metrics: `bool`, also report energy, force (and stress) MAE per element
+            (``forces_mae_Cu``...; a structure counts for an element by its atoms of it).
 
     Inputs:
         the batch dict of ``kerase3.graph`` (``positions``, ``atomic_numbers``, ``senders``,
@@ -80,7 +167,7 @@ class Potential(KeepsGeometry, TracesOnce, keras.Model):
 
     def __init__(self, species, cutoff, mul=32, lmax=2, layers=3, number_of_basis=8, radial_neurons=(64,),
                  avg_num_neighbors=10.0, parity=True, compute_stress=False, energy_weight=1.0, forces_weight=10.0,
-                 stress_weight=1.0, **kwargs):
+                 stress_weight=1.0, loss="mse", huber_delta=0.01, per_species_metrics=False, **kwargs):
         super().__init__(**kwargs)
         self.species = [int(z) for z in species]
         self.cutoff = float(cutoff)
@@ -90,7 +177,7 @@ class Potential(KeepsGeometry, TracesOnce, keras.Model):
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.parity = bool(parity)
         self.compute_stress = bool(compute_stress)
-        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
+        self._init_training(energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics)
         t = len(self.species)
         p = -1 if parity else 1
         hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
@@ -105,8 +192,6 @@ class Potential(KeepsGeometry, TracesOnce, keras.Model):
         self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
-        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
-        self.forces_mae = keras.metrics.Mean(name="forces_mae")
 
     # -- statistics from data ----------------------------------------------------------------------
 
@@ -195,34 +280,13 @@ class Potential(KeepsGeometry, TracesOnce, keras.Model):
 
     # -- training --------------------------------------------------------------------------------------
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Masked loss: MSE of the energy per atom, of force components, of stress components."""
-        dtype = y_pred["energy"].dtype
-        gmask = ops.cast(x["graph_mask"], dtype)
-        nmask = ops.cast(x["node_mask"], dtype)
-        n_graphs = ops.maximum(ops.sum(gmask), 1.0)
-        n_atoms = ops.maximum(ops.sum(nmask), 1.0)
-        per_graph_atoms = ops.maximum(ops.cast(x["n_node"], dtype), 1.0)
-        loss = 0.0
-        if "energy" in y:
-            de = (y_pred["energy"] - ops.cast(y["energy"], dtype)) / per_graph_atoms * gmask
-            loss = loss + self.energy_weight * ops.sum(de**2) / n_graphs
-            self.energy_mae.update_state(ops.sum(ops.abs(de)) / n_graphs)
-        if "forces" in y:
-            df = (y_pred["forces"] - ops.cast(y["forces"], dtype)) * nmask[:, None]
-            loss = loss + self.forces_weight * ops.sum(df**2) / (3 * n_atoms)
-            self.forces_mae.update_state(ops.sum(ops.abs(df)) / (3 * n_atoms))
-        if "stress" in y and self.compute_stress:
-            ds = (y_pred["stress"] - ops.cast(y["stress"], dtype)) * gmask[:, None, None]
-            loss = loss + self.stress_weight * ops.sum(ds**2) / (9 * n_graphs)
-        return scale_loss_for_replicas(loss)
 
     def get_config(self):
         config = super().get_config()
         config.update(species=self.species, cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
                       number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
                       avg_num_neighbors=self.avg_num_neighbors, parity=self.parity, compute_stress=self.compute_stress,
-                      energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight)
+                      **self._training_config())
         return config
 
     def __repr__(self):
