@@ -3,6 +3,8 @@
 from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
 from .data import GraphDataset, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
+from .records import GraphRecordDataset, write_graph_records
+from .statistics import GraphStatistics
 
 
 def __getattr__(name):
@@ -28,4 +30,7 @@ __all__ = [
     "GraphDataset",
     "make_graphs",
     "average_num_neighbors",
+    "GraphStatistics",
+    "GraphRecordDataset",
+    "write_graph_records",
 ]

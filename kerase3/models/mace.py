@@ -8,7 +8,6 @@ import numpy as np
 from keras import ops
 
 from .. import ops as k3ops
-from ..graph import average_num_neighbors
 from ..layers.convolution import conv_instructions
 from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConnectedTensorProduct, Linear, SymmetricContraction
 from ..o3 import E3NN_04_FLIPS, Irreps
@@ -184,11 +183,11 @@ class MACE(Potential):
 
     def fit_statistics(self, graphs):
         """``E0`` per species by least squares on composition, ``scale`` the RMS force (RMS residual
-        energy per atom without forces), ``shift`` 0 (as mace-torch's MACE), ``avg_num_neighbors``.
+        energy per atom without forces), ``shift`` 0 (as mace-torch's MACE), ``avg_num_neighbors``;
+        from a list of graphs or a `kerase3.graph.GraphStatistics`.
         Unknown elements and non-finite targets raise a ``ValueError`` naming the structure. Call
         before the first call (it also fixes ``avg_num_neighbors``)."""
-        e0, scale = energy_statistics(graphs, self.species, "MACE.fit_statistics")
-        avg = average_num_neighbors(graphs)
+        e0, scale, avg = energy_statistics(graphs, self.species, "MACE.fit_statistics")
         self._e0_init, self._scale_init, self._shift_init = e0, scale, 0.0
         if self.built:
             self.atomic_energies_e0.assign(e0.astype(self.atomic_energies_e0.dtype))

@@ -3,7 +3,7 @@ import numpy as np
 from keras import ops
 
 from ..backend import energy_and_gradients, geometry_dtype, scale_loss_for_replicas
-from ..graph import average_num_neighbors
+from ..graph.statistics import GraphStatistics
 from ..graph.elements import symbol
 from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
@@ -94,33 +94,16 @@ class PotentialTraining:
 
 
 def energy_statistics(graphs, species, name):
-    """``(per-species energies, scale)`` of a list of graphs: least squares of the energies on the
-    composition, and the RMS force (the RMS residual energy per atom without forces; 1 if zero).
-    Unknown elements and non-finite energies or forces raise a ``ValueError`` naming the structure."""
-    t = len(species)
-    index = {z: i for i, z in enumerate(species)}
-    counts = np.zeros((len(graphs), t))
-    for g_i, g in enumerate(graphs):
-        for z in g["atomic_numbers"]:
-            if int(z) not in index:
-                raise ValueError(f"{name}: element {int(z)} is not in species={list(species)}")
-            counts[g_i, index[int(z)]] += 1
-    sol, resid = np.zeros(t), np.ones(1)
-    if all("energy" in g for g in graphs):
-        energies = np.array([float(g["energy"]) for g in graphs])
-        bad = np.flatnonzero(~np.isfinite(energies))
-        if bad.size:
-            raise ValueError(f"{name}: non-finite energy in structures {bad.tolist()}")
-        sol, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-        resid = (energies - counts @ sol) / np.maximum(counts.sum(1), 1)
-    if all("forces" in g for g in graphs):
-        bad = [i for i, g in enumerate(graphs) if not np.all(np.isfinite(np.asarray(g["forces"], np.float64)))]
-        if bad:
-            raise ValueError(f"{name}: non-finite forces in structures {bad}")
-        scale = float(np.sqrt(np.mean(np.concatenate([np.asarray(g["forces"]).ravel() for g in graphs]) ** 2)))
-    else:
-        scale = float(np.sqrt(np.mean(resid**2)))
-    return sol, (scale if scale > 0 else 1.0)
+    """``(per-species energies, scale, avg_num_neighbors)`` of a list of graphs or a `GraphStatistics`
+    (e.g. a streamed dataset's): least squares of the energies on the composition, the RMS force
+    (the RMS residual energy per atom without forces; 1 if zero) and edges per atom. Unknown
+    elements and non-finite energies or forces raise a ``ValueError`` naming the structure."""
+    try:
+        stats = GraphStatistics.of(graphs)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    sol, scale = stats.energy_statistics(species, name)
+    return sol, scale, stats.avg_num_neighbors
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -197,15 +180,15 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
 
     def fit_statistics(self, graphs):
         """Per-species energy shifts (least squares on composition), a common scale (RMS force,
-        or RMS residual energy per atom without forces) and the average number of neighbours.
+        or RMS residual energy per atom without forces) and the average number of neighbours, from
+        a list of graphs or a `kerase3.graph.GraphStatistics` (``GraphRecordDataset.statistics``).
         Call before training (and before the first call: it also fixes ``avg_num_neighbors``)."""
         t = len(self.species)
-        sol, scale = energy_statistics(graphs, self.species, "Potential.fit_statistics")
+        sol, scale, avg = energy_statistics(graphs, self.species, "Potential.fit_statistics")
         shift = np.zeros(t + 1)
         shift[:t] = sol
         self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
         self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
-        avg = average_num_neighbors(graphs)
         if not self.built:
             self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
         return dict(energy_shift=shift[:t], energy_scale=scale, avg_num_neighbors=avg)

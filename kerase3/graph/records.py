@@ -1,0 +1,247 @@
+"""Graphs streamed through sharded TFRecord files: datasets larger than memory.
+
+`write_graph_records` turns ASE frames, dicts of arrays or an extxyz / any ASE-readable file
+(read with ``ase.io.iread``: one frame in memory at a time) into ``num_shards`` TFRecord files
+of graphs (neighbour lists built once, here), and stores `GraphStatistics` of everything written
+in ``metadata.json`` beside them. `GraphRecordDataset` reads them back with ``tf.data`` --
+files interleaved in parallel, a shuffle buffer, graphs parsed and packed into padded batches
+of one static shape in the pipeline -- so the memory of a training process does not depend on
+the number of structures (``benchmarks/streaming.py``).
+
+Example::
+
+    stats = write_graph_records("train.extxyz", "records/train", cutoff=5.0, num_shards=8)
+    ds = GraphRecordDataset("records/train", batch_size=16)
+    model.fit_statistics(ds.statistics)
+    model.fit(ds.dataset(), epochs=100)
+"""
+
+import glob
+import json
+import os
+
+import numpy as np
+
+from .batch import graph_from_arrays, graph_from_atoms, next_bucket
+from .statistics import GraphStatistics
+
+__all__ = ["write_graph_records", "GraphRecordDataset"]
+
+METADATA = "metadata.json"
+_INT_KEYS = ("atomic_numbers", "senders", "receivers")
+_EDGE_KEYS = ("senders", "receivers", "shifts")
+
+
+def _frames(source):
+    if isinstance(source, (str, os.PathLike)):
+        from ase.io import iread
+
+        return iread(str(source), index=":")
+    return source
+
+
+def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_shards=4, progress="auto"):
+    """Write graphs to ``path/shard-XXXXX-of-YYYYY.tfrecord`` and their statistics to ``path/metadata.json``.
+
+    Args:
+        source: an iterable of ASE ``Atoms`` (energy, forces and stress read from their calculators)
+            or of dicts (``positions``, ``atomic_numbers``, optional ``cell``, ``pbc``, targets), or a
+            file name ASE reads (extxyz...), streamed frame by frame.
+        path: output folder (created; existing shards there are replaced).
+        cutoff: neighbour cutoff.
+        targets: what every structure carries (``energy``, ``forces``, ``stress`` or other names of
+            per-graph or per-atom arrays in the dicts); a structure without one raises.
+        num_shards: files, written round robin (shard by file across workers when reading).
+        progress: a progress bar (``True``, ``False``, ``"auto"``: after 1,000 structures).
+
+    Returns:
+        the `GraphStatistics` of what was written.
+    """
+    import tensorflow as tf
+
+    os.makedirs(path, exist_ok=True)
+    for old in glob.glob(os.path.join(path, "shard-*.tfrecord")):
+        os.remove(old)
+    targets = tuple(targets)
+    names = [os.path.join(path, f"shard-{i:05d}-of-{num_shards:05d}.tfrecord") for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(n) for n in names]
+    stats = GraphStatistics()
+    bar = None
+    try:
+        for i, s in enumerate(_frames(source)):
+            name = f"structure {i}"
+            if hasattr(s, "get_positions"):
+                g = graph_from_atoms(s, cutoff, energy="energy" in targets, forces="forces" in targets,
+                                     stress="stress" in targets, name=name)
+            else:
+                s = dict(s)
+                g = graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
+                                      s.pop("pbc", None), name=name, **{k: s[k] for k in targets if k in s})
+            missing = [k for k in targets if k not in g]
+            if missing:
+                raise ValueError(f"write_graph_records: {name} has no {missing}")
+            stats.update(g, name=name)
+            feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[
+                np.asarray(g[k], np.int32 if k in _INT_KEYS else np.float64).tobytes()]))
+                for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell") + targets}
+            writers[i % num_shards].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            if progress is True or (progress == "auto" and i + 1 >= 1000):
+                if bar is None:
+                    import keras
+
+                    bar = keras.utils.Progbar(None, unit_name="structure")
+                if (i + 1) % 100 == 0:
+                    bar.update(i + 1)
+    finally:
+        for w in writers:
+            w.close()
+    if stats.n_structures == 0:
+        raise ValueError("write_graph_records: no structures in the source")
+    meta = dict(cutoff=float(cutoff), targets=list(targets), num_shards=num_shards,
+                files=[os.path.basename(n) for n in names], statistics=stats.to_dict())
+    with open(os.path.join(path, METADATA), "w") as f:
+        json.dump(meta, f)
+    return stats
+
+
+class GraphRecordDataset:
+    """Padded batches of graphs from `write_graph_records` files, streamed with ``tf.data``.
+
+    Every batch has ``batch_size`` graph slots plus one padding graph and the static sizes
+    ``n_node`` / ``n_edge`` (default: room for ``batch_size`` of the largest structure written,
+    rounded up by `next_bucket`): one XLA program for the whole dataset.
+
+    Args:
+        path: the folder `write_graph_records` wrote.
+        batch_size: graphs per batch.
+        targets: subset of the written targets to yield (default: all).
+        shuffle_buffer: graphs in the shuffle buffer (0: no shuffling; files are then read in order).
+        seed: `int`, of the file order and the buffer.
+        n_node, n_edge: padding sizes (a batch that does not fit fails with an error naming them).
+        num_parallel_reads: files read at once (interleaved).
+
+    ``dataset(input_context=None)`` yields ``(inputs, targets)`` like `GraphDataset`; with a
+    ``tf.distribute.InputContext`` each input pipeline reads its own files (file sharding);
+    `distributed_dataset(strategy)` does that for ``model.fit`` under a strategy.
+    ``statistics`` is the `GraphStatistics` of the files, for ``model.fit_statistics``.
+    """
+
+    def __init__(self, path, batch_size, targets=None, shuffle_buffer=1000, seed=0, n_node=None, n_edge=None,
+                 num_parallel_reads=4):
+        meta_file = os.path.join(path, METADATA)
+        if not os.path.exists(meta_file):
+            raise ValueError(f"GraphRecordDataset: no {METADATA} in {path!r}; write the records with write_graph_records")
+        with open(meta_file) as f:
+            self.metadata = json.load(f)
+        self.path = str(path)
+        self.files = [os.path.join(self.path, n) for n in self.metadata["files"]]
+        written = tuple(self.metadata["targets"])
+        self.targets = written if targets is None else tuple(targets)
+        unknown = [t for t in self.targets if t not in written]
+        if unknown:
+            raise ValueError(f"GraphRecordDataset: targets {unknown} were not written (written: {list(written)})")
+        self.batch_size = int(batch_size)
+        self.statistics = GraphStatistics.from_dict(self.metadata["statistics"])
+        self.cutoff = self.metadata["cutoff"]
+        self.n_node = int(n_node) if n_node else next_bucket(self.batch_size * self.statistics.max_atoms + 1)
+        self.n_edge = int(n_edge) if n_edge else next_bucket(max(self.batch_size * self.statistics.max_edges, 1))
+        self.shuffle_buffer, self.seed = int(shuffle_buffer), int(seed)
+        self.num_parallel_reads = int(num_parallel_reads)
+
+    def __len__(self):
+        """Batches per epoch on one input pipeline."""
+        return -(-self.statistics.n_structures // self.batch_size)
+
+    def _parse(self, record):
+        import tensorflow as tf
+
+        keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell") + self.targets
+        raw = tf.io.parse_single_example(record, {k: tf.io.FixedLenFeature([], tf.string) for k in keys})
+        out = {}
+        for k in keys:
+            v = tf.io.decode_raw(raw[k], tf.int32 if k in _INT_KEYS else tf.float64)
+            if k in ("positions", "shifts", "forces"):
+                v = tf.reshape(v, [-1, 3])
+            elif k in ("cell", "stress"):
+                v = tf.reshape(v, [3, 3])
+            elif k == "energy" or (k not in _INT_KEYS and not k.startswith("node_")):
+                v = tf.reshape(v, []) if k == "energy" else v
+            out[k] = v if k in _INT_KEYS else tf.cast(v, tf.float32)
+        return out
+
+    def _pad(self, batch):
+        """A ragged batch of graphs -> the padded flat batch of `kerase3.graph` (static shapes)."""
+        import tensorflow as tf
+
+        n_node, n_edge, G = self.n_node, self.n_edge, self.batch_size + 1
+        nodes = tf.cast(batch["atomic_numbers"].row_lengths(), tf.int32)
+        edges = tf.cast(batch["senders"].row_lengths(), tf.int32)
+        b = tf.shape(nodes)[0]
+        N, E = tf.reduce_sum(nodes), tf.reduce_sum(edges)
+        checks = [tf.debugging.assert_less(N, n_node, message=f"GraphRecordDataset: a batch has more atoms than n_node-1={n_node - 1}"),
+                  tf.debugging.assert_less_equal(E, n_edge, message=f"GraphRecordDataset: a batch has more edges than n_edge={n_edge}")]
+        with tf.control_dependencies(checks):
+            pn, pe, pg = n_node - N, n_edge - E, G - b
+        offsets = tf.cumsum(nodes, exclusive=True)
+        edge_offset = tf.repeat(offsets, edges)
+
+        def pad_rows(x, rows, value=0):
+            x = tf.concat([x, tf.fill(tf.concat([[rows], tf.shape(x)[1:]], 0), tf.cast(value, x.dtype))], 0)
+            return x
+
+        out = dict(
+            positions=pad_rows(batch["positions"].flat_values, pn),
+            atomic_numbers=pad_rows(batch["atomic_numbers"].flat_values, pn),
+            senders=pad_rows(batch["senders"].flat_values + edge_offset, pe, N),
+            receivers=pad_rows(batch["receivers"].flat_values + edge_offset, pe, N),
+            shifts=pad_rows(batch["shifts"].flat_values, pe),
+            cell=pad_rows(batch["cell"], pg),
+            n_node=tf.concat([nodes, [pn], tf.zeros([pg - 1], tf.int32)], 0),
+            n_edge=tf.concat([edges, [pe], tf.zeros([pg - 1], tf.int32)], 0),
+            node_graph=tf.concat([tf.repeat(tf.range(b), nodes), tf.fill([pn], b)], 0),
+            node_mask=pad_rows(tf.ones([N], tf.float32), pn),
+            graph_mask=pad_rows(tf.ones([b], tf.float32), pg),
+        )
+        shapes = dict(positions=(n_node, 3), atomic_numbers=(n_node,), senders=(n_edge,), receivers=(n_edge,),
+                      shifts=(n_edge, 3), cell=(G, 3, 3), n_node=(G,), n_edge=(G,), node_graph=(n_node,),
+                      node_mask=(n_node,), graph_mask=(G,))
+        y = {}
+        for k in self.targets:
+            v = batch[k]
+            if isinstance(v, tf.RaggedTensor):  # per atom
+                y[k] = pad_rows(v.flat_values, pn)
+                y[k].set_shape((n_node,) + tuple(v.flat_values.shape[1:]))
+            else:
+                y[k] = pad_rows(v, pg)
+                y[k].set_shape((G,) + tuple(v.shape[1:]))
+        for k, s in shapes.items():
+            out[k].set_shape(s)
+        return out, y
+
+    def dataset(self, input_context=None):
+        """The ``tf.data.Dataset`` of ``(inputs, targets)``; with an ``InputContext``, this pipeline's files only."""
+        import tensorflow as tf
+
+        files = list(self.files)
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+            if len(files) < n:
+                raise ValueError(f"GraphRecordDataset: {len(files)} files cannot be sharded over {n} input pipelines; "
+                                 "write at least one shard per worker (num_shards)")
+            files = files[i::n]
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        if self.shuffle_buffer > 0:
+            ds = ds.shuffle(len(files), seed=self.seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(self.num_parallel_reads, len(files))),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.shuffle_buffer == 0)
+        if self.shuffle_buffer > 0:
+            ds = ds.shuffle(self.shuffle_buffer, seed=self.seed, reshuffle_each_iteration=True)
+        ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.ragged_batch(self.batch_size)
+        ds = ds.map(self._pad, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def distributed_dataset(self, strategy):
+        """For ``model.fit`` under a ``tf.distribute`` strategy: each input pipeline (worker) reads
+        its own files and gives each of its replicas whole batches of ``batch_size`` graphs."""
+        return strategy.distribute_datasets_from_function(lambda ctx: self.dataset(ctx))
