@@ -1,6 +1,7 @@
 """What every kerase3 model adds to Keras's training loop."""
 
 import keras
+from keras import ops
 
 
 class TracesOnce:
@@ -29,7 +30,45 @@ class TracesOnce:
             opt.build(self.trainable_variables)
         return super().make_train_function(force)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (TensorFlow trainer, under a strategy) averages one batch over the replicas to build
+        # the model symbolically; MultiWorkerMirroredStrategy cannot reduce a dict of graph arrays,
+        # and a kerase3 model built from its irreps needs no batch: only the optimizer is left.
+        compile_unbuilt = any(getattr(self, a, None) is not None and not getattr(self, a).built
+                              for a in ("_compile_metrics", "_compile_loss"))
+        if getattr(self, "_distribute_strategy", None) is not None and self.built and not compile_unbuilt \
+                and all(layer.built for layer in self._flatten_layers()):
+            with self.distribute_strategy.scope():
+                self._symbolic_build(data_batch=None)
+            return
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def _multi_worker(self):
+        strategy = getattr(self, "_distribute_strategy", None)
+        extended = getattr(strategy, "extended", None)
+        return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+    def _per_replica_logs(self, logs):
+        # Keras averages the logs of several workers with reduce("MEAN", v, axis=0), which fails on
+        # scalars: give each worker's values a leading axis of 1 (their mean is then a scalar)
+        if not self._multi_worker():
+            return logs
+        return {k: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v for k, v in logs.items()}
+
+    if keras.backend.backend() == "tensorflow":  # the JAX trainer's steps take (state, data)
+
+        def train_step(self, data):
+            return self._per_replica_logs(super().train_step(data))
+
+        def test_step(self, data):
+            return self._per_replica_logs(super().test_step(data))
+
     def fit(self, x=None, *args, **kwargs):
+        if not self.built:
+            # from the irreps, in the model's strategy scope: Keras would build it by calling it on a
+            # batch, which fails on a distributed dataset's per-replica batches
+            with self.distribute_strategy.scope():
+                self.build(None)
         # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
         graph_dataset = getattr(x, "_kerase3_graph_dataset", None)
         if graph_dataset is not None:
