@@ -61,6 +61,11 @@ def _batch_feed(structures, cutoff, keys, dtype, extra_fn=None):
 # -- endpoints per model kind ------------------------------------------------------------------------------------
 
 
+def _check_finite(name, **tensors):
+    return [tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(t)), [f"{name}: {k} must be finite. Received:", t],
+                                summarize=30) for k, t in tensors.items()]
+
+
 def _check_lengths(positions, atomic_numbers, name):
     return tf.debugging.Assert(tf.equal(tf.shape(positions)[0], tf.shape(atomic_numbers)[0]),
                                [f"{name}: positions and atomic_numbers must have the same length. Received:",
@@ -115,7 +120,9 @@ def potential_signatures(model, dtype, max_edges=MAX_EDGES):
     keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "node_graph")
 
     def predict_batch(positions, atomic_numbers, senders, receivers, shifts, cell, node_graph):
-        g = tf.shape(cell)[0]
+        with tf.control_dependencies(_check_finite("Potential predict_batch", positions=positions, cell=cell, shifts=shifts)):
+            g = tf.shape(cell)[0]
+            positions = tf.identity(positions)
         batch = dict(positions=tf.cast(positions, ctype), atomic_numbers=atomic_numbers, senders=senders,
                      receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
                      node_mask=tf.cast(atomic_numbers > 0, ctype), graph_mask=tf.ones([g], ctype))
@@ -149,7 +156,10 @@ def gated_conv_signatures(model, dtype, max_edges=MAX_EDGES):
     keys = ("positions", "senders", "receivers", "shifts", "cell", "node_graph")
 
     def predict_batch(node_features, positions, senders, receivers, shifts, cell, node_graph, node_mask):
-        g = tf.shape(cell)[0]
+        with tf.control_dependencies(_check_finite("GatedConvNetwork predict_batch", positions=positions, cell=cell,
+                                                   shifts=shifts)):
+            g = tf.shape(cell)[0]
+            positions = tf.identity(positions)
         batch = dict(node_features=tf.cast(node_features, ctype), positions=tf.cast(positions, ctype), senders=senders,
                      receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
                      node_mask=tf.cast(node_mask, ctype), graph_mask=tf.ones([g], ctype))

@@ -194,6 +194,8 @@ class OrbitalTensorHead(IrrepsLayer):
     Output: `(num_graphs, num_orbitals, num_orbitals)`; entries outside a graph's AOs are zero.
     """
 
+    _float_args = (0, 1, 2)
+
     def __init__(self, basis, irreps_in, irreps_sh, number_of_basis, symmetry="symmetric", mul_pair=8,
                  radial_neurons=(32,), irreps_node_attr=None, **kwargs):
         super().__init__(**kwargs)

@@ -60,6 +60,19 @@ class IrrepsLayer(keras.layers.Layer):
         (5, '2x0e+1x1o')
     """
 
+    #: positions of the positional arguments that are irreps features: integer or bool arrays there
+    #: are computed as floats of the layer's compute dtype (never as integers, never a TypeError)
+    _float_args = (0,)
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            args = list(args)
+            for i in self._float_args:
+                if i < len(args) and args[i] is not None and hasattr(args[i], "dtype") and \
+                        "float" not in keras.backend.standardize_dtype(args[i].dtype):
+                    args[i] = keras.ops.cast(args[i], self.compute_dtype)
+        return super().__call__(*args, **kwargs)
+
     def set_irreps(self, **irreps):
         """Set each ``name=irreps`` (string or `Irreps`; None allowed) as an `Irreps` attribute that
         ``get_config`` writes back as a string."""

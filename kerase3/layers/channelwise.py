@@ -40,6 +40,8 @@ class ChannelwiseTensorProduct(IrrepsLayer):
         ('2x1o+2x1o+2x1e', [(0, 1, 0, 'uuu', False), (1, 0, 1, 'uuu', False), (1, 1, 2, 'uuu', False)])
     """
 
+    _float_args = (0, 1)
+
     def __init__(self, irreps_in1, irreps_in2=None, filter_ir_out=None, symmetric=False, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__

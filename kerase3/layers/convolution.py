@@ -68,6 +68,8 @@ class Convolution(IrrepsLayer):
         (2, 10)
     """
 
+    _float_args = (0, 1, 2)
+
     def __init__(self, irreps_in, irreps_sh, irreps_out, number_of_basis, radial_neurons=(64,), avg_num_neighbors=1.0,
                  irreps_node_attr=None, radial_act="silu", **kwargs):
         super().__init__(**kwargs)

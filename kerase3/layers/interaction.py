@@ -58,6 +58,8 @@ class InteractionStack(IrrepsLayer):
         ('4x0e+4x1o', 2)
     """
 
+    _float_args = (0, 1, 2)
+
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, layers, number_of_basis, radial_neurons=(64,),
                  avg_num_neighbors=1.0, irreps_node_attr=None, **kwargs):
         super().__init__(**kwargs)

@@ -104,6 +104,8 @@ class SymmetricContraction(IrrepsLayer):
         [[1, 2, 2], [1, 1, 2]]
     """
 
+    _float_args = (0, 1)
+
     def __init__(self, irreps_in, irreps_out, correlation, num_elements, allow_empty=False, **kwargs):
         super().__init__(**kwargs)
         self.set_irreps(irreps_in=irreps_in, irreps_out=irreps_out)

@@ -34,6 +34,8 @@ class TensorProduct(IrrepsLayer):
         (2, (3, 2))
     """
 
+    _float_args = (0, 1)
+
     def __init__(self, irreps_in1, irreps_in2, irreps_out, instructions, irrep_normalization="component",
                  path_normalization="element", internal_weights=None, shared_weights=None,
                  in1_var=None, in2_var=None, out_var=None, **kwargs):

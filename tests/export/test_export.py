@@ -244,6 +244,12 @@ def test_served_potential_refuses_bad_structures(exported_potential):
         with pytest.raises(tf.errors.InvalidArgumentError, match=match):
             fn(**feed)
     assert np.isfinite(fn(positions=pos, atomic_numbers=z, cell=no_cell, pbc=open_)["energy"].numpy())
+    batch = tf.saved_model.load(str(path)).signatures["predict_batch"]
+    feed = dict(positions=tf.constant([[0.0, 0, 0], [0, np.inf, 1.0], [0, 0, 0]]), atomic_numbers=tf.constant([1, 8, 0]),
+                senders=tf.constant([0, 1]), receivers=tf.constant([1, 0]), shifts=tf.zeros((2, 3)),
+                cell=tf.zeros((2, 3, 3)), node_graph=tf.constant([0, 0, 1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="positions must be finite"):
+        batch(**feed)
 
 
 def test_export_bounds_the_edges_and_replaces_stale_files(tmp_path):

@@ -53,3 +53,10 @@ def test_integer_inputs_are_computed_as_floats():
     assert np.abs(out).max() > 0.1  # not the Clebsch-Gordan constants cast to integers
     y = np.arange(10).reshape(2, 5) - 3
     np.testing.assert_allclose(np.asarray(lin(y.astype(np.int64))), np.asarray(lin(y.astype(np.float32))), rtol=1e-6)
+    # layers with nonlinearities: cast, not a TypeError
+    for layer in (layers.Gate("2x0e", ["relu"], "1x0e", ["sigmoid"], "1x1o"), layers.NormActivation("2x1o", "tanh"),
+                  layers.ElementwiseTensorProduct("2x1o", "2x1o"), layers.TensorSquare("2x1o")):
+        xi = (np.arange(12).reshape(2, 6) - 4)[:, : layer.irreps_in.dim if hasattr(layer, "irreps_in") else 6]
+        args = (xi, xi) if isinstance(layer, layers.ElementwiseTensorProduct) else (xi,)
+        got = layer(*[a.astype(np.int32) for a in args])
+        np.testing.assert_allclose(np.asarray(got), np.asarray(layer(*[a.astype(np.float32) for a in args])), rtol=1e-6)

@@ -223,8 +223,9 @@ print("OK", l1, l2)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_geometry_keeps_its_precision_under_mixed_policies(policy):
+@pytest.mark.parametrize("policy, kind", [("mixed_bfloat16", "Potential"), ("mixed_float16", "Potential"),
+                                          ("mixed_bfloat16", "MACE")])
+def test_geometry_keeps_its_precision_under_mixed_policies(policy, kind):
     """Keras casts float inputs to the compute dtype; positions 200 A from the origin in bfloat16 would be
     rounded to 1 A. The energy must not change under a rigid translation whatever the policy."""
     from kerase3.graph import graph_from_arrays
@@ -233,7 +234,12 @@ def test_geometry_keeps_its_precision_under_mixed_policies(policy):
     keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        model = Potential(species=[1, 8], cutoff=3.0, mul=4, layers=1, number_of_basis=4, radial_neurons=(8,))
+        if kind == "MACE":
+            from kerase3.models import MACE
+
+            model = MACE(species=[1, 8], cutoff=3.0, hidden_irreps="4x0e + 4x1o", max_ell=2, radial_mlp=(8,))
+        else:
+            model = Potential(species=[1, 8], cutoff=3.0, mul=4, layers=1, number_of_basis=4, radial_neurons=(8,))
         pos = np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
         energies = []
         for t in (0.0, 20.0, 200.0):
