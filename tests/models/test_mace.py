@@ -134,9 +134,9 @@ def test_fit_statistics_fit_round_trip_calculator_and_export(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     atoms = frames[0].copy()
-    atoms.calc = Calculator(loaded)
+    atoms.calc = Calculator(loaded, jit_compile=False)
     e1 = atoms.get_potential_energy()
-    atoms.calc = Calculator(model)
+    atoms.calc = Calculator(model, jit_compile=False)
     assert abs(atoms.get_potential_energy() - e1) < 1e-5
     export_saved_model(model, str(tmp_path / "served"))
     assert check_serving_ready(str(tmp_path / "served"), verbose=False)

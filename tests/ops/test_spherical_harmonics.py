@@ -147,6 +147,7 @@ def test_integer_input_and_errors():
         spherical_harmonics([-1], [[1.0, 0.0, 0.0]])
 
 
+@pytest.mark.slow  # CI's second pass runs tests/ops on the JAX backend itself
 @pytest.mark.skipif(__import__("importlib").util.find_spec("jax") is None or keras.backend.backend() == "jax", reason="needs jax; already on the jax backend")
 def test_runs_on_jax_backend(o3_ref, tmp_path):
     np.save(tmp_path / "x.npy", o3_ref["sh_vectors"])

@@ -1,0 +1,51 @@
+"""Energy, forces and stress of one structure from a `Potential` (or `MACE`): shared by the ASE
+calculator and the LAMMPS driver."""
+
+import numpy as np
+
+from ..backend import compiled_call, geometry_dtype
+from ..graph import batch_graphs, graph_from_arrays, next_bucket, pad_batch
+from ..graph.elements import symbol
+
+__all__ = ["StructureEvaluator"]
+
+
+class StructureEvaluator:
+    """``evaluate(positions, atomic_numbers, cell, pbc) -> (energy, forces (n, 3), stress (3, 3) or None)``.
+
+    Padded to bucket sizes (``pad=True``) so one compiled program serves many steps; elements
+    outside the model's ``species`` raise a ``ValueError`` naming them.
+    """
+
+    def __init__(self, model, pad=True, jit_compile=True, name="kerase3"):
+        self.model, self.pad, self.name = model, pad, name
+        call = lambda x: self.model(x)  # noqa: E731
+        self._fn = compiled_call(call) if jit_compile else call
+        self._species = None if getattr(model, "species", None) is None else {int(z) for z in model.species}
+
+    def check_species(self, atomic_numbers):
+        if self._species is None:
+            return
+        unknown = sorted({int(z) for z in np.unique(atomic_numbers)} - self._species)
+        if unknown:
+            species = sorted(self._species) if not hasattr(self.model, "species") else list(self.model.species)
+            raise ValueError(
+                f"{self.name}: elements {[symbol(z) for z in unknown]} (atomic numbers {unknown}) are not among the "
+                f"model's species={species} ({[symbol(z) for z in species]}); the model was not trained on them")
+
+    def evaluate(self, positions, atomic_numbers, cell=None, pbc=None):
+        self.check_species(atomic_numbers)
+        g = graph_from_arrays(positions, atomic_numbers, self.model.cutoff, cell, pbc, name=self.name)
+        b = batch_graphs([g])
+        n = len(atomic_numbers)
+        if self.pad:
+            b = pad_batch(b, next_bucket(n + 1), next_bucket(len(b["senders"])), 2)
+        else:
+            b = pad_batch(b, n + 1, len(b["senders"]), 2)
+        dtype = geometry_dtype(self.model.dtype_policy)
+        x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
+        out = self._fn(x)
+        energy = float(np.asarray(out["energy"])[0])
+        forces = np.asarray(out["forces"], dtype=np.float64)[:n]
+        stress = np.asarray(out["stress"], dtype=np.float64)[0] if "stress" in out else None
+        return energy, forces, stress
