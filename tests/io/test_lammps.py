@@ -105,18 +105,17 @@ def test_energy_forces_and_pressure_equal_the_ase_calculator(tmp_path):
 
 def test_nve_follows_ase_velocity_verlet_and_conserves_energy(copper, tmp_path):
     from ase.build import bulk
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.md.verlet import VelocityVerlet
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
     atoms.rattle(0.02, seed=3)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(4))
-    atoms.set_momenta(atoms.get_momenta() - atoms.get_momenta().mean(0))  # LAMMPS's data file keeps velocities
     lmp = lammps_with(atoms, tmp_path, ["Cu"], 4.0)
     lp = LammpsPotential(copper, ["Cu"]).attach(lmp)
-    lmp.commands_string("timestep 0.001\nfix nve all nve\nrun 0")
+    lmp.commands_string("velocity all create 600 4 mom yes rot yes\ntimestep 0.001\nfix nve all nve\nrun 0")
+    assert lmp.get_thermo("temp") > 500
     # ASE from LAMMPS's starting frame (the data file rotates the cell into LAMMPS's restricted triclinic frame)
     ref, order = lammps_atoms(lmp, lp, len(atoms))
+    lammps_start = ref.positions.copy()
     v = np.asarray(lmp.numpy.extract_atom("v"))[: len(atoms)][order]  # A/ps
     ref.set_velocities(v / (1000.0 * units.fs))
     ref.calc = Calculator(copper)
@@ -126,6 +125,7 @@ def test_nve_follows_ase_velocity_verlet_and_conserves_energy(copper, tmp_path):
     d = ours.positions - ref.positions
     d -= np.round(d @ np.linalg.inv(ref.cell[:])) @ ref.cell[:]  # LAMMPS wraps atoms into the box
     assert np.abs(d).max() < 1e-6, np.abs(d).max()
+    assert np.abs(ours.positions - lammps_start).max() > 1e-3  # they moved
     # energy conservation over 1 ps
     e0 = lmp.get_thermo("etotal")
     energies = []
