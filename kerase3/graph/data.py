@@ -170,6 +170,7 @@ class GraphDataset:
         if self.sample_weight is not None:
             signature = signature + (spec(first[2]),)
         ds = tf.data.Dataset.from_generator(lambda: (split(b) for b in self.batches()), output_signature=signature)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras knows the epoch's length
         ds = ds.prefetch(tf.data.AUTOTUNE)
         ds._kerase3_graph_dataset = self  # kerase3's models' fit add `epoch_callback` for it
         return ds

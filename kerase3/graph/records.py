@@ -239,6 +239,8 @@ class GraphRecordDataset:
         ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.ragged_batch(self.batch_size)
         ds = ds.map(self._pad, num_parallel_calls=tf.data.AUTOTUNE)
+        if input_context is None or input_context.num_input_pipelines == 1:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras knows the epoch's length
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def distributed_dataset(self, strategy):

@@ -70,6 +70,8 @@ class TracesOnce:
             with self.distribute_strategy.scope():
                 self.build(None)
         # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
+        if _is_dataset(x):
+            kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself (Keras warns otherwise)
         graph_dataset = getattr(x, "_kerase3_graph_dataset", None)
         if graph_dataset is not None:
             callbacks = list(kwargs.get("callbacks") or [])
@@ -84,6 +86,10 @@ class TracesOnce:
 
 
 GEOMETRY_KEYS = ("positions", "cell", "shifts")
+
+
+def _is_dataset(x):
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
 
 
 class KeepsGeometry:
