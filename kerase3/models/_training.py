@@ -1,6 +1,7 @@
 """What every kerase3 model adds to Keras's training loop."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -69,6 +70,10 @@ class TracesOnce:
             # batch, which fails on a distributed dataset's per-replica batches
             with self.distribute_strategy.scope():
                 self.build(None)
+        y = args[0] if args else kwargs.get("y")
+        _check_finite_arrays(type(self).__name__, x, "input")
+        _check_finite_arrays(type(self).__name__, y, "target")
+        _check_finite_arrays(type(self).__name__, kwargs.get("sample_weight"), "sample_weight")
         # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
         if _is_dataset(x):
             kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself (Keras warns otherwise)
@@ -86,6 +91,17 @@ class TracesOnce:
 
 
 GEOMETRY_KEYS = ("positions", "cell", "shifts")
+
+
+def _check_finite_arrays(name, data, what):
+    """Arrays given to ``fit`` directly (a batch dict, numpy): NaN or inf would turn every weight into NaN."""
+    items = data.items() if isinstance(data, dict) else [(None, data)]
+    for key, v in items:
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+            bad = np.argwhere(~np.isfinite(v))[:5].tolist()
+            label = what if key is None else f"{what} {key!r}"
+            raise ValueError(f"{name}.fit: {label} is not finite at {bad} ({int(np.sum(~np.isfinite(v)))} entries); "
+                             "remove the structure or fix it")
 
 
 def _is_dataset(x):

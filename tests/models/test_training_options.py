@@ -106,3 +106,20 @@ def test_make_graphs_shows_progress(capsys):
     assert "3/3" in capsys.readouterr().out
     make_graphs(structures(3), 3.0)  # "auto": quiet for a few structures
     assert capsys.readouterr().out == ""
+
+
+def test_fit_on_arrays_refuses_non_finite_targets_and_inputs():
+    graphs = make_graphs(structures(4), 3.0)
+    b = padded(graphs)
+    x = {k: b[k] for k in b if k not in ("energy", "forces", "weight")}
+    y = {"energy": b["energy"].copy(), "forces": b["forces"].copy()}
+    model = small()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    y["forces"][2, 1] = np.nan
+    with pytest.raises(ValueError, match="Potential.fit: target 'forces' is not finite at \\[\\[2, 1\\]\\]"):
+        model.fit(x, y, batch_size=len(x["positions"]), verbose=0)
+    y["forces"][2, 1] = 0.0
+    x["positions"] = x["positions"].copy()
+    x["positions"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="input 'positions' is not finite"):
+        model.fit(x, y, verbose=0)
