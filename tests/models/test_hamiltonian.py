@@ -61,6 +61,7 @@ def test_batches_of_different_molecules_equal_single_predictions(tmp_path):
         hamiltonian_graphs(BASIS, z, [pos], 4.0, hamiltonian=[np.zeros((5, 5))])
 
 
+@pytest.mark.slow  # tutorials/06_hamiltonian_water.py trains on 400 conformations
 @requires_tf
 def test_trained_model_beats_the_mean_on_held_out_pyscf_conformations():
     kp = pytest.importorskip("kerase3.io.pyscf")

@@ -62,6 +62,7 @@ def test_model_gamma_point_and_image_blocks_are_equivariant_and_consistent(diamo
         model.fit_readout(graphs)
 
 
+@pytest.mark.slow  # tutorials/08_hamiltonian_crystal.py trains on the crystal
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training runs on the tensorflow backend here")
 def test_training_on_a_crystal_lowers_the_gamma_point_error(diamond):
     basis, _, mats, _ = diamond
