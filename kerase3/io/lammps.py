@@ -46,7 +46,16 @@ EV_PER_A3_TO_BAR = 1.602176634e6
 def _preload_mpi():
     """Load the MPI library the ``mpich`` wheel puts in the environment's ``lib/`` (liblammps needs
     ``libmpi.so.12``; loaded globally first, the dynamic linker reuses it: no LD_LIBRARY_PATH)."""
-    for prefix in (sys.prefix, os.path.dirname(os.path.dirname(sys.executable))):
+    import site
+
+    prefixes = [sys.prefix, os.path.dirname(os.path.dirname(sys.executable)), site.getuserbase()]
+    try:  # the wheel's files sit at <prefix>/lib, two levels above its site-packages
+        from importlib.metadata import distribution
+
+        prefixes.append(os.path.abspath(os.path.join(str(distribution("mpich").locate_file("")), "..", "..", "..")))
+    except Exception:  # noqa: BLE001 - mpich not installed as a wheel: the system's MPI may do
+        pass
+    for prefix in prefixes:
         for lib in sorted(glob.glob(os.path.join(prefix, "lib", "libmpi.so.12*"))):
             try:
                 ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
