@@ -93,11 +93,11 @@ def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, na
     z = _checked_atomic_numbers(atomic_numbers, where).reshape(-1)
     if len(z) != len(positions):
         raise ValueError(f"{where}: {len(positions)} positions but {len(z)} atomic numbers")
-    if not np.all(np.isfinite(positions)):
-        bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
-        raise ValueError(f"{where}: positions must be finite. Received: non-finite rows {bad[:10].tolist()}")
     checked = check_targets(targets, len(z), where)
-    s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
+    try:  # neighbor_list checks positions, cutoff and cell; its errors gain the structure's name
+        s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     g = dict(positions=positions, atomic_numbers=z, senders=s, receivers=r, shifts=sh,
              cell=np.zeros((3, 3)) if cell is None or pbc is None or not np.any(pbc) else np.asarray(cell, np.float64))
     g.update(checked)

@@ -7,6 +7,32 @@ from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms
 __all__ = ["GraphDataset", "make_graphs"]
 
 
+def graph_of_structure(s, cutoff, name=None, **kwargs):
+    """One graph from an ASE ``Atoms`` (`graph_from_atoms`, ``kwargs`` its options) or a dict of arrays
+    (``positions``, ``atomic_numbers``, optional ``cell``, ``pbc`` and targets)."""
+    if hasattr(s, "get_positions"):
+        return graph_from_atoms(s, cutoff, name=name, **kwargs)
+    s = dict(s)
+    return graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
+                             s.pop("pbc", None), name=name, **s)
+
+
+class Progress:
+    """``update(count)`` shows a ``keras.utils.Progbar`` when ``progress`` is True, or when it is
+    ``"auto"`` and the count reaches 1,000 (``total`` known or not)."""
+
+    def __init__(self, progress, total=None):
+        self.progress, self.total, self.bar = progress, total, None
+
+    def update(self, count):
+        if self.progress is True or (self.progress == "auto" and max(count, self.total or 0) >= 1000):
+            if self.bar is None:
+                import keras
+
+                self.bar = keras.utils.Progbar(self.total, unit_name="structure")
+            self.bar.update(count)
+
+
 def make_graphs(structures, cutoff, progress="auto", **kwargs):
     """Graphs (dicts) from ASE ``Atoms`` or from dicts of arrays (``positions``, ``atomic_numbers``,
     optional ``cell``, ``pbc`` and targets).
@@ -15,23 +41,11 @@ def make_graphs(structures, cutoff, progress="auto", **kwargs):
     True, False or ``"auto"`` (when there are 1,000 structures or more, or their number is unknown
     and more than 1,000 are made). Errors name the structure (``structure 17: ...``).
     """
-    total = len(structures) if hasattr(structures, "__len__") else None
-    show = progress is True or (progress == "auto" and (total is None or total >= 1000))
-    bar = None
+    bar = Progress(progress, len(structures) if hasattr(structures, "__len__") else None)
     out = []
     for i, s in enumerate(structures):
-        if hasattr(s, "get_positions"):
-            out.append(graph_from_atoms(s, cutoff, name=f"structure {i}", **kwargs))
-        else:
-            s = dict(s)
-            out.append(graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
-                                         s.pop("pbc", None), name=f"structure {i}", **s))
-        if show and (total is not None or progress is True or i + 1 >= 1000):
-            if bar is None:
-                import keras
-
-                bar = keras.utils.Progbar(total, unit_name="structure")
-            bar.update(i + 1)
+        out.append(graph_of_structure(s, cutoff, name=f"structure {i}", **kwargs))
+        bar.update(i + 1)
     return out
 
 

@@ -22,14 +22,14 @@ import os
 
 import numpy as np
 
-from .batch import graph_from_arrays, graph_from_atoms, next_bucket
+from .batch import next_bucket
+from .data import Progress, graph_of_structure
 from .statistics import GraphStatistics
 
 __all__ = ["write_graph_records", "GraphRecordDataset"]
 
 METADATA = "metadata.json"
 _INT_KEYS = ("atomic_numbers", "senders", "receivers")
-_EDGE_KEYS = ("senders", "receivers", "shifts")
 
 
 def _frames(source):
@@ -41,7 +41,7 @@ def _frames(source):
 
 
 def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_shards=4, progress="auto"):
-    """Write graphs to ``path/shard-XXXXX-of-YYYYY.tfrecord`` and their statistics to ``path/metadata.json``.
+    """Write graphs to ``path/shard-00000-of-00004.tfrecord`` ... and their statistics to ``path/metadata.json``.
 
     Args:
         source: an iterable of ASE ``Atoms`` (energy, forces and stress read from their calculators)
@@ -66,17 +66,16 @@ def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_
     names = [os.path.join(path, f"shard-{i:05d}-of-{num_shards:05d}.tfrecord") for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(n) for n in names]
     stats = GraphStatistics()
-    bar = None
+    bar = Progress(progress)
     try:
         for i, s in enumerate(_frames(source)):
             name = f"structure {i}"
             if hasattr(s, "get_positions"):
-                g = graph_from_atoms(s, cutoff, energy="energy" in targets, forces="forces" in targets,
-                                     stress="stress" in targets, name=name)
+                g = graph_of_structure(s, cutoff, name, energy="energy" in targets, forces="forces" in targets,
+                                       stress="stress" in targets)
             else:
-                s = dict(s)
-                g = graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
-                                      s.pop("pbc", None), name=name, **{k: s[k] for k in targets if k in s})
+                g = graph_of_structure({k: v for k, v in dict(s).items()
+                                        if k in ("positions", "atomic_numbers", "cell", "pbc") + targets}, cutoff, name)
             missing = [k for k in targets if k not in g]
             if missing:
                 raise ValueError(f"write_graph_records: {name} has no {missing}")
@@ -85,13 +84,8 @@ def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_
                 np.asarray(g[k], np.int32 if k in _INT_KEYS else np.float64).tobytes()]))
                 for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell") + targets}
             writers[i % num_shards].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-            if progress is True or (progress == "auto" and i + 1 >= 1000):
-                if bar is None:
-                    import keras
-
-                    bar = keras.utils.Progbar(None, unit_name="structure")
-                if (i + 1) % 100 == 0:
-                    bar.update(i + 1)
+            if (i + 1) % 100 == 0:
+                bar.update(i + 1)
     finally:
         for w in writers:
             w.close()
@@ -164,8 +158,8 @@ class GraphRecordDataset:
                 v = tf.reshape(v, [-1, 3])
             elif k in ("cell", "stress"):
                 v = tf.reshape(v, [3, 3])
-            elif k == "energy" or (k not in _INT_KEYS and not k.startswith("node_")):
-                v = tf.reshape(v, []) if k == "energy" else v
+            elif k == "energy":
+                v = tf.reshape(v, [])
             out[k] = v if k in _INT_KEYS else tf.cast(v, tf.float32)
         return out
 

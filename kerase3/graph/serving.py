@@ -102,8 +102,9 @@ def _batch_specs(dtype, keys, extra=()):
     return [tf.TensorSpec(shapes[k], dtypes.get(k, dtype), name=k) for k in keys] + list(extra)
 
 
-def potential_signatures(model, dtype, max_edges=MAX_EDGES):
+def potential_signatures(model, dtype, max_edges=None):
     """``serving_default`` (one structure, neighbour list in the graph) and ``predict_batch`` of a `Potential`."""
+    max_edges = MAX_EDGES if max_edges is None else int(max_edges)
     ctype = geometry_dtype(model.dtype_policy)
     species = list(model.species)
 
@@ -138,8 +139,9 @@ def potential_signatures(model, dtype, max_edges=MAX_EDGES):
     return endpoints, examples
 
 
-def gated_conv_signatures(model, dtype, max_edges=MAX_EDGES):
+def gated_conv_signatures(model, dtype, max_edges=None):
     """``serving_default`` and ``predict_batch`` of a `GatedConvNetwork` (node features instead of atomic numbers)."""
+    max_edges = MAX_EDGES if max_edges is None else int(max_edges)
     ctype = geometry_dtype(model.dtype_policy)
     dim = Irreps(model.irreps_in).dim
     feat_spec = tf.TensorSpec((None, dim), dtype, name="node_features")
@@ -184,9 +186,10 @@ def gated_conv_signatures(model, dtype, max_edges=MAX_EDGES):
     return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, batch_specs)], examples
 
 
-def hamiltonian_signatures(model, dtype, max_edges=MAX_EDGES):
+def hamiltonian_signatures(model, dtype, max_edges=None):
     """``serving_default`` of a `HamiltonianModel`: ``positions (N, 3)`` and ``atomic_numbers (N,)`` of one
     molecule -> ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph."""
+    max_edges = MAX_EDGES if max_edges is None else int(max_edges)
 
     ctype = geometry_dtype(model.dtype_policy)
     n_ao_table = tf.constant(model.heads[0].n_orbitals_table)

@@ -99,7 +99,7 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import gated_conv_signatures
 
-        return gated_conv_signatures(self, dtype) if max_edges is None else gated_conv_signatures(self, dtype, max_edges=int(max_edges))
+        return gated_conv_signatures(self, dtype, max_edges)
 
     def get_config(self):
         config = super().get_config()

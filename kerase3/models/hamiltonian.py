@@ -358,7 +358,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import hamiltonian_signatures
 
-        return hamiltonian_signatures(self, dtype) if max_edges is None else hamiltonian_signatures(self, dtype, max_edges=int(max_edges))
+        return hamiltonian_signatures(self, dtype, max_edges)
 
     # -- one molecule --------------------------------------------------------------------------------------
 

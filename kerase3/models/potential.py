@@ -259,7 +259,7 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
         from ..graph.serving import potential_signatures
 
-        return potential_signatures(self, dtype) if max_edges is None else potential_signatures(self, dtype, max_edges=int(max_edges))
+        return potential_signatures(self, dtype, max_edges)
 
     # -- training --------------------------------------------------------------------------------------
 

@@ -227,8 +227,13 @@ print("OK", l1, l2)
                                           ("mixed_bfloat16", "MACE")])
 def test_geometry_keeps_its_precision_under_mixed_policies(policy, kind):
     """Keras casts float inputs to the compute dtype; positions 200 A from the origin in bfloat16 would be
-    rounded to 1 A. The energy must not change under a rigid translation whatever the policy."""
+    rounded to 1 A. The energy must not change under a rigid translation whatever the policy (`KeepsGeometry`,
+    the mixin of every graph model)."""
     from kerase3.graph import graph_from_arrays
+    from kerase3.models import MACE, GatedConvNetwork, HamiltonianModel
+    from kerase3.models._training import KeepsGeometry
+
+    assert all(issubclass(c, KeepsGeometry) for c in (Potential, MACE, GatedConvNetwork, HamiltonianModel))
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)

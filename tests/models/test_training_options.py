@@ -38,6 +38,10 @@ def padded(graphs):
 
 @pytest.mark.parametrize("cls", [Potential, MACE])
 def test_huber_loss_and_structure_weights(cls):
+    """`PotentialTraining`'s loss, shared by Potential and MACE."""
+    from kerase3.models.potential import PotentialTraining
+
+    assert issubclass(cls, PotentialTraining)
     graphs = make_graphs(structures(), 3.0)
     b = padded(graphs)
     x = {k: b[k] for k in b if k not in ("energy", "forces", "weight")}
