@@ -12,7 +12,7 @@ it was made (`TensorProductPlan.kernel`):
 
 from keras import ops
 
-from ._coupled import coupled_native, coupled_tensor_product, to_ir_mul
+from ._coupled import coupled_scatter, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
 from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, to_blocks
 from .plan import TensorProductPlan
@@ -68,7 +68,8 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
     Equal to ``segment_sum(tensor_product(plan, take(x, senders), edge_features, edge_weights,
     shared_weights=False), receivers, num_nodes)``. With the coupled kernel the node features
     are reordered once per node, the messages stay in the kernel's own layout and only their
-    sums are reordered back: no edge-level transposes.
+    sums are reordered back: no edge-level transposes; edges are taken a block at a time
+    (`kerase3.ops._coupled.coupled_scatter`), so no tensor of all edges' messages exists.
 
     Args:
         plan: `TensorProductPlan`.
@@ -98,8 +99,7 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
     check_last_dim(e, plan.irreps_in2, name, "edge_features")
     w = check_weights(edge_weights, plan.weight_numel, x.dtype, name, "edge_weights")
     T = plan.coupled_tables
-    msg = coupled_native(T, ops.take(to_ir_mul(x, plan.irreps_in1), senders, axis=0), e, w, False)
-    return T.to_mul_ir(ops.segment_sum(msg, receivers, num_segments=num_nodes))
+    return T.to_mul_ir(coupled_scatter(T, to_ir_mul(x, plan.irreps_in1), e, w, senders, receivers, num_nodes))
 
 
 def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights, senders, receivers, num_nodes):
@@ -125,5 +125,4 @@ def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights
     check_last_dim(e, plan.irreps_in2, plan.name, "edge_features")
     w = check_weights(edge_weights, plan.weight_numel, x.dtype, plan.name, "edge_weights")
     T = plan.coupled_tables
-    msg = coupled_native(T, ops.take(x, senders, axis=0), e, w, False)
-    return T.native_blocks(ops.segment_sum(msg, receivers, num_segments=num_nodes))
+    return T.native_blocks(coupled_scatter(T, x, e, w, senders, receivers, num_nodes))
