@@ -10,6 +10,7 @@ be is here:
   automatic differentiation inside a model's forward pass (so that training differentiates
   through them: forces in the loss need second derivatives);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
+- `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
 - `scan`: a loop over the leading axis that carries a state and stacks per-step outputs of
   any shape (``keras.ops.scan`` on TensorFlow stacks only outputs shaped like the carry);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
@@ -29,7 +30,7 @@ import keras
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "scan"]
+           "compiled_call", "enable_compilation_cache", "scan", "scatter_add"]
 
 
 def _cache_root():
@@ -260,3 +261,15 @@ def scan(fn, carry, xs, out_dtypes=()):
         for acc, y in zip(ys, out):
             acc.append(y)
     return carry, tuple(ops.stack(y) for y in ys)
+
+
+def scatter_add(target, indices, updates):
+    """``target`` with ``updates[k]`` added to row ``indices[k]`` (repeated indices add up)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return target.at[indices].add(updates)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.tensor_scatter_nd_add(target, tf.expand_dims(indices, -1), updates)
+    return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])

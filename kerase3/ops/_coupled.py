@@ -351,7 +351,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
         def step(acc, xs):
             si, ri, ei, wi = xs
             msg = _forward(T, ops.take(x, si, axis=0), ei, wi, False)
-            return acc + ops.segment_sum(msg, ri, num_segments=num_nodes), ()
+            return backend.scatter_add(acc, ri, msg), ()
 
         acc = ops.zeros((num_nodes, T.native_dim), dtype=x.dtype)
         acc, _ = backend.scan(step, acc, [s, r] + _edge_chunks([e, w], num_edges, chunk))
@@ -361,7 +361,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
         def step(acc, xs):
             si, ri, ei, wi = xs
             dx, de, dw = _partials(T, ops.take(g, ri, axis=0), ops.take(x, si, axis=0), ei, wi, False)
-            return acc + ops.segment_sum(dx, si, num_segments=num_nodes), (de, dw)
+            return backend.scatter_add(acc, si, dx), (de, dw)
 
         acc = ops.zeros((num_nodes, x.shape[1]), dtype=x.dtype)
         acc, (de, dw) = backend.scan(step, acc, [s, r] + _edge_chunks([e, w], num_edges, chunk), (e.dtype, w.dtype))
