@@ -299,23 +299,11 @@ def coupled_native(T, x1, x2, w, shared_weights):
 EDGE_CHUNK = int(os.environ.get("KERASE3_EDGE_CHUNK", "256"))
 
 
-def _edge_chunks(tensors, num_edges, chunk):
-    """Per-edge tensors zero-padded to a multiple of ``chunk`` rows and reshaped to
-    ``[steps, chunk, ...]`` (padded edges have zero weights and harmonics: they add nothing)."""
-    steps = (num_edges + chunk - 1) // chunk
-    pad = steps * chunk - num_edges
-    out = []
-    for t in tensors:
-        tail = tuple(t.shape[1:])
-        if not (isinstance(pad, int) and pad == 0):
-            t = ops.concatenate([t, ops.zeros((pad,) + tail, dtype=t.dtype)], axis=0)
-        out.append(ops.reshape(t, (steps, chunk) + tail))
-    return out
-
-
-def _unchunk(t, num_edges):
-    t = ops.reshape(t, (-1,) + tuple(t.shape[2:]))
-    return t[:num_edges]
+def _pad_edges(tensors, num_edges, chunk):
+    """Per-edge tensors zero-padded to a multiple of ``chunk`` rows (for edge counts known only
+    when the program runs; padded edges have zero weights and harmonics: they add nothing)."""
+    pad = (num_edges + chunk - 1) // chunk * chunk - num_edges
+    return [ops.concatenate([t, ops.zeros((pad,) + tuple(ops.shape(t)[1:]), dtype=t.dtype)], axis=0) for t in tensors]
 
 
 def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
@@ -324,14 +312,20 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
 
     ``x [N, dim1]`` (ir_mul, one row per node), ``e [E, dim2]``, ``w [E, numel]``. Gather, product
     and sum are one trilinear map of ``(x, e, w)``, computed in a loop over blocks of ``chunk``
-    edges that adds each block's messages to the node sums, with its gradient of every order
-    (`_trilinear`) computed the same way: the gathered features, the messages and every other
-    per-edge intermediate of the product and its derivatives exist for one block of edges at a
-    time, instead of for all edges at once (at 4,000 atoms, 171k edges x 1,120 message
-    components are 0.77 GB per layer and per derivative). Per-edge inputs and the derivatives
-    with respect to them (``e``, ``w``) are the only edge-sized tensors left.
+    edges that adds each block's messages to the node sums in place, with its gradient of every
+    order (`_trilinear`) computed the same way (per-edge derivatives written in place into their
+    ``[E, ...]`` result): the gathered features, the messages and every other per-edge
+    intermediate of the product and its derivatives exist for one block of edges at a time,
+    instead of for all edges at once (at 4,000 atoms, 171k edges x 1,120 message components are
+    0.77 GB per layer and per derivative). The inputs and the derivatives with respect to them are
+    the only edge-sized tensors left. The last block starts ``chunk`` edges before the end and
+    leaves out of the sums the edges the previous block had.
     """
     chunk = EDGE_CHUNK if chunk is None else int(chunk)
+    # feature sizes static (a distribution strategy may have lost them)
+    x = ops.reshape(x, (-1, T.irreps_in1.dim))
+    e = ops.reshape(e, (-1, T.C.shape[0]))
+    w = ops.reshape(w, (-1, T.weight_numel))
     num_edges = e.shape[0]
     if chunk <= 0 or (num_edges is not None and num_edges <= chunk):
         def forward(x, e, w):
@@ -344,28 +338,41 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
 
         return _trilinear(forward, partials_of)(x, e, w)
 
-    num_edges = ops.shape(e)[0] if num_edges is None else num_edges
-    s, r = _edge_chunks([senders, receivers], num_edges, chunk)
+    if num_edges is None:
+        # known when the program runs: padded to whole blocks (the padding's derivatives are cut
+        # off by the concatenation's own gradient)
+        senders, receivers, e, w = _pad_edges([senders, receivers, e, w], ops.shape(e)[0], chunk)
+        num_edges = ops.shape(e)[0]
+    steps = (num_edges + chunk - 1) // chunk
+
+    def block(i, tensors):
+        """Block ``i``: its start, each tensor's rows there, and 1 on the edges it adds to the sums."""
+        start = ops.minimum(i * chunk, num_edges - chunk)
+        # (-1: a size TensorFlow left unknown in a gradient, all of it)
+        rows = [ops.slice(t, (start,) + (0,) * (len(t.shape) - 1), (chunk,) + tuple(-1 if d is None else d for d in t.shape[1:]))
+                for t in tensors]
+        new = ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype)[:, None]
+        return start, rows, new
 
     def forward(x, e, w):
-        def step(acc, xs):
-            si, ri, ei, wi = xs
+        def step(i, acc):
+            _, (si, ri, ei, wi), new = block(i, [senders, receivers, e, w])
             msg = _forward(T, ops.take(x, si, axis=0), ei, wi, False)
-            return backend.scatter_add(acc, ri, msg), ()
+            return backend.scatter_add(acc, ri, msg * new)
 
-        acc = ops.zeros((num_nodes, T.native_dim), dtype=x.dtype)
-        acc, _ = backend.scan(step, acc, [s, r] + _edge_chunks([e, w], num_edges, chunk))
-        return acc
+        return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
     def partials_of(g, x, e, w):
-        def step(acc, xs):
-            si, ri, ei, wi = xs
-            dx, de, dw = _partials(T, ops.take(g, ri, axis=0), ops.take(x, si, axis=0), ei, wi, False)
-            return backend.scatter_add(acc, si, dx), (de, dw)
+        def step(i, carry):
+            dx, de, dw = carry
+            start, (si, ri, ei, wi), new = block(i, [senders, receivers, e, w])
+            dxi, dei, dwi = _partials(T, ops.take(g, ri, axis=0), ops.take(x, si, axis=0), ei, wi, False)
+            # the last block rewrites the derivatives of its first edges with the same values
+            return (backend.scatter_add(dx, si, dxi * new), ops.slice_update(de, (start, 0), dei),
+                    ops.slice_update(dw, (start, 0), dwi))
 
-        acc = ops.zeros((num_nodes, x.shape[1]), dtype=x.dtype)
-        acc, (de, dw) = backend.scan(step, acc, [s, r] + _edge_chunks([e, w], num_edges, chunk), (e.dtype, w.dtype))
-        return acc, _unchunk(de, num_edges), _unchunk(dw, num_edges)
+        init = (ops.zeros((num_nodes, x.shape[1]), dtype=x.dtype), ops.zeros_like(e), ops.zeros_like(w))
+        return ops.fori_loop(0, steps, step, init)
 
     return _trilinear(forward, partials_of)(x, e, w)
 

@@ -116,8 +116,9 @@ def test_broadcast_batch_axes_and_empty_batch():
     assert tuple(empty.shape) == (0, fast.irreps_out.dim)
 
 
-def _scatter_grads(plan, x, e, w, senders, receivers, v, r):
-    """Node sums of the messages, and first and second derivatives (forces-like) of them."""
+def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False):
+    """Node sums of the messages, and first and second derivatives (forces-like) of them
+    (``dynamic``: TensorFlow traces with the edge count unknown)."""
     from kerase3.ops import scatter_tensor_product
 
     n = x.shape[0]
@@ -136,13 +137,18 @@ def _scatter_grads(plan, x, e, w, senders, receivers, v, r):
         return [np.asarray(out)] + [np.asarray(t) for t in g1 + g2]
     import tensorflow as tf
 
-    @tf.function
+    spec = [tf.TensorSpec((None,) + t.shape[1:], tf.float64) for t in (x, e, w)] if dynamic else None
+
+    @tf.function(input_signature=spec)
     def both(a, b, c):
         with tf.GradientTape() as outer:
             outer.watch([a, b, c])
             with tf.GradientTape() as inner:
                 inner.watch([a, b, c])
-                out = scatter_tensor_product(plan, a, b, c, senders, receivers, n)
+                s_, r_ = senders, receivers
+                if dynamic:  # index arrays of the traced edge count
+                    s_, r_ = tf.constant(senders)[: tf.shape(b)[0]], tf.constant(receivers)[: tf.shape(b)[0]]
+                out = scatter_tensor_product(plan, a, b, c, s_, r_, n)
                 en = tf.reduce_sum(v * out)
             g1 = inner.gradient(en, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
             loss = tf.reduce_sum(r * g1[1] ** 2)
@@ -151,11 +157,20 @@ def _scatter_grads(plan, x, e, w, senders, receivers, v, r):
     return [tf.convert_to_tensor(t).numpy() for t in both(*(tf.constant(t) for t in (x, e, w)))]
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[1], ("4x0e+3x1o+2x2e", "0e+1o", 0)])
-def test_scatter_tensor_product_equals_messages_summed(case):
+@pytest.mark.parametrize("case, chunk, dynamic", [
+    (CASES[0], 0, False), (CASES[1], 0, False), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False),
+    (CASES[0], 4, False),  # 11 edges in blocks of 4: the last block overlaps the previous one
+    (CASES[2], 3, False), (CASES[1], 11, False),  # as many edges as a block: no loop
+    (CASES[0], 4, True),  # edge count unknown when traced (TensorFlow): padded to whole blocks
+])
+def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, monkeypatch):
     """Node sums of coupled-kernel messages (kernel layout, reordered per node) equal the general
-    kernel's messages summed, with first and second derivatives; an input block that reaches no
-    output (last case: 2e x (0e + 1o) has no l = 0) gets a zero gradient."""
+    kernel's messages summed, with first and second derivatives, whether the edges are taken all
+    at once (``chunk`` 0) or a block at a time; an input block that reaches no output (third
+    case: 2e x (0e + 1o) has no l = 0) gets a zero gradient."""
+    from kerase3.ops import _coupled
+
+    monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
     fast, general = _plans(case)
     rng = np.random.default_rng(3)
     n_nodes, n_edges = 5, 11
@@ -165,7 +180,7 @@ def test_scatter_tensor_product_equals_messages_summed(case):
     senders, receivers = rng.integers(0, n_nodes, n_edges), rng.integers(0, n_nodes - 1, n_edges)  # last node isolated
     v = rng.normal(size=(n_nodes, fast.irreps_out.dim))
     r = rng.normal(size=(n_edges, fast.irreps_in2.dim))
-    a = _scatter_grads(fast, x, e, w, senders, receivers, v, r)
+    a = _scatter_grads(fast, x, e, w, senders, receivers, v, r, dynamic=dynamic)
     b = _scatter_grads(general, x, e, w, senders, receivers, v, r)
     assert np.abs(a[0][-1]).max() == 0  # the isolated node receives nothing
     for k, (p, q) in enumerate(zip(a, b)):
