@@ -187,36 +187,51 @@ def _forward(T, x1, x2, w, shared):
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
-def _partials(T, g, x1, x2, w, shared):
-    """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout)."""
+def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
+    """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout); only
+    those ``need`` asks for (None for the others)."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     x1p, Mp, gp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes), split_sizes(g, T.n_sizes)
     dx1, dw, dM = {}, [], []
     for blk, wb, Mb, gb in zip(T.blocks, _block_weights(T, w, shared), Mp, gp):
         mul, d1, K = blk["mul"], blk["d1"], blk["K"]
-        y, x1b, Mb = _contract(x1p[blk["b"]], Mb, blk)
         gb = ops.reshape(gb, (-1, K, mul))
-        gy = gb * y
-        if len(blk["paths"]) == 1:
-            dwb = ops.sum(gy, axis=1)
-        else:
-            dwb = ops.reshape(ops.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
-        dw.append(ops.sum(dwb, axis=0) if shared else dwb)
+        if need[2]:
+            y, _, _ = _contract(x1p[blk["b"]], Mb, blk)
+            gy = gb * y
+            if len(blk["paths"]) == 1:
+                dwb = ops.sum(gy, axis=1)
+            else:
+                dwb = ops.reshape(ops.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
+            dw.append(ops.sum(dwb, axis=0) if shared else dwb)
+        if not (need[0] or need[1]):
+            continue
         gw = gb * _expand(wb, blk, g.dtype)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
-        dx1[blk["b"]] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
-        dM.append(ops.reshape(ops.einsum("ziu,zku->zik", ops.reshape(x1b, (-1, d1, mul)), gw), (-1, d1 * K)))
-    dM = dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=-1)
-    dx2 = ops.matmul(dM, ops.convert_to_tensor(T.C.T, dtype=x2.dtype))
-    parts = []
-    for b, (mul, ir) in enumerate(T.irreps_in1):
-        if mul * ir.dim:
-            parts.append(dx1[b] if b in dx1 else ops.zeros_like(x1p[b]))
-    dx1 = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-    dw = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
-    if T.wperm is not None:
-        dw = ops.take(dw, ops.convert_to_tensor(np.argsort(T.wperm), dtype="int32"), axis=-1)
+        if need[0]:
+            dx1[blk["b"]] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
+        if need[1]:
+            x1b = ops.reshape(x1p[blk["b"]], (-1, d1, mul))
+            dM.append(ops.reshape(ops.einsum("ziu,zku->zik", x1b, gw), (-1, d1 * K)))
+    dx2 = None
+    if need[1]:
+        dM = dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=-1)
+        dx2 = ops.matmul(dM, ops.convert_to_tensor(T.C.T, dtype=x2.dtype))
+    if need[0]:
+        parts = []
+        for b, (mul, ir) in enumerate(T.irreps_in1):
+            if mul * ir.dim:
+                parts.append(dx1[b] if b in dx1 else ops.zeros_like(x1p[b]))
+        dx1 = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+    else:
+        dx1 = None
+    if need[2]:
+        dw = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
+        if T.wperm is not None:
+            dw = ops.take(dw, ops.convert_to_tensor(np.argsort(T.wperm), dtype="int32"), axis=-1)
+    else:
+        dw = None
     return dx1, dx2, dw
 
 
@@ -247,41 +262,84 @@ def _detached(*args):
     return [ops.stop_gradient(a) for a in args]
 
 
-def _trilinear(forward, partials_of):
-    """``forward(x1, x2, w)``, trilinear, with a gradient of every order from ``partials_of(g, x1,
-    x2, w)`` (the three partial derivatives of ``<g, forward(x1, x2, w)>``).
+def _triples(flat):
+    return [tuple(flat[k : k + 3]) for k in range(0, len(flat), 3)]
 
-    ``<g, F(x1, x2, w)>`` is linear in each of its four arguments, so every derivative of every
-    order is again ``F`` or one of its partials at other arguments. Both carry a gradient
-    written that way.
+
+ALL = (True, True, True)
+
+
+def _trilinear(forward_sum, partials_sum):
+    """A trilinear ``F(x1, x2, w)`` with a gradient of every order.
+
+    ``forward_sum(terms)`` is ``sum_k F(*terms[k])``; ``partials_sum(g, terms, picks)`` is, for each
+    argument ``j``, the sum over the terms ``k`` with ``picks[k][j]`` of the partial derivative
+    ``d<g, F>/d(argument j)`` at ``terms[k]`` (zeros where no term picks it). ``<g, F(x1, x2, w)>``
+    is linear in each of its four arguments, so every derivative of every order is again ``F``
+    or one of its partials at other arguments: the second-order terms of one call (three
+    products, three partials, e.g. forces in a loss) are one ``forward_sum`` and one
+    ``partials_sum`` over stacked terms (one traced computation each instead of three); higher
+    orders take the terms one by one.
     """
 
-    @ops.custom_gradient
-    def product(x1, x2, w):
-        def grad(*args, upstream=None):
-            (g,) = _cotangents(args, upstream, 1)
-            return partials(g, x1, x2, w)
+    def product_sum(terms):
+        @ops.custom_gradient
+        def f(*flat):
+            def grad(*args, upstream=None):
+                (g,) = _cotangents(args, upstream, 1)
+                out = []
+                for t in _triples(flat):
+                    out.extend(partials(g, [t], (ALL,)))
+                return out
 
-        return forward(*_detached(x1, x2, w)), grad
+            return forward_sum(_triples(_detached(*flat))), grad
 
-    @ops.custom_gradient
-    def partials(g, x1, x2, w):
-        def grad(*args, upstream=None):
-            a1, a2, a3 = _cotangents(args, upstream, 3)
-            # d/dg <a, partials> = F with one argument replaced by its cotangent; d/dx1 etc. are
-            # partials with another argument replaced (the pairing is linear in each argument)
-            none = (None, None, None)
-            dg = _sum([product(a1, x2, w) if a1 is not None else None,
-                       product(x1, a2, w) if a2 is not None else None,
-                       product(x1, x2, a3) if a3 is not None else None])
-            pa = partials(g, x1, a2, w) if a2 is not None else none  # d/dx1 and d/dw through d/dx2
-            pb = partials(g, x1, x2, a3) if a3 is not None else none  # d/dx1 and d/dx2 through d/dw
-            pc = partials(g, a1, x2, w) if a1 is not None else none  # d/dx2 and d/dw through d/dx1
-            return dg, _sum([pa[0], pb[0]]), _sum([pb[1], pc[1]]), _sum([pa[2], pc[2]])
+        return f(*[a for t in terms for a in t])
 
-        return partials_of(*_detached(g, x1, x2, w)), grad
+    def partials(g, terms, picks):
+        picks = tuple(picks)
 
-    return product
+        @ops.custom_gradient
+        def f(g, *flat):
+            def grad(*args, upstream=None):
+                cot = _cotangents(args, upstream, 3)
+                dg, dflat = [], []
+                for t, pk in zip(_triples(flat), picks):
+                    d = second(g, t, [c if p else None for c, p in zip(cot, pk)])
+                    dg.append(d[0])
+                    dflat.extend(d[1:])
+                return [_sum(dg)] + dflat
+
+            g_, *flat_ = _detached(g, *flat)
+            return tuple(partials_sum(g_, _triples(flat_), picks)), grad
+
+        return f(g, *[a for t in terms for a in t])
+
+    def second(g, t, cot):
+        """``(d/dg, d/dx1, d/dx2, d/dw)`` of ``sum_j <cot_j, d<g, F>/d(argument j)>`` at ``t``: F with
+        one argument replaced by its cotangent, and partials with another one replaced."""
+        (x1, x2, w), (a1, a2, a3) = t, cot
+        fterms = [u for u, a in (((a1, x2, w), a1), ((x1, a2, w), a2), ((x1, x2, a3), a3)) if a is not None]
+        # d/dx1 and d/dw through d/dx2; d/dx1 and d/dx2 through d/dw; d/dx2 and d/dw through d/dx1
+        pterms = [(u, pk) for u, pk, a in (((x1, a2, w), (True, False, True), a2), ((x1, x2, a3), (True, True, False), a3),
+                                           ((a1, x2, w), (False, True, True), a1)) if a is not None]
+        dg = product_sum(fterms) if fterms else None
+        if not pterms:
+            return dg, None, None, None
+        d = partials(g, [u for u, _ in pterms], [pk for _, pk in pterms])
+        return (dg,) + tuple(d)
+
+    return lambda x1, x2, w: product_sum([(x1, x2, w)])
+
+
+def _picked(parts, picks, terms):
+    """Per argument ``j``: the sum of ``parts[k][j]`` over the terms that pick it (zeros shaped like
+    the argument where none does)."""
+    out = []
+    for j in range(3):
+        sel = [p[j] for p, pk in zip(parts, picks) if pk[j]]
+        out.append(_sum(sel) if sel else ops.zeros_like(terms[0][j]))
+    return out
 
 
 def coupled_native(T, x1, x2, w, shared_weights):
@@ -289,9 +347,13 @@ def coupled_native(T, x1, x2, w, shared_weights):
     -> ``[Z, T.native_dim]`` in the kernel's layout (`CoupledTables.to_mul_ir` converts it), with
     a hand-written gradient of every order.
     """
-    product = _trilinear(lambda a, b, c: _forward(T, a, b, c, shared_weights),
-                         lambda g, a, b, c: _partials(T, g, a, b, c, shared_weights))
-    return product(x1, x2, w)
+    def forward_sum(terms):
+        return _sum([_forward(T, *t, shared_weights) for t in terms])
+
+    def partials_sum(g, terms, picks):
+        return _picked([_partials(T, g, *t, shared_weights, need=pk) for t, pk in zip(terms, picks)], picks, terms)
+
+    return _trilinear(forward_sum, partials_sum)(x1, x2, w)
 
 
 #: Edges per step of `coupled_scatter`'s loop: its per-edge intermediates exist for this many
@@ -304,6 +366,46 @@ def _pad_edges(tensors, num_edges, chunk):
     when the program runs; padded edges have zero weights and harmonics: they add nothing)."""
     pad = (num_edges + chunk - 1) // chunk * chunk - num_edges
     return [ops.concatenate([t, ops.zeros((pad,) + tuple(ops.shape(t)[1:]), dtype=t.dtype)], axis=0) for t in tensors]
+
+
+def _rows(ts):
+    return ts[0] if len(ts) == 1 else ops.concatenate(ts, axis=0)
+
+
+def _parts(y, n):
+    """``[n * Z, ...]`` -> the ``n`` stacked terms' ``[Z, ...]``."""
+    if n == 1:
+        return [y]
+    return ops.split(y, n, axis=0)
+
+
+def _stacked_forward(T, x, s, rows):
+    """The sum of the terms' messages on one set of edges: ``rows`` holds per term the edges'
+    ``(e, w)``, ``x`` per term node features gathered by ``s``; all terms in one product."""
+    xs = _rows([ops.take(xk, s, axis=0) for xk in x])
+    msg = _forward(T, xs, _rows([e for e, _ in rows]), _rows([w for _, w in rows]), False)
+    return _sum(_parts(msg, len(rows)))
+
+
+def _stacked_partials(T, g, x, s, r, rows, picks):
+    """Per-edge partials on one set of edges, summed over the terms that pick them: ``(dx1 per
+    edge, de, dw)`` (``dx1`` still to be summed at the senders). ``rows`` holds per term the
+    edges' ``(e, w)``, ``x`` per term the node features gathered by ``s``. Each partial is computed
+    once, for the terms that pick it stacked (one traced computation however many terms)."""
+    gr = ops.take(g, r, axis=0)
+    xs = [ops.take(xk, s, axis=0) for xk in x]
+    if len(rows) == 1:
+        return _picked([_partials(T, gr, xs[0], *rows[0], False, need=picks[0])], picks, [(xs[0],) + rows[0]])
+    out = []
+    for j in range(3):
+        sel = [k for k, pk in enumerate(picks) if pk[j]]
+        if not sel:
+            out.append(ops.zeros_like(((xs[0],) + rows[0])[j]))
+            continue
+        d = _partials(T, _rows([gr] * len(sel)), _rows([xs[k] for k in sel]), _rows([rows[k][0] for k in sel]),
+                      _rows([rows[k][1] for k in sel]), False, need=tuple(i == j for i in range(3)))
+        out.append(_sum(_parts(d[j], len(sel))))
+    return out
 
 
 def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
@@ -328,15 +430,15 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
     w = ops.reshape(w, (-1, T.weight_numel))
     num_edges = e.shape[0]
     if chunk <= 0 or (num_edges is not None and num_edges <= chunk):
-        def forward(x, e, w):
-            msg = _forward(T, ops.take(x, senders, axis=0), e, w, False)
+        def forward_sum(terms):
+            msg = _stacked_forward(T, [t[0] for t in terms], senders, [t[1:] for t in terms])
             return ops.segment_sum(msg, receivers, num_segments=num_nodes)
 
-        def partials_of(g, x, e, w):
-            dx, de, dw = _partials(T, ops.take(g, receivers, axis=0), ops.take(x, senders, axis=0), e, w, False)
+        def partials_sum(g, terms, picks):
+            dx, de, dw = _stacked_partials(T, g, [t[0] for t in terms], senders, receivers, [t[1:] for t in terms], picks)
             return ops.segment_sum(dx, senders, num_segments=num_nodes), de, dw
 
-        return _trilinear(forward, partials_of)(x, e, w)
+        return _trilinear(forward_sum, partials_sum)(x, e, w)
 
     if num_edges is None:
         # known when the program runs: padded to whole blocks (the padding's derivatives are cut
@@ -354,27 +456,35 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
         new = ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype)[:, None]
         return start, rows, new
 
-    def forward(x, e, w):
+    def forward_sum(terms):
+        edge_ts = [u for t in terms for u in t[1:]]
+
         def step(i, acc):
-            _, (si, ri, ei, wi), new = block(i, [senders, receivers, e, w])
-            msg = _forward(T, ops.take(x, si, axis=0), ei, wi, False)
+            _, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
+            msg = _stacked_forward(T, [t[0] for t in terms], si, _pairs(rows))
             return backend.scatter_add(acc, ri, msg * new)
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
-    def partials_of(g, x, e, w):
+    def partials_sum(g, terms, picks):
+        edge_ts = [u for t in terms for u in t[1:]]
+
         def step(i, carry):
             dx, de, dw = carry
-            start, (si, ri, ei, wi), new = block(i, [senders, receivers, e, w])
-            dxi, dei, dwi = _partials(T, ops.take(g, ri, axis=0), ops.take(x, si, axis=0), ei, wi, False)
+            start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
+            dxi, dei, dwi = _stacked_partials(T, g, [t[0] for t in terms], si, ri, _pairs(rows), picks)
             # the last block rewrites the derivatives of its first edges with the same values
             return (backend.scatter_add(dx, si, dxi * new), ops.slice_update(de, (start, 0), dei),
                     ops.slice_update(dw, (start, 0), dwi))
 
-        init = (ops.zeros((num_nodes, x.shape[1]), dtype=x.dtype), ops.zeros_like(e), ops.zeros_like(w))
+        init = (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype), ops.zeros_like(e), ops.zeros_like(w))
         return ops.fori_loop(0, steps, step, init)
 
-    return _trilinear(forward, partials_of)(x, e, w)
+    return _trilinear(forward_sum, partials_sum)(x, e, w)
+
+
+def _pairs(flat):
+    return [tuple(flat[k : k + 2]) for k in range(0, len(flat), 2)]
 
 
 def coupled_tensor_product(T, x1, x2, w, shared_weights):
