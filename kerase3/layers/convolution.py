@@ -105,13 +105,16 @@ class Convolution(IrrepsLayer):
         self.check_input(node_features, self.irreps_in, "node_features")
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"Convolution: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
-        weights = self.radial(edge_radial)
+        # the radial network's last hidden features and last matrix: the kernel forms the path
+        # weights a block of edges at a time (never E x weight_numel at once)
+        hidden, last = self.radial.call_factored(edge_radial)
         num_nodes = axis_size(node_features, 0)
         # features stay in ir_mul blocks from the first linear map to the last: reordered once per
         # node on the way in and out; messages and their sums stay in the product kernel's layout
         x = ops.cast(node_features, self.compute_dtype)
         blocks = self.lin1.call_blocks(layout.to_blocks(x, self.irreps_in), like=x)
-        agg = k3ops.scatter_tensor_product_blocks(self.plan, blocks, edge_sh, weights, senders, receivers, num_nodes)
+        agg = k3ops.scatter_tensor_product_blocks(self.plan, blocks, edge_sh, hidden, senders, receivers, num_nodes,
+                                                  weight_matrix=last)
         scale = 1.0 / math.sqrt(self.avg_num_neighbors)
         out = self.lin2.call_blocks([None if t is None else t * scale for t in agg], like=x)
         out = layout.from_blocks(out, self.irreps_out, (-1,), x)

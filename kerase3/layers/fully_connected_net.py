@@ -52,11 +52,29 @@ class FullyConnectedNet(keras.layers.Layer):
         ]
 
     def call(self, x):
+        return self._apply_layers(x, len(self.kernels))
+
+    def call_factored(self, x):
+        """``(h, M)`` with ``call(x) == h @ M``: the last hidden features and the last layer's
+        (normalised) matrix, when the last layer is linear (else ``(call(x), None)``). A
+        convolution kernel given both forms the product a block of edges at a time
+        (`kerase3.ops.scatter_tensor_product`'s ``weight_matrix``), so the full output is never
+        stored."""
+        n = len(self.kernels)
+        if self._fn is not None and self.out_act:
+            return self.call(x), None
+        h = self._apply_layers(x, n - 1)
+        var_in = self.variance_in if n == 1 else 1
+        m = ops.cast(self.kernels[-1], h.dtype) / math.sqrt(self.hs[-2] * var_in / self.variance_out)
+        return h, m
+
+    def _apply_layers(self, x, n_layers):
+        """The first ``n_layers`` layers."""
         if x.shape[-1] is not None and x.shape[-1] != self.hs[0]:
             raise ValueError(f"FullyConnectedNet: input must have {self.hs[0]} features (hs={self.hs}). Received: shape={tuple(x.shape)}")
         var_in = self.variance_in
         n = len(self.kernels)
-        for i, w in enumerate(self.kernels):
+        for i, w in enumerate(self.kernels[:n_layers]):
             last = i == n - 1
             var_out = self.variance_out if last else 1
             h_in = self.hs[i]

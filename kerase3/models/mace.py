@@ -212,9 +212,9 @@ class MACE(Potential):
         x = self.node_embedding(attrs)
         e_inter = None
         for blk in self.blocks:
-            w = blk["radial"](edges["radial"])
+            hidden, last = blk["radial"].call_factored(edges["radial"])  # weights hidden @ last, formed per block of edges
             up = blk["linear_up"](x)
-            msg = k3ops.scatter_tensor_product(blk["plan"], up, edges["sh"], w, senders, receivers, n)
+            msg = k3ops.scatter_tensor_product(blk["plan"], up, edges["sh"], hidden, senders, receivers, n, weight_matrix=last)
             msg = blk["linear"](msg) / self.avg_num_neighbors
             if blk["residual"]:
                 sc = blk["skip"](x, attrs)

@@ -33,6 +33,7 @@ First and second derivatives equal automatic differentiation of the general kern
 
 import os
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -237,12 +238,25 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
 
 def _cotangents(args, upstream, n):
     """The cotangents a ``custom_gradient`` function receives, as a list of ``n`` (TF passes
-    them positionally, JAX as one tuple)."""
+    them positionally, JAX as one tuple); None for the ones known to be zero (TensorFlow fills
+    an output nothing used with constant zeros: a term computed from them would be zero)."""
     if upstream is not None:
         args = (upstream,)
     if len(args) == 1 and n > 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    return list(args)
+    return [None if a is None or _known_zero(a) else a for a in args]
+
+
+def _known_zero(t):
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from tensorflow import get_static_value
+
+    try:
+        v = get_static_value(t)
+    except (TypeError, ValueError):
+        return False
+    return v is not None and not np.any(v)
 
 
 def _sum(terms):
@@ -262,25 +276,23 @@ def _detached(*args):
     return [ops.stop_gradient(a) for a in args]
 
 
-def _triples(flat):
-    return [tuple(flat[k : k + 3]) for k in range(0, len(flat), 3)]
+def _groups(flat, n):
+    return [tuple(flat[k : k + n]) for k in range(0, len(flat), n)]
 
 
-ALL = (True, True, True)
-
-
-def _trilinear(forward_sum, partials_sum):
-    """A trilinear ``F(x1, x2, w)`` with a gradient of every order.
+def _multilinear(forward_sum, partials_sum, n):
+    """A map ``F`` linear in each of its ``n`` arguments, with a gradient of every order.
 
     ``forward_sum(terms)`` is ``sum_k F(*terms[k])``; ``partials_sum(g, terms, picks)`` is, for each
     argument ``j``, the sum over the terms ``k`` with ``picks[k][j]`` of the partial derivative
-    ``d<g, F>/d(argument j)`` at ``terms[k]`` (zeros where no term picks it). ``<g, F(x1, x2, w)>``
-    is linear in each of its four arguments, so every derivative of every order is again ``F``
-    or one of its partials at other arguments: the second-order terms of one call (three
-    products, three partials, e.g. forces in a loss) are one ``forward_sum`` and one
-    ``partials_sum`` over stacked terms (one traced computation each instead of three); higher
-    orders take the terms one by one.
+    ``d<g, F>/d(argument j)`` at ``terms[k]`` (zeros where no term picks it). ``<g, F>`` is linear
+    in each of its ``n + 1`` arguments, so every derivative of every order is again ``F`` or one
+    of its partials at other arguments: the second-order terms of one call (``n`` products and
+    ``n`` partials, e.g. forces in a loss) are one ``forward_sum`` and one ``partials_sum`` over
+    stacked terms (one traced computation each instead of ``n``); higher orders take the terms
+    one by one.
     """
+    everything = (True,) * n
 
     def product_sum(terms):
         @ops.custom_gradient
@@ -288,11 +300,11 @@ def _trilinear(forward_sum, partials_sum):
             def grad(*args, upstream=None):
                 (g,) = _cotangents(args, upstream, 1)
                 out = []
-                for t in _triples(flat):
-                    out.extend(partials(g, [t], (ALL,)))
+                for t in _groups(flat, n):
+                    out.extend(partials(g, [t], (everything,)))
                 return out
 
-            return forward_sum(_triples(_detached(*flat))), grad
+            return forward_sum(_groups(_detached(*flat), n)), grad
 
         return f(*[a for t in terms for a in t])
 
@@ -302,41 +314,38 @@ def _trilinear(forward_sum, partials_sum):
         @ops.custom_gradient
         def f(g, *flat):
             def grad(*args, upstream=None):
-                cot = _cotangents(args, upstream, 3)
+                cot = _cotangents(args, upstream, n)
                 dg, dflat = [], []
-                for t, pk in zip(_triples(flat), picks):
+                for t, pk in zip(_groups(flat, n), picks):
                     d = second(g, t, [c if p else None for c, p in zip(cot, pk)])
                     dg.append(d[0])
                     dflat.extend(d[1:])
                 return [_sum(dg)] + dflat
 
             g_, *flat_ = _detached(g, *flat)
-            return tuple(partials_sum(g_, _triples(flat_), picks)), grad
+            return tuple(partials_sum(g_, _groups(flat_, n), picks)), grad
 
         return f(g, *[a for t in terms for a in t])
 
     def second(g, t, cot):
-        """``(d/dg, d/dx1, d/dx2, d/dw)`` of ``sum_j <cot_j, d<g, F>/d(argument j)>`` at ``t``: F with
-        one argument replaced by its cotangent, and partials with another one replaced."""
-        (x1, x2, w), (a1, a2, a3) = t, cot
-        fterms = [u for u, a in (((a1, x2, w), a1), ((x1, a2, w), a2), ((x1, x2, a3), a3)) if a is not None]
-        # d/dx1 and d/dw through d/dx2; d/dx1 and d/dx2 through d/dw; d/dx2 and d/dw through d/dx1
-        pterms = [(u, pk) for u, pk, a in (((x1, a2, w), (True, False, True), a2), ((x1, x2, a3), (True, True, False), a3),
-                                           ((a1, x2, w), (False, True, True), a1)) if a is not None]
-        dg = product_sum(fterms) if fterms else None
-        if not pterms:
-            return dg, None, None, None
-        d = partials(g, [u for u, _ in pterms], [pk for _, pk in pterms])
+        """``(d/dg, d/d(each argument))`` of ``sum_j <cot_j, d<g, F>/d(argument j)>`` at ``t``: F with
+        one argument replaced by its cotangent (d/dg), and for every other argument the partials
+        with one argument replaced."""
+        swapped = [(k, t[:k] + (a,) + t[k + 1 :]) for k, a in enumerate(cot) if a is not None]
+        if not swapped:
+            return (None,) * (n + 1)
+        dg = product_sum([u for _, u in swapped])
+        d = partials(g, [u for _, u in swapped], [tuple(j != k for j in range(n)) for k, _ in swapped])
         return (dg,) + tuple(d)
 
-    return lambda x1, x2, w: product_sum([(x1, x2, w)])
+    return lambda *args: product_sum([tuple(args)])
 
 
 def _picked(parts, picks, terms):
     """Per argument ``j``: the sum of ``parts[k][j]`` over the terms that pick it (zeros shaped like
     the argument where none does)."""
     out = []
-    for j in range(3):
+    for j in range(len(picks[0])):
         sel = [p[j] for p, pk in zip(parts, picks) if pk[j]]
         out.append(_sum(sel) if sel else ops.zeros_like(terms[0][j]))
     return out
@@ -353,7 +362,7 @@ def coupled_native(T, x1, x2, w, shared_weights):
     def partials_sum(g, terms, picks):
         return _picked([_partials(T, g, *t, shared_weights, need=pk) for t, pk in zip(terms, picks)], picks, terms)
 
-    return _trilinear(forward_sum, partials_sum)(x1, x2, w)
+    return _multilinear(forward_sum, partials_sum, 3)(x1, x2, w)
 
 
 #: Edges per step of `coupled_scatter`'s loop: its per-edge intermediates exist for this many
@@ -379,43 +388,69 @@ def _parts(y, n):
     return ops.split(y, n, axis=0)
 
 
+def _edge_weights(t):
+    """A term's ``(e, w)`` on a set of edges from its per-edge arguments: ``(e, w)`` or
+    ``(e, h, W)`` with ``w = h W``."""
+    return (t[0], t[1]) if len(t) == 2 else (t[0], ops.matmul(t[1], t[2]))
+
+
 def _stacked_forward(T, x, s, rows):
     """The sum of the terms' messages on one set of edges: ``rows`` holds per term the edges'
-    ``(e, w)``, ``x`` per term node features gathered by ``s``; all terms in one product."""
+    arguments (`_edge_weights`), ``x`` per term node features gathered by ``s``; all terms in one
+    product."""
+    ew = [_edge_weights(t) for t in rows]
     xs = _rows([ops.take(xk, s, axis=0) for xk in x])
-    msg = _forward(T, xs, _rows([e for e, _ in rows]), _rows([w for _, w in rows]), False)
+    msg = _forward(T, xs, _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
     return _sum(_parts(msg, len(rows)))
 
 
-def _stacked_partials(T, g, x, s, r, rows, picks):
-    """Per-edge partials on one set of edges, summed over the terms that pick them: ``(dx1 per
-    edge, de, dw)`` (``dx1`` still to be summed at the senders). ``rows`` holds per term the
-    edges' ``(e, w)``, ``x`` per term the node features gathered by ``s``. Each partial is computed
-    once, for the terms that pick it stacked (one traced computation however many terms)."""
+def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
+    """Partials on one set of edges, summed over the terms that pick them: per edge ``dx1`` (still
+    to be summed at the senders), ``de`` and ``dw`` -- or, for weights ``h W``, ``dh = dw W^T`` and
+    this set's part of ``dW = h^T dw`` (``new``: 1 on the edges that count in it). ``rows`` holds
+    per term the edges' arguments (`_edge_weights`), ``x`` per term the node features gathered
+    by ``s``. Each of the kernel's partials is computed once, for the terms that need it stacked
+    (one traced computation however many terms)."""
     gr = ops.take(g, r, axis=0)
     xs = [ops.take(xk, s, axis=0) for xk in x]
-    if len(rows) == 1:
-        return _picked([_partials(T, gr, xs[0], *rows[0], False, need=picks[0])], picks, [(xs[0],) + rows[0]])
-    out = []
-    for j in range(3):
-        sel = [k for k, pk in enumerate(picks) if pk[j]]
-        if not sel:
-            out.append(ops.zeros_like(((xs[0],) + rows[0])[j]))
-            continue
-        d = _partials(T, _rows([gr] * len(sel)), _rows([xs[k] for k in sel]), _rows([rows[k][0] for k in sel]),
-                      _rows([rows[k][1] for k in sel]), False, need=tuple(i == j for i in range(3)))
-        out.append(_sum(_parts(d[j], len(sel))))
-    return out
+    ew = [_edge_weights(t) for t in rows]
+    factored = len(rows[0]) == 3
+    # the terms that need each of the kernel's partials d/dx1, d/de, d/dw (dh and dW come from dw)
+    sel = [[k for k, pk in enumerate(picks) if (pk[j] if j < 2 or not factored else pk[2] or pk[3])] for j in range(3)]
+    d = [[], [], []]
+    if len(rows) == 1:  # one term: its partials together (they share intermediates)
+        need = tuple(bool(sk) for sk in sel)
+        if any(need):
+            p = _partials(T, gr, xs[0], *ew[0], False, need=need)
+            d = [[(0, p[j])] if need[j] else [] for j in range(3)]
+    else:
+        for j in range(3):
+            if sel[j]:
+                p = _partials(T, _rows([gr] * len(sel[j])), _rows([xs[k] for k in sel[j]]), _rows([ew[k][0] for k in sel[j]]),
+                              _rows([ew[k][1] for k in sel[j]]), False, need=tuple(i == j for i in range(3)))
+                d[j] = list(zip(sel[j], _parts(p[j], len(sel[j]))))
+    dx = _sum([v for _, v in d[0]])
+    de = _sum([v for _, v in d[1]])
+    out = [ops.zeros_like(xs[0]) if dx is None else dx, ops.zeros_like(rows[0][0]) if de is None else de]
+    if not factored:
+        dw = _sum([v for _, v in d[2]])
+        return out + [ops.zeros_like(rows[0][1]) if dw is None else dw]
+    dh = _sum([ops.matmul(v, ops.transpose(rows[k][2])) for k, v in d[2] if picks[k][2]])
+    dW = _sum([ops.matmul(ops.transpose(rows[k][1]), v if new is None else v * new) for k, v in d[2] if picks[k][3]])
+    return out + [ops.zeros_like(rows[0][1]) if dh is None else dh, ops.zeros_like(rows[0][2]) if dW is None else dW]
 
 
-def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
+def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weight_matrix=None):
     """``segment_sum(coupled_native(T, x[senders], e, w), receivers, num_nodes)`` -> ``[N,
     T.native_dim]``, edges taken ``chunk`` at a time.
 
-    ``x [N, dim1]`` (ir_mul, one row per node), ``e [E, dim2]``, ``w [E, numel]``. Gather, product
-    and sum are one trilinear map of ``(x, e, w)``, computed in a loop over blocks of ``chunk``
-    edges that adds each block's messages to the node sums in place, with its gradient of every
-    order (`_trilinear`) computed the same way (per-edge derivatives written in place into their
+    ``x [N, dim1]`` (ir_mul, one row per node), ``e [E, dim2]``, ``w [E, numel]``; with
+    ``weight_matrix`` ``W [H, numel]``, ``w [E, H]`` holds features ``h`` whose product with ``W``
+    are the weights (a radial network's last layer: ``h W`` is then computed per block of edges
+    and never stored, nor its derivative). Gather, product and sum are one map linear in each of
+    ``(x, e, w)`` or ``(x, e, h, W)``, computed in a loop over blocks of ``chunk`` edges that adds
+    each block's messages to the node sums in place, with its gradient of every order
+    (`_multilinear`) computed the same way (per-edge derivatives written in place into their
     ``[E, ...]`` result): the gathered features, the messages and every other per-edge
     intermediate of the product and its derivatives exist for one block of edges at a time,
     instead of for all edges at once (at 4,000 atoms, 171k edges x 1,120 message components are
@@ -427,7 +462,14 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
     # feature sizes static (a distribution strategy may have lost them)
     x = ops.reshape(x, (-1, T.irreps_in1.dim))
     e = ops.reshape(e, (-1, T.C.shape[0]))
-    w = ops.reshape(w, (-1, T.weight_numel))
+    if weight_matrix is None:
+        w = ops.reshape(w, (-1, T.weight_numel))
+        args, n = (x, e, w), 3
+    else:
+        W = ops.reshape(ops.cast(weight_matrix, x.dtype), (-1, T.weight_numel))
+        w = ops.reshape(w, (-1, W.shape[0]))
+        args, n = (x, e, w, W), 4
+    edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
     if chunk <= 0 or (num_edges is not None and num_edges <= chunk):
         def forward_sum(terms):
@@ -435,16 +477,17 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
             return ops.segment_sum(msg, receivers, num_segments=num_nodes)
 
         def partials_sum(g, terms, picks):
-            dx, de, dw = _stacked_partials(T, g, [t[0] for t in terms], senders, receivers, [t[1:] for t in terms], picks)
-            return ops.segment_sum(dx, senders, num_segments=num_nodes), de, dw
+            d = _stacked_partials(T, g, [t[0] for t in terms], senders, receivers, [t[1:] for t in terms], picks)
+            return [ops.segment_sum(d[0], senders, num_segments=num_nodes)] + list(d[1:])
 
-        return _trilinear(forward_sum, partials_sum)(x, e, w)
+        return _multilinear(forward_sum, partials_sum, n)(*args)
 
     if num_edges is None:
         # known when the program runs: padded to whole blocks (the padding's derivatives are cut
         # off by the concatenation's own gradient)
         senders, receivers, e, w = _pad_edges([senders, receivers, e, w], ops.shape(e)[0], chunk)
         num_edges = ops.shape(e)[0]
+        args = (x, e, w) + tuple(args[3:])
     steps = (num_edges + chunk - 1) // chunk
 
     def block(i, tensors):
@@ -456,35 +499,41 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None):
         new = ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype)[:, None]
         return start, rows, new
 
+    def edge_rows(terms, rows):
+        """Per term its arguments on the block: sliced per-edge ones, then the others whole."""
+        out, k = [], 0
+        for t in terms:
+            out.append(tuple(rows[k : k + edge_args]) + tuple(t[1 + edge_args :]))
+            k += edge_args
+        return out
+
     def forward_sum(terms):
-        edge_ts = [u for t in terms for u in t[1:]]
+        edge_ts = [u for t in terms for u in t[1 : 1 + edge_args]]
 
         def step(i, acc):
             _, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            msg = _stacked_forward(T, [t[0] for t in terms], si, _pairs(rows))
+            msg = _stacked_forward(T, [t[0] for t in terms], si, edge_rows(terms, rows))
             return backend.scatter_add(acc, ri, msg * new)
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
     def partials_sum(g, terms, picks):
-        edge_ts = [u for t in terms for u in t[1:]]
+        edge_ts = [u for t in terms for u in t[1 : 1 + edge_args]]
 
         def step(i, carry):
-            dx, de, dw = carry
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            dxi, dei, dwi = _stacked_partials(T, g, [t[0] for t in terms], si, ri, _pairs(rows), picks)
+            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, edge_rows(terms, rows), picks, new)
             # the last block rewrites the derivatives of its first edges with the same values
-            return (backend.scatter_add(dx, si, dxi * new), ops.slice_update(de, (start, 0), dei),
-                    ops.slice_update(dw, (start, 0), dwi))
+            out = [backend.scatter_add(carry[0], si, d[0] * new)]
+            out += [ops.slice_update(c, (start, 0), dk) for c, dk in zip(carry[1:3], d[1:3])]
+            if n == 4:  # dW: this block's new edges only
+                out.append(carry[3] + d[3])
+            return tuple(out)
 
-        init = (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype), ops.zeros_like(e), ops.zeros_like(w))
+        init = (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
         return ops.fori_loop(0, steps, step, init)
 
-    return _trilinear(forward_sum, partials_sum)(x, e, w)
-
-
-def _pairs(flat):
-    return [tuple(flat[k : k + 2]) for k in range(0, len(flat), 2)]
+    return _multilinear(forward_sum, partials_sum, n)(*args)
 
 
 def coupled_tensor_product(T, x1, x2, w, shared_weights):

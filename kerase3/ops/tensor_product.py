@@ -62,7 +62,8 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
     return ops.reshape(out, tuple(batch) + (plan.irreps_out.dim,))
 
 
-def scatter_tensor_product(plan, node_features, edge_features, edge_weights, senders, receivers, num_nodes):
+def scatter_tensor_product(plan, node_features, edge_features, edge_weights, senders, receivers, num_nodes,
+                           weight_matrix=None):
     """Messages ``x[senders] ⊗ edge_features`` (weights per edge) summed at their receivers.
 
     Equal to ``segment_sum(tensor_product(plan, take(x, senders), edge_features, edge_weights,
@@ -75,9 +76,13 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
         plan: `TensorProductPlan`.
         node_features: ``(N, irreps_in1.dim)``.
         edge_features: ``(E, irreps_in2.dim)``, e.g. spherical harmonics of the edge vectors.
-        edge_weights: ``(E, weight_numel)``, or None when no instruction has weights.
+        edge_weights: ``(E, weight_numel)``, or None when no instruction has weights; with
+            ``weight_matrix``, ``(E, H)`` features whose product with it are the weights.
         senders, receivers: ``(E,)`` node indices.
         num_nodes: number of nodes ``N`` (int or scalar tensor).
+        weight_matrix: optional ``(H, weight_numel)``: the weights are ``edge_weights @
+            weight_matrix`` (a radial network's last layer), computed a block of edges at a time
+            by the convolution kernel and never stored for all edges.
 
     Returns:
         ``(N, irreps_out.dim)``.
@@ -92,24 +97,27 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
     name = plan.name
     x = float_tensor(node_features, edge_weights)
     check_last_dim(x, plan.irreps_in1, name, "node_features")
+    if weight_matrix is not None and plan.kernel != "coupled":
+        edge_weights, weight_matrix = _weights_of(edge_weights, weight_matrix, plan, x.dtype), None
     if plan.kernel != "coupled":
         msg = tensor_product(plan, ops.take(x, senders, axis=0), edge_features, edge_weights, shared_weights=False)
         return ops.segment_sum(msg, receivers, num_segments=num_nodes)
     e = ops.convert_to_tensor(edge_features, dtype=x.dtype)
     check_last_dim(e, plan.irreps_in2, name, "edge_features")
-    w = check_weights(edge_weights, plan.weight_numel, x.dtype, name, "edge_weights")
+    w, W = _edge_weight_args(edge_weights, weight_matrix, plan, x.dtype)
     T = plan.coupled_tables
-    return T.to_mul_ir(coupled_scatter(T, to_ir_mul(x, plan.irreps_in1), e, w, senders, receivers, num_nodes))
+    return T.to_mul_ir(coupled_scatter(T, to_ir_mul(x, plan.irreps_in1), e, w, senders, receivers, num_nodes, weight_matrix=W))
 
 
-def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights, senders, receivers, num_nodes):
+def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights, senders, receivers, num_nodes,
+                                  weight_matrix=None):
     """`scatter_tensor_product` on node features split into ir_mul blocks, in and out.
 
     ``node_blocks``: one ``[N, 2l+1, mul]`` per block of ``irreps_in1`` (None where ``mul = 0``), as
     `kerase3.ops.linear_blocks` gives them. Returns one ``[N, 2l+1, mul]`` per block of
     ``irreps_out`` (None where no path reaches it). Layers that mix channels before and after
     the product (`kerase3.layers.Convolution`) then never reorder features to e3nn's layout
-    in between.
+    in between. ``weight_matrix`` as in `scatter_tensor_product`.
     """
     rows = next((b for b in node_blocks if b is not None), None)
     if rows is None:
@@ -117,12 +125,32 @@ def scatter_tensor_product_blocks(plan, node_blocks, edge_features, edge_weights
                          f"Received: {len(node_blocks)} empty blocks")
     if plan.kernel != "coupled":
         x = from_blocks(node_blocks, plan.irreps_in1, (-1,), rows[:, 0, :])
-        out = scatter_tensor_product(plan, x, edge_features, edge_weights, senders, receivers, num_nodes)
+        out = scatter_tensor_product(plan, x, edge_features, edge_weights, senders, receivers, num_nodes, weight_matrix)
         return to_blocks(out, plan.irreps_out)
     flat = [ops.reshape(b, (-1, b.shape[1] * b.shape[2])) for b in node_blocks if b is not None]
     x = flat[0] if len(flat) == 1 else ops.concatenate(flat, axis=-1)
     e = ops.convert_to_tensor(edge_features, dtype=x.dtype)
     check_last_dim(e, plan.irreps_in2, plan.name, "edge_features")
-    w = check_weights(edge_weights, plan.weight_numel, x.dtype, plan.name, "edge_weights")
+    w, W = _edge_weight_args(edge_weights, weight_matrix, plan, x.dtype)
     T = plan.coupled_tables
-    return T.native_blocks(coupled_scatter(T, x, e, w, senders, receivers, num_nodes))
+    return T.native_blocks(coupled_scatter(T, x, e, w, senders, receivers, num_nodes, weight_matrix=W))
+
+
+def _edge_weight_args(edge_weights, weight_matrix, plan, dtype):
+    """``(w, None)`` or, with a weight matrix ``(H, weight_numel)``, ``(h, W)``; checked."""
+    if weight_matrix is None:
+        return check_weights(edge_weights, plan.weight_numel, dtype, plan.name, "edge_weights"), None
+    W = ops.cast(ops.convert_to_tensor(weight_matrix), dtype)
+    if len(W.shape) != 2 or W.shape[1] != plan.weight_numel:
+        raise ValueError(f"{plan.name}: weight_matrix must have shape (H, {plan.weight_numel}) for irreps_out="
+                         f"{plan.irreps_out}. Received: shape={tuple(W.shape)}")
+    h = ops.cast(ops.convert_to_tensor(edge_weights), dtype)
+    if len(h.shape) != 2 or h.shape[1] != W.shape[0]:
+        raise ValueError(f"{plan.name}: with weight_matrix of shape {tuple(W.shape)}, edge_weights must have shape "
+                         f"(E, {W.shape[0]}). Received: shape={tuple(h.shape)}")
+    return h, W
+
+
+def _weights_of(edge_weights, weight_matrix, plan, dtype):
+    h, W = _edge_weight_args(edge_weights, weight_matrix, plan, dtype)
+    return ops.matmul(h, W)

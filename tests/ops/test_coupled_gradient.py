@@ -116,58 +116,69 @@ def test_broadcast_batch_axes_and_empty_batch():
     assert tuple(empty.shape) == (0, fast.irreps_out.dim)
 
 
-def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False):
+def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False, W=None):
     """Node sums of the messages, and first and second derivatives (forces-like) of them
-    (``dynamic``: TensorFlow traces with the edge count unknown)."""
+    (``dynamic``: TensorFlow traces with the edge count unknown; ``W``: the weights are ``w @ W``,
+    derivatives also with respect to ``W``)."""
     from kerase3.ops import scatter_tensor_product
 
     n = x.shape[0]
+    args = (x, e, w) if W is None else (x, e, w, W)
+    nargs = len(args)
+
+    def call(a, s_=senders, r_=receivers):
+        return scatter_tensor_product(plan, a[0], a[1], a[2], s_, r_, n, weight_matrix=a[3] if nargs == 4 else None)
+
     if BACKEND == "jax":
         import jax
 
-        def energy(a, b, c):
-            return jax.numpy.sum(v * scatter_tensor_product(plan, a, b, c, senders, receivers, n))
+        def energy(*a):
+            return jax.numpy.sum(v * call(a))
 
-        def loss(a, b, c):
-            return jax.numpy.sum(r * jax.grad(energy, argnums=1)(a, b, c) ** 2)
+        def loss(*a):
+            return jax.numpy.sum(r * jax.grad(energy, argnums=1)(*a) ** 2)
 
-        out = scatter_tensor_product(plan, x, e, w, senders, receivers, n)
-        g1 = jax.jit(jax.grad(energy, argnums=(0, 1, 2)))(x, e, w)
-        g2 = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, e, w)
+        out = call(args)
+        g1 = jax.jit(jax.grad(energy, argnums=tuple(range(nargs))))(*args)
+        g2 = jax.jit(jax.grad(loss, argnums=tuple(range(nargs))))(*args)
         return [np.asarray(out)] + [np.asarray(t) for t in g1 + g2]
     import tensorflow as tf
 
-    spec = [tf.TensorSpec((None,) + t.shape[1:], tf.float64) for t in (x, e, w)] if dynamic else None
+    spec = [tf.TensorSpec((None,) + t.shape[1:], tf.float64) for t in args[:3]] + [tf.TensorSpec(t.shape, tf.float64) for t in args[3:]]
 
-    @tf.function(input_signature=spec)
-    def both(a, b, c):
+    @tf.function(input_signature=spec if dynamic else None)
+    def both(*a):
+        a = list(a)
         with tf.GradientTape() as outer:
-            outer.watch([a, b, c])
+            outer.watch(a)
             with tf.GradientTape() as inner:
-                inner.watch([a, b, c])
+                inner.watch(a)
                 s_, r_ = senders, receivers
                 if dynamic:  # index arrays of the traced edge count
-                    s_, r_ = tf.constant(senders)[: tf.shape(b)[0]], tf.constant(receivers)[: tf.shape(b)[0]]
-                out = scatter_tensor_product(plan, a, b, c, s_, r_, n)
+                    s_, r_ = tf.constant(senders)[: tf.shape(a[1])[0]], tf.constant(receivers)[: tf.shape(a[1])[0]]
+                out = call(a, s_, r_)
                 en = tf.reduce_sum(v * out)
-            g1 = inner.gradient(en, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            g1 = inner.gradient(en, a, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             loss = tf.reduce_sum(r * g1[1] ** 2)
-        return [out] + g1 + outer.gradient(loss, [a, b, c], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return [out] + g1 + outer.gradient(loss, a, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-    return [tf.convert_to_tensor(t).numpy() for t in both(*(tf.constant(t) for t in (x, e, w)))]
+    return [tf.convert_to_tensor(t).numpy() for t in both(*(tf.constant(t) for t in args))]
 
 
-@pytest.mark.parametrize("case, chunk, dynamic", [
-    (CASES[0], 0, False), (CASES[1], 0, False), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False),
-    (CASES[0], 4, False),  # 11 edges in blocks of 4: the last block overlaps the previous one
-    (CASES[2], 3, False), (CASES[1], 11, False),  # as many edges as a block: no loop
-    (CASES[0], 4, True),  # edge count unknown when traced (TensorFlow): padded to whole blocks
+@pytest.mark.parametrize("case, chunk, dynamic, factored", [
+    (CASES[0], 0, False, False), (CASES[1], 0, False, False), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False, False),
+    (CASES[0], 4, False, False),  # 11 edges in blocks of 4: the last block overlaps the previous one
+    (CASES[2], 3, False, False), (CASES[1], 11, False, False),  # as many edges as a block: no loop
+    (CASES[0], 4, True, False),  # edge count unknown when traced (TensorFlow): padded to whole blocks
+    (CASES[2], 4, False, True), (CASES[1], 0, False, True),  # weights h @ W (a radial network's last layer)
+    (CASES[0], 4, True, True),
 ])
-def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, monkeypatch):
+def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, factored, monkeypatch):
     """Node sums of coupled-kernel messages (kernel layout, reordered per node) equal the general
     kernel's messages summed, with first and second derivatives, whether the edges are taken all
-    at once (``chunk`` 0) or a block at a time; an input block that reaches no output (third
-    case: 2e x (0e + 1o) has no l = 0) gets a zero gradient."""
+    at once (``chunk`` 0) or a block at a time, with per-edge weights or per-edge features times
+    a weight matrix; an input block that reaches no output (third case: 2e x (0e + 1o) has no
+    l = 0) gets a zero gradient."""
     from kerase3.ops import _coupled
 
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
@@ -180,12 +191,16 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, mon
     senders, receivers = rng.integers(0, n_nodes, n_edges), rng.integers(0, n_nodes - 1, n_edges)  # last node isolated
     v = rng.normal(size=(n_nodes, fast.irreps_out.dim))
     r = rng.normal(size=(n_edges, fast.irreps_in2.dim))
-    a = _scatter_grads(fast, x, e, w, senders, receivers, v, r, dynamic=dynamic)
-    b = _scatter_grads(general, x, e, w, senders, receivers, v, r)
+    W = None
+    if factored:
+        w, W = rng.normal(size=(n_edges, 5)), rng.normal(size=(5, fast.weight_numel)) / 3
+    a = _scatter_grads(fast, x, e, w, senders, receivers, v, r, dynamic=dynamic, W=W)
+    b = _scatter_grads(general, x, e, w, senders, receivers, v, r, W=W)
+    nargs = 3 if W is None else 4
     assert np.abs(a[0][-1]).max() == 0  # the isolated node receives nothing
     for k, (p, q) in enumerate(zip(a, b)):
         assert p.shape == q.shape
-        if k != 5:  # linear in the edge features: no second derivative there
+        if k != 2 + nargs:  # linear in the edge features: no second derivative there
             assert np.abs(q).max() > 1e-3
         np.testing.assert_allclose(p, q, rtol=0, atol=1e-10 * max(1.0, np.abs(q).max()))
     if case[2] == 0:
