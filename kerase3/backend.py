@@ -11,8 +11,6 @@ be is here:
   through them: forces in the loss need second derivatives);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
 - `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
-- `scan`: a loop over the leading axis that carries a state and stacks per-step outputs of
-  any shape (``keras.ops.scan`` on TensorFlow stacks only outputs shaped like the carry);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
   (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it).
 
@@ -30,7 +28,7 @@ import keras
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "scan", "scatter_add"]
+           "compiled_call", "enable_compilation_cache", "scatter_add"]
 
 
 def _cache_root():
@@ -217,50 +215,6 @@ def compiled_call(fn):
 
         return tf.function(fn, jit_compile=True, reduce_retracing=True)
     return fn
-
-
-def scan(fn, carry, xs, out_dtypes=()):
-    """``carry, ys = fn(carry, [x[i] for x in xs])`` for ``i`` along the leading axis of ``xs``.
-
-    Args:
-        fn: ``(carry, list of slices) -> (carry, tuple of outputs)``; ``carry`` is a tensor or a
-            tuple of tensors, kept in shape and dtype.
-        carry: its initial value.
-        xs: list of tensors with the same leading size (static or not).
-        out_dtypes: the dtype of each per-step output ``fn`` returns (none: ``fn`` returns ``()``).
-
-    Returns:
-        ``(carry, ys)``: the last carry and the per-step outputs stacked along a new leading axis.
-        The loop is one ``while`` in the traced program: its body is traced and compiled once.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        def step(c, x):
-            c, ys = fn(c, list(x))
-            return c, tuple(ys)
-
-        return jax.lax.scan(step, carry, tuple(xs))
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        n = xs[0].shape[0]
-        n = tf.shape(xs[0])[0] if n is None else n
-
-        def body(i, c, tas):
-            c, ys = fn(c, [x[i] for x in xs])
-            return i + 1, c, tuple(ta.write(i, y) for ta, y in zip(tas, ys))
-
-        arrays = tuple(tf.TensorArray(dt, size=n, infer_shape=True) for dt in out_dtypes)
-        _, carry, arrays = tf.while_loop(lambda i, c, tas: i < n, body, (tf.constant(0), carry, arrays))
-        return carry, tuple(ta.stack() for ta in arrays)
-    ys = [[] for _ in out_dtypes]
-    for i in range(int(xs[0].shape[0])):
-        carry, out = fn(carry, [x[i] for x in xs])
-        for acc, y in zip(ys, out):
-            acc.append(y)
-    return carry, tuple(ops.stack(y) for y in ys)
 
 
 def scatter_add(target, indices, updates):

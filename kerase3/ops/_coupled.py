@@ -368,6 +368,9 @@ def coupled_native(T, x1, x2, w, shared_weights):
 #: Edges per step of `coupled_scatter`'s loop: its per-edge intermediates exist for this many
 #: edges at a time (``KERASE3_EDGE_CHUNK`` overrides it; 0 turns the loop off).
 EDGE_CHUNK = int(os.environ.get("KERASE3_EDGE_CHUNK", "256"))
+#: Edge counts (known when traced) up to which the edges are taken all at once: small graphs
+#: gain nothing from the loop and compile a little faster without it.
+LOOP_MIN_EDGES = 4096
 
 
 def _pad_edges(tensors, num_edges, chunk):
@@ -456,7 +459,8 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     instead of for all edges at once (at 4,000 atoms, 171k edges x 1,120 message components are
     0.77 GB per layer and per derivative). The inputs and the derivatives with respect to them are
     the only edge-sized tensors left. The last block starts ``chunk`` edges before the end and
-    leaves out of the sums the edges the previous block had.
+    leaves out of the sums the edges the previous block had. Up to `LOOP_MIN_EDGES` edges (when
+    their number is known as the program is traced) are taken at once.
     """
     chunk = EDGE_CHUNK if chunk is None else int(chunk)
     # feature sizes static (a distribution strategy may have lost them)
@@ -471,7 +475,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         args, n = (x, e, w, W), 4
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
-    if chunk <= 0 or (num_edges is not None and num_edges <= chunk):
+    if chunk <= 0 or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
         def forward_sum(terms):
             msg = _stacked_forward(T, [t[0] for t in terms], senders, [t[1:] for t in terms])
             return ops.segment_sum(msg, receivers, num_segments=num_nodes)

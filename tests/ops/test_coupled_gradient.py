@@ -181,7 +181,10 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, fac
     l = 0) gets a zero gradient."""
     from kerase3.ops import _coupled
 
+    if dynamic and BACKEND != "tensorflow":
+        pytest.skip("edge counts are always known when JAX traces")
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
+    monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
     fast, general = _plans(case)
     rng = np.random.default_rng(3)
     n_nodes, n_edges = 5, 11
