@@ -29,6 +29,12 @@ its partials at other arguments; both carry a gradient written that way (`couple
 forces in a loss (second order) and beyond run these sums instead of XLA's automatic gradient.
 First and second derivatives equal automatic differentiation of the general kernel to 1e-10
 (``tests/ops/test_coupled_gradient.py``).
+
+On graphs, `coupled_scatter` makes gather, product and sum at the receivers one map (linear in
+the sender features, the harmonics and the weights, or in the radial network's last hidden
+features and last matrix when the weights are their product) and computes it, and every
+derivative of it, in a loop over blocks of `EDGE_CHUNK` edges: no tensor of all edges' messages
+or path weights is ever formed (``benchmarks/RESULTS.md``, "edges a block at a time").
 """
 
 import os
@@ -299,6 +305,8 @@ def _multilinear(forward_sum, partials_sum, n):
         def f(*flat):
             def grad(*args, upstream=None):
                 (g,) = _cotangents(args, upstream, 1)
+                if g is None:
+                    return [None] * len(flat)
                 out = []
                 for t in _groups(flat, n):
                     out.extend(partials(g, [t], (everything,)))
