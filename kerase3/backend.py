@@ -11,6 +11,8 @@ be is here:
   through them: forces in the loss need second derivatives);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
 - `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
+- `known_zero`: whether a traced tensor is a constant of zeros (TensorFlow's tape passes them
+  as the cotangents of outputs nothing used);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
   (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it).
 
@@ -28,7 +30,7 @@ import keras
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "scatter_add"]
+           "compiled_call", "enable_compilation_cache", "scatter_add", "known_zero"]
 
 
 def _cache_root():
@@ -227,3 +229,18 @@ def scatter_add(target, indices, updates):
 
         return tf.tensor_scatter_nd_add(target, tf.expand_dims(indices, -1), updates)
     return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])
+
+
+def known_zero(t):
+    """True when ``t`` is known, as the program is traced, to be all zeros (a constant); False
+    when it is not or cannot be known (always on JAX, whose cotangents are traced values)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        v = tf.get_static_value(t)
+    except (TypeError, ValueError):
+        return False
+    return v is not None and not np.any(v)

@@ -39,7 +39,6 @@ or path weights is ever formed (``benchmarks/RESULTS.md``, "edges a block at a t
 
 import os
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -250,19 +249,7 @@ def _cotangents(args, upstream, n):
         args = (upstream,)
     if len(args) == 1 and n > 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    return [None if a is None or _known_zero(a) else a for a in args]
-
-
-def _known_zero(t):
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from tensorflow import get_static_value
-
-    try:
-        v = get_static_value(t)
-    except (TypeError, ValueError):
-        return False
-    return v is not None and not np.any(v)
+    return [None if a is None or backend.known_zero(a) else a for a in args]
 
 
 def _sum(terms):
