@@ -103,23 +103,37 @@ class Convolution(IrrepsLayer):
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
         self.check_input(node_features, self.irreps_in, "node_features")
+        x = ops.cast(node_features, self.compute_dtype)
+        out = self.call_blocks(layout.to_blocks(x, self.irreps_in), edge_sh, edge_radial, senders, receivers, node_attr)
+        return layout.from_blocks(out, self.irreps_out, (-1,), x)
+
+    def call_blocks(self, blocks, edge_sh, edge_radial, senders, receivers, node_attr=None):
+        """The convolution on node features split into ir_mul blocks (`kerase3.ops.layout.to_blocks`):
+        one ``[N, 2l+1, mul]`` per block of ``irreps_in`` -> one per block of ``irreps_out`` (None
+        where ``mul = 0``). `InteractionStack` passes blocks from one convolution through its gate
+        to the next without reordering them to e3nn's layout in between."""
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"Convolution: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
+        like = next((b for b in blocks if b is not None), None)
+        if like is None:
+            raise ValueError(f"Convolution: node features of irreps {self.irreps_in} hold no block. Received: "
+                             f"{len(blocks)} empty blocks")
+        like = like[:, 0, :]
         # the radial network's last hidden features and last matrix: the kernel forms the path
         # weights a block of edges at a time (never E x weight_numel at once)
         hidden, last = self.radial.call_factored(edge_radial)
-        num_nodes = axis_size(node_features, 0)
-        # features stay in ir_mul blocks from the first linear map to the last: reordered once per
-        # node on the way in and out; messages and their sums stay in the product kernel's layout
-        x = ops.cast(node_features, self.compute_dtype)
-        blocks = self.lin1.call_blocks(layout.to_blocks(x, self.irreps_in), like=x)
-        agg = k3ops.scatter_tensor_product_blocks(self.plan, blocks, edge_sh, hidden, senders, receivers, num_nodes,
+        num_nodes = axis_size(like, 0)
+        # messages and their sums stay in the product kernel's layout
+        mixed = self.lin1.call_blocks(blocks, like=like)
+        agg = k3ops.scatter_tensor_product_blocks(self.plan, mixed, edge_sh, hidden, senders, receivers, num_nodes,
                                                   weight_matrix=last)
         scale = 1.0 / math.sqrt(self.avg_num_neighbors)
-        out = self.lin2.call_blocks([None if t is None else t * scale for t in agg], like=x)
-        out = layout.from_blocks(out, self.irreps_out, (-1,), x)
-        sc = self.self_connection(node_features) if node_attr is None else self.self_connection(node_features, node_attr)
-        return out + sc
+        out = self.lin2.call_blocks([None if t is None else t * scale for t in agg], like=like)
+        if node_attr is None:
+            sc = self.self_connection.call_blocks(blocks, like=like)
+        else:
+            sc = self.self_connection.call_blocks(blocks, ops.cast(node_attr, like.dtype))
+        return [a if b is None else b if a is None else a + b for a, b in zip(out, sc)]
 
     def compute_output_shape(self, node_shape, *args, **kwargs):
         return tuple(node_shape[:-1]) + (self.irreps_out.dim,)

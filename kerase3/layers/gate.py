@@ -1,8 +1,9 @@
 import keras
+import numpy as np
 from keras import ops
 
 from ..o3 import Irreps
-from ..ops.layout import split_sizes
+from ..ops.layout import from_blocks, split_sizes, to_blocks
 from ..ops.activations import activation_parity, normalize2mom
 from ..ops.plan import split_to_match
 from .base import IrrepsLayer, irreps_arg
@@ -113,29 +114,85 @@ class Gate(IrrepsLayer):
         ]
         # like e3nn's ElementwiseTensorProduct(gated, gates): blocks split where either side splits
         g1, g2 = split_to_match(gd.simplify(), ga_out.simplify())
-        self.irreps_out = sc_out + Irreps([(m1, (ir1.l, ir1.p * ir2.p)) for (m1, ir1), (_, ir2) in zip(g1, g2)])
+        self._gated_out = Irreps([(m1, (ir1.l, ir1.p * ir2.p)) for (m1, ir1), (_, ir2) in zip(g1, g2)])
+        self.irreps_out = sc_out + self._gated_out
+
+    def _segments(self):
+        """Per block of ``irreps_in``: its channel segments in order, each ``(role, index, copies)``
+        with role ``"s"`` (scalar block), ``"g"`` (gate block) or ``"x"`` (part of gated output block
+        ``index``); and the parts making up each gated output block."""
+        if getattr(self, "_segs", None) is not None:
+            return self._segs
+        starts = np.cumsum([0] + [mul * ir.dim for mul, ir in self.irreps_in])
+        found = []  # (flat start, role, index, copies)
+        for role, group in (("s", self._pieces[0]), ("g", self._pieces[1])):
+            for k, (a, n) in enumerate(group):
+                if n > 0:
+                    found.append((a, role, k, n))
+        # gated copies, in order, cut where a block of irreps_gated or of the output ends
+        copies = [(a + c * ir.dim, ir.dim) for (mul, ir), (a, _) in zip(self.irreps_gated, self._pieces[2]) for c in range(mul)]
+        c0 = 0
+        n_sc = len(self.irreps_out) - len(self._gated_out)
+        for j, (m1, _) in enumerate(self._gated_out):
+            run = None
+            for a, d in copies[c0:c0 + m1]:
+                if run is not None and a == run[0] + run[3] * d:
+                    run[3] += 1
+                else:
+                    if run is not None:
+                        found.append(tuple(run))
+                    run = [a, "x", n_sc + j, 1]
+            if run is not None:
+                found.append(tuple(run))
+            c0 += m1
+        per_block = [[] for _ in self.irreps_in]
+        for a, role, k, n in sorted(found):
+            b = int(np.searchsorted(starts, a, side="right")) - 1
+            per_block[b].append((role, k, n))
+        for b, (mul, _) in enumerate(self.irreps_in):
+            if sum(n for _, _, n in per_block[b]) != mul:
+                raise ValueError(f"Gate: the pieces of block {b} of {self.irreps_in} do not tile it")
+        self._segs = tuple(tuple(p) for p in per_block)
+        return self._segs
 
     def call(self, x):
         self.check_input(x, self.irreps_in)
-        spans = sorted((a, n) for group in self._pieces for a, n in group if n > 0)
-        if not spans:
-            return x[..., :0]
-        parts = split_sizes(x, [n for _, n in spans])
-        piece = {a: t for (a, _), t in zip(spans, parts)}
-        out = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[0], self._fns_s) if n > 0])
-        if self.irreps_gates.dim > 0:
-            g = _apply_scalar_acts([(piece[a], f) for (a, n), f in zip(self._pieces[1], self._fns_g) if n > 0])
+        batch = ops.shape(x)[:-1]
+        x2 = ops.reshape(x, (-1, self.irreps_in.dim))
+        out = self.call_blocks(to_blocks(x2, self.irreps_in))
+        return from_blocks(out, self.irreps_out, batch, x2)
+
+    def call_blocks(self, blocks):
+        """The gate on features split into ir_mul blocks (`kerase3.ops.layout.to_blocks`): one
+        ``[Z, 2l+1, mul]`` per block of ``irreps_in`` -> one per block of ``irreps_out`` (None where
+        ``mul = 0``). A gated block is multiplied by its gates broadcast over its components."""
+        segs = self._segments()
+        scalars, gates, gated = {}, [], {}
+        for block, pieces in zip(blocks, segs):
+            if not pieces:
+                continue
+            parts = split_sizes(block, [n for _, _, n in pieces]) if len(pieces) > 1 else [block]
+            for (role, k, _), t in zip(pieces, parts):
+                if role == "s":
+                    scalars[k] = t
+                elif role == "g":
+                    gates.append((k, t))
+                else:
+                    gated.setdefault(k, []).append(t)
+        out = [None] * len(self.irreps_out)
+        n_sc = len(self.irreps_out) - len(self._gated_out)
+        for k, t in scalars.items():
+            out[k] = _apply_scalar_acts([(t, self._fns_s[k])])[0]
+        if gated:
+            g = _apply_scalar_acts([(t, self._fns_g[k]) for k, t in sorted(gates, key=lambda kt: kt[0])])
             g = g[0] if len(g) == 1 else ops.concatenate(g, axis=-1)
-            blocks = [(mul, ir, piece[a]) for (mul, ir), (a, n) in zip(self.irreps_gated, self._pieces[2]) if n > 0]
-            muls = [mul for mul, _, _ in blocks]
-            gs = split_sizes(g, muls)
-            batch = ops.shape(x)[:-1]
-            for (mul, ir, block), gk in zip(blocks, gs):
-                block = ops.reshape(block, batch + (mul, ir.dim)) * gk[..., None]
-                out.append(ops.reshape(block, batch + (mul * ir.dim,)))
-        if not out:
-            return x[..., :0]
-        return out[0] if len(out) == 1 else ops.concatenate(out, axis=-1)
+            gs = split_sizes(g, [m for m, _ in self._gated_out])
+            for j in range(len(self._gated_out)):
+                ts = gated.get(n_sc + j)
+                if ts:
+                    t = ts[0] if len(ts) == 1 else ops.concatenate(ts, axis=-1)
+                    out[n_sc + j] = t * gs[j]
+        return out
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.irreps_out.dim,)

@@ -1,8 +1,10 @@
 """Gated interaction blocks: `Convolution` -> `Gate`, repeated (e3nn's gated networks, NequIP)."""
 
 import keras
+from keras import ops
 
 from ..o3 import Irrep, Irreps
+from ..ops import layout
 from .base import IrrepsLayer
 from .convolution import Convolution
 from .gate import Gate
@@ -100,10 +102,12 @@ class InteractionStack(IrrepsLayer):
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
         self.check_input(node_features, self.irreps_in, "node_features")
-        x = node_features
+        x = ops.cast(node_features, self.compute_dtype)
+        # features stay in ir_mul blocks from the first convolution to the last gate
+        blocks = layout.to_blocks(x, self.irreps_in)
         for conv, gate in zip(self.convs, self.gates):
-            x = gate(conv(x, edge_sh, edge_radial, senders, receivers, node_attr))
-        return x
+            blocks = gate.call_blocks(conv.call_blocks(blocks, edge_sh, edge_radial, senders, receivers, node_attr))
+        return layout.from_blocks(blocks, self.irreps_out, (-1,), x)
 
     def compute_output_shape(self, node_shape, *args, **kwargs):
         return tuple(node_shape[:-1]) + (self.irreps_out.dim,)

@@ -81,6 +81,15 @@ class TensorProduct(IrrepsLayer):
             )
         return k3ops.tensor_product(self.plan, x1, x2, weight, shared_weights=self._shared)
 
+    def call_blocks(self, blocks1, x2):
+        """The layer with ``x1`` split into ir_mul blocks, in and out (`kerase3.ops.tensor_product_blocks`):
+        one ``[Z, 2l+1, mul]`` per block of ``irreps_in1`` -> one per block of ``irreps_out`` (None
+        where no path reaches it). Internal weights only."""
+        if not self._internal:
+            raise ValueError(f"{type(self).__name__}.call_blocks: needs internal weights ({self.plan.irreps_in1} x "
+                             f"{self.plan.irreps_in2} -> {self.plan.irreps_out})")
+        return k3ops.tensor_product_blocks(self.plan, blocks1, x2, self.weight if self.weight_numel > 0 else None)
+
     def compute_output_shape(self, x1_shape, x2_shape=None, weight_shape=None):
         return tuple(x1_shape[:-1]) + (self.plan.irreps_out.dim,)
 

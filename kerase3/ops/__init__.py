@@ -4,7 +4,7 @@ from . import layout
 from .plan import Instruction, LinearPlan, TensorProductPlan
 from .linear import linear, linear_blocks
 from .spherical_harmonics import sh_irreps, spherical_harmonics
-from .tensor_product import scatter_tensor_product, scatter_tensor_product_blocks, tensor_product
+from .tensor_product import scatter_tensor_product, scatter_tensor_product_blocks, tensor_product, tensor_product_blocks
 from .graph import edge_vectors, graph_pool, scatter_sum
 from .norms import irrep_norms, safe_norm, safe_sqrt
 from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
@@ -16,6 +16,7 @@ __all__ = [
     "spherical_harmonics",
     "sh_irreps",
     "tensor_product",
+    "tensor_product_blocks",
     "scatter_tensor_product",
     "scatter_tensor_product_blocks",
     "TensorProductPlan",

@@ -10,14 +10,18 @@ it was made (`TensorProductPlan.kernel`):
   shared or per-sample weights.
 """
 
+import numpy as np
 from keras import ops
 
+from ..o3 import wigner_3j
 from ._coupled import coupled_scatter, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, to_blocks
+from .layout import (broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, split_blocks,
+                     split_sizes, to_blocks)
 from .plan import TensorProductPlan
 
-__all__ = ["tensor_product", "scatter_tensor_product", "scatter_tensor_product_blocks", "TensorProductPlan"]
+__all__ = ["tensor_product", "tensor_product_blocks", "scatter_tensor_product", "scatter_tensor_product_blocks",
+           "TensorProductPlan"]
 
 
 def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
@@ -60,6 +64,57 @@ def tensor_product(plan, x1, x2, weights=None, shared_weights=True):
     else:
         out = general_tensor_product(plan, x1f, x2f, w, shared_weights)
     return ops.reshape(out, tuple(batch) + (plan.irreps_out.dim,))
+
+
+def tensor_product_blocks(plan, blocks1, x2, weights=None):
+    """`tensor_product` with shared weights on ``x1`` split into ir_mul blocks, in and out.
+
+    ``blocks1``: one ``[Z, 2l+1, mul]`` per block of ``irreps_in1`` (None where ``mul = 0``), as
+    `kerase3.ops.linear_blocks` gives them; ``x2``: ``[Z, irreps_in2.dim]``. Returns one
+    ``[Z, 2l+1, mul]`` per block of ``irreps_out`` (None where no path reaches it).
+
+    When ``x2`` holds only scalars and every path is a weighted ``uvw`` (the species
+    self-connection of NequIP and `kerase3.layers.Convolution`: features times one-hot species),
+    each output block is one matrix product of the outer products ``x1 (x) x2`` of every path
+    into it (the Clebsch-Gordan coefficient of ``l x 0 -> l`` is a multiple of the identity), so
+    features never leave the ir_mul layout. Other plans go through `tensor_product`.
+    """
+    rows = next((b for b in blocks1 if b is not None), None)
+    if rows is None:
+        raise ValueError(f"{plan.name}: blocks1 holds no block of irreps_in1={plan.irreps_in1}. "
+                         f"Received: {len(blocks1)} empty blocks")
+    x2 = ops.cast(ops.convert_to_tensor(x2), rows.dtype)
+    check_last_dim(x2, plan.irreps_in2, plan.name, "x2")
+    if not _scalar_second_input(plan):
+        x1 = from_blocks(blocks1, plan.irreps_in1, (-1,), rows[:, 0, :])
+        return to_blocks(tensor_product(plan, x1, x2, weights), plan.irreps_out)
+    weights = check_weights(weights, plan.weight_numel, rows.dtype, plan.name, "weights")
+    x2b = split_blocks(x2, plan.irreps_in2)
+    pieces = split_sizes(weights, [int(np.prod(ins.path_shape)) for ins in plan.instructions])
+    groups = [[] for _ in plan.irreps_out]
+    for ins, piece in zip(plan.instructions, pieces):
+        u, v, wo = ins.path_shape
+        if u * v * wo == 0:
+            continue
+        l = plan.irreps_in1[ins.i_in1].ir.l
+        c = ins.path_weight * float(wigner_3j(l, 0, l)[0, 0, 0])
+        t = blocks1[ins.i_in1][:, :, :, None] * x2b[ins.i_in2][:, None, None, :]  # [Z, 2l+1, u, v]
+        groups[ins.i_out].append((ops.reshape(t, (-1, 2 * l + 1, u * v)), ops.reshape(piece, (u * v, wo)) * c))
+    out = []
+    for (mul, ir), items in zip(plan.irreps_out, groups):
+        if not items:
+            out.append(None)
+            continue
+        X = items[0][0] if len(items) == 1 else ops.concatenate([t for t, _ in items], axis=2)
+        W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
+        out.append(ops.reshape(ops.matmul(ops.reshape(X, (-1, X.shape[2])), W), (-1, ir.dim, mul)))
+    return out
+
+
+def _scalar_second_input(plan):
+    """Every instruction a weighted ``uvw`` path with a scalar second input."""
+    return plan.weight_numel > 0 and all(
+        ins.connection_mode == "uvw" and ins.has_weight and plan.irreps_in2[ins.i_in2].ir.l == 0 for ins in plan.instructions)
 
 
 def scatter_tensor_product(plan, node_features, edge_features, edge_weights, senders, receivers, num_nodes,

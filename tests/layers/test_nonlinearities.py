@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+import kerase3.ops
+
 from kerase3 import layers
 from kerase3.o3 import Irreps
 from kerase3.ops.activations import normalize2mom
@@ -29,6 +31,38 @@ def test_gate():
     # unit second moment on normal inputs (normalize2mom)
     y = ops.convert_to_numpy(gate(rand(gate.irreps_in, 20000)))
     assert 0.85 < np.mean(y**2) < 1.15
+
+
+def test_gate_on_blocks_equals_the_definition():
+    """Gate.call_blocks (which Gate.call uses): scalars activated, each gated copy times its own
+    activated gate, also where gates of two parities split a gated block, blocks are empty or
+    the gated irreps repeat, against the definition written out in numpy."""
+    sc, acts = "2x0e+0x0o+1x0o", ["silu", "tanh", "tanh"]
+    ga, act_g = "1x0e+2x0o", ["sigmoid", "tanh"]
+    gd = "1x1o+1x1o+1x2e"
+    gate = layers.Gate(sc, acts, ga, act_g, gd, dtype="float64")
+    x = rand(gate.irreps_in, 5)
+    y = ops.convert_to_numpy(gate(x))
+    # the definition, on e3nn's concatenation (scalars, gates, gated) sorted as irreps_in
+    cat = Irreps(sc) + Irreps(ga) + Irreps(gd)
+    srt = cat.sort()
+    starts = np.cumsum([0] + [cat[k].dim for k in srt.inv])
+    piece = {old: x[:, starts[new]:starts[new] + cat[old].dim] for new, old in enumerate(srt.inv)}
+    silu, tanh = normalize2mom("silu"), normalize2mom("tanh")
+    s_fns = [silu, tanh, tanh]
+
+    def act(f, t):
+        return ops.convert_to_numpy(f[0](ops.convert_to_tensor(t))) * f[1]
+
+    ref = [act(s_fns[k], piece[k]) for k in range(3)]
+    gates = np.concatenate([act(normalize2mom("sigmoid"), piece[3]), act(tanh, piece[4])], axis=1)
+    gated = np.concatenate([piece[5].reshape(5, 1, 3), piece[6].reshape(5, 1, 3)], axis=1) * gates[:, :2, None]
+    ref += [gated.reshape(5, 6), piece[7] * gates[:, 2:3]]
+    np.testing.assert_allclose(y, np.concatenate(ref, axis=1), atol=1e-12)
+    assert str(gate.irreps_out) == "2x0e+0x0o+1x0o+1x1o+1x1e+1x2o"
+    blocks = gate.call_blocks(kerase3.ops.layout.to_blocks(ops.convert_to_tensor(x), gate.irreps_in))
+    assert [b is None for b in blocks] == [False, True, False, False, False, False]
+    assert_equivariant(lambda a: gate(a), [gate.irreps_in], [gate.irreps_out], [x], seed=0)
 
 
 def test_gate_errors():

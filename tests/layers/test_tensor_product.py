@@ -101,3 +101,26 @@ def test_errors_name_layer_and_irreps():
     with pytest.raises(ValueError, match="same number of irrep copies"):
         layers.ElementwiseTensorProduct("2x1o", "3x1o")
     assert repr(tp).startswith("FullyConnectedTensorProduct(2x1o x 1x1o -> 1x0e")
+
+
+@pytest.mark.parametrize("irreps_in2", ["2x0e+1x0o", "0e+1o"])
+def test_tensor_product_on_blocks_equals_the_layer(irreps_in2):
+    """call_blocks (features in ir_mul blocks, used by Convolution's species self-connection):
+    one matrix product per output block when x2 holds only scalars, the general kernel
+    otherwise; equal to the layer, with None exactly where no path reaches."""
+    from kerase3.ops.layout import to_blocks
+
+    tp = layers.FullyConnectedTensorProduct("3x0e+2x1o+0x1e+2x2e", irreps_in2, "4x0e+3x1o+2x2e+1x1e+1x0o+2x3o",
+                                            dtype="float64")
+    x1, x2 = rand(tp.plan.irreps_in1), rand(irreps_in2)
+    want = to_blocks(ops.convert_to_tensor(tp(x1, x2)), tp.plan.irreps_out)
+    got = tp.call_blocks(to_blocks(ops.convert_to_tensor(x1), tp.plan.irreps_in1), x2)
+    assert len(got) == len(want) == 6
+    for g, w, (mul, ir) in zip(got, want, tp.plan.irreps_out):
+        if g is None:
+            assert irreps_in2 == "2x0e+1x0o" and ir.l == 3
+            np.testing.assert_array_equal(ops.convert_to_numpy(w), 0.0)
+        else:
+            np.testing.assert_allclose(ops.convert_to_numpy(g), ops.convert_to_numpy(w), atol=1e-12)
+    with pytest.raises(ValueError, match=r"FullyConnectedTensorProduct: x2 must have a last axis of size"):
+        tp.call_blocks(to_blocks(ops.convert_to_tensor(x1), tp.plan.irreps_in1), np.zeros((6, 7)))
