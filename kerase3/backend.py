@@ -11,6 +11,10 @@ be is here:
   through them: forces in the loss need second derivatives);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
 - `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
+- `take`: rows gathered by non-negative indices (``keras.ops.take`` on TensorFlow adds four ops
+  per call to wrap negative ones around);
+- `split`: a tensor cut into pieces of given sizes by one op (``keras.ops.split`` on TensorFlow
+  traces about twenty ops to turn its cut indices back into sizes);
 - `known_zero`: whether a traced tensor is a constant of zeros (TensorFlow's tape passes them
   as the cotangents of outputs nothing used);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
@@ -27,10 +31,11 @@ import os
 import platform
 
 import keras
+import numpy as np
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "scatter_add", "known_zero"]
+           "compiled_call", "enable_compilation_cache", "scatter_add", "take", "split", "known_zero"]
 
 
 def _cache_root():
@@ -231,12 +236,36 @@ def scatter_add(target, indices, updates):
     return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])
 
 
+def take(x, indices, axis=0):
+    """``keras.ops.take`` for indices known to be non-negative (node and edge indices, constant
+    tables): on TensorFlow one gather, without the four ops ``keras.ops.take`` adds per call to
+    wrap negative indices around."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.gather(x, indices, axis=axis)
+    return ops.take(x, indices, axis=axis)
+
+
+def split(x, sizes, axis=-1):
+    """``x`` cut along ``axis`` into pieces of the given (static, positive) sizes, by one op.
+
+    ``keras.ops.split`` takes cut indices, which its TensorFlow backend turns back into sizes
+    with about twenty traced ops per call (each one traced, converted and compiled); here the
+    sizes go to ``tf.split`` as a constant."""
+    sizes = [int(c) for c in sizes]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.split(x, sizes, axis=axis)
+    return ops.split(x, [int(c) for c in np.cumsum(sizes)[:-1]], axis=axis)
+
+
 def known_zero(t):
     """True when ``t`` is known, as the program is traced, to be all zeros (a constant); False
     when it is not or cannot be known (always on JAX, whose cotangents are traced values)."""
     if keras.backend.backend() != "tensorflow":
         return False
-    import numpy as np
     import tensorflow as tf
 
     try:

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .. import backend
 from .. import ops as k3ops
 from ..layers.convolution import conv_instructions
 from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConnectedTensorProduct, Linear, SymmetricContraction
@@ -234,7 +235,7 @@ class MACE(Potential):
             e_inter = e if e_inter is None else e_inter + e
         e_inter = ops.cast(e_inter, pos.dtype)
         types = self.embedding.type_index(z)
-        e0 = ops.take(ops.concatenate([ops.cast(self.atomic_energies_e0, pos.dtype), ops.zeros((1,), pos.dtype)]), types, axis=0)
+        e0 = backend.take(ops.concatenate([ops.cast(self.atomic_energies_e0, pos.dtype), ops.zeros((1,), pos.dtype)]), types, axis=0)
         mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
         return (e0 + ops.cast(self.scale, pos.dtype) * e_inter + ops.cast(self.shift, pos.dtype)) * mask
 

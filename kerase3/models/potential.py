@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .. import backend
 from ..backend import energy_and_gradients, geometry_dtype, scale_loss_for_replicas
 from ..graph.statistics import GraphStatistics
 from ..graph.elements import symbol
@@ -60,7 +61,7 @@ class PotentialTraining:
         nmask = ops.cast(x["node_mask"], dtype)
         if sample_weight is not None:
             gmask = gmask * ops.cast(ops.reshape(sample_weight, (-1,)), dtype)
-            nmask = nmask * ops.take(gmask, x["node_graph"], axis=0)
+            nmask = nmask * backend.take(gmask, x["node_graph"], axis=0)
         n_graphs = ops.maximum(ops.sum(gmask), 1e-12)
         n_atoms = ops.maximum(ops.sum(nmask), 1e-12)
         per_graph_atoms = ops.maximum(ops.cast(x["n_node"], dtype), 1.0)
@@ -212,7 +213,7 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
         pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
         cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
         if strain is not None:
-            pos = pos + ops.einsum("ni,nij->nj", pos, ops.take(strain, inputs["node_graph"], axis=0))
+            pos = pos + ops.einsum("ni,nij->nj", pos, backend.take(strain, inputs["node_graph"], axis=0))
             if cell is not None:
                 cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
         return pos, cell
@@ -228,8 +229,8 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
         e = self.readout2(ops.silu(self.readout1(x)))[:, 0]
         e = ops.cast(e, pos.dtype)
         types = self.embedding.type_index(z)
-        scale = ops.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
-        shift = ops.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
+        scale = backend.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
+        shift = backend.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
         mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
         return (e * scale + shift) * mask
 

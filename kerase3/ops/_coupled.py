@@ -128,7 +128,7 @@ class CoupledTables:
         for blk, yb in zip(self.blocks, split_sizes(y, self.n_sizes)):
             yb = ops.reshape(yb, (-1, blk["K"], blk["mul"]))
             paths = blk["paths"]
-            ts = [yb] if len(paths) == 1 else ops.split(yb, [p["k"].stop for p in paths[:-1]], axis=1)
+            ts = [yb] if len(paths) == 1 else backend.split(yb, [p["k"].stop - p["k"].start for p in paths], axis=1)
             for p, t in zip(paths, ts):
                 outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
         return outs
@@ -159,7 +159,7 @@ def _block_weights(T, w, shared):
     """Each block's path weights ``[Z, P, mul]`` (``[1, P, mul]`` shared)."""
     w = w[None, :] if shared else w
     if T.wperm is not None:
-        w = ops.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
+        w = backend.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
     return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
 
 
@@ -235,7 +235,7 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
     if need[2]:
         dw = dw[0] if len(dw) == 1 else ops.concatenate(dw, axis=-1)
         if T.wperm is not None:
-            dw = ops.take(dw, ops.convert_to_tensor(np.argsort(T.wperm), dtype="int32"), axis=-1)
+            dw = backend.take(dw, ops.convert_to_tensor(np.argsort(T.wperm), dtype="int32"), axis=-1)
     else:
         dw = None
     return dx1, dx2, dw
@@ -397,7 +397,7 @@ def _stacked_forward(T, x, s, rows):
     arguments (`_edge_weights`), ``x`` per term node features gathered by ``s``; all terms in one
     product."""
     ew = [_edge_weights(t) for t in rows]
-    xs = _rows([ops.take(xk, s, axis=0) for xk in x])
+    xs = _rows([backend.take(xk, s, axis=0) for xk in x])
     msg = _forward(T, xs, _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
     return _sum(_parts(msg, len(rows)))
 
@@ -409,8 +409,8 @@ def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
     per term the edges' arguments (`_edge_weights`), ``x`` per term the node features gathered
     by ``s``. Each of the kernel's partials is computed once, for the terms that need it stacked
     (one traced computation however many terms)."""
-    gr = ops.take(g, r, axis=0)
-    xs = [ops.take(xk, s, axis=0) for xk in x]
+    gr = backend.take(g, r, axis=0)
+    xs = [backend.take(xk, s, axis=0) for xk in x]
     ew = [_edge_weights(t) for t in rows]
     factored = len(rows[0]) == 3
     # the terms that need each of the kernel's partials d/dx1, d/de, d/dw (dh and dW come from dw)

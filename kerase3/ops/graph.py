@@ -2,6 +2,8 @@
 
 from keras import ops
 
+from .. import backend
+
 __all__ = ["edge_vectors", "scatter_sum", "graph_pool"]
 
 
@@ -15,9 +17,9 @@ def edge_vectors(positions, senders, receivers, shifts=None, cell=None, node_gra
         cell: `(G, 3, 3)` lattice vectors as rows, or None.
         node_graph: `(N,)` graph index of every atom (needed with ``cell``).
     """
-    vec = ops.take(positions, senders, axis=0) - ops.take(positions, receivers, axis=0)
+    vec = backend.take(positions, senders, axis=0) - backend.take(positions, receivers, axis=0)
     if shifts is not None and cell is not None:
-        edge_cell = ops.take(cell, ops.take(node_graph, receivers, axis=0), axis=0)  # (E, 3, 3)
+        edge_cell = backend.take(cell, backend.take(node_graph, receivers, axis=0), axis=0)  # (E, 3, 3)
         vec = vec + ops.einsum("ei,eij->ej", ops.cast(shifts, vec.dtype), ops.cast(edge_cell, vec.dtype))
     return vec
 

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .. import backend
+
 
 def float_tensor(x, like=None):
     """``x`` as a tensor; integer or bool inputs are cast to ``like``'s float dtype (default: ``floatx``),
@@ -93,7 +95,7 @@ def split_sizes(x, sizes):
     if len(nonzero) <= 1:
         pieces = [x] if nonzero else []
     else:
-        pieces = ops.split(x, [int(c) for c in np.cumsum(nonzero)[:-1]], axis=-1)
+        pieces = backend.split(x, nonzero, axis=-1)
     pieces = iter(pieces)
     return [next(pieces) if c > 0 else x[..., :0] for c in sizes]
 
