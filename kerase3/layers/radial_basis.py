@@ -62,9 +62,9 @@ class RadialBasis(keras.layers.Layer):
         else:
             out = radial.soft_one_hot_linspace(r, 0.0, self.max_radius, self.number, self.basis, cutoff=self.cutoff is True)
         if self.cutoff == "polynomial":
-            out = out * radial.polynomial_cutoff(r, self.max_radius, self.p)[..., None]
+            out = out * ops.expand_dims(radial.polynomial_cutoff(r, self.max_radius, self.p), -1)
         elif self.cutoff is True and self.basis == "bessel":
-            out = out * ops.cast(r < self.max_radius, out.dtype)[..., None]
+            out = out * ops.expand_dims(ops.cast(r < self.max_radius, out.dtype), -1)
         return out * self.scale if self.scale != 1.0 else out
 
     def compute_output_shape(self, input_shape):

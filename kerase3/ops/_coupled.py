@@ -157,7 +157,7 @@ def to_ir_mul(x, irreps):
 
 def _block_weights(T, w, shared):
     """Each block's path weights ``[Z, P, mul]`` (``[1, P, mul]`` shared)."""
-    w = w[None, :] if shared else w
+    w = ops.expand_dims(w, 0) if shared else w
     if T.wperm is not None:
         w = backend.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
     return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
@@ -495,7 +495,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         # (-1: a size TensorFlow left unknown in a gradient, all of it)
         rows = [ops.slice(t, (start,) + (0,) * (len(t.shape) - 1), (chunk,) + tuple(-1 if d is None else d for d in t.shape[1:]))
                 for t in tensors]
-        new = ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype)[:, None]
+        new = ops.expand_dims(ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype), 1)
         return start, rows, new
 
     def edge_rows(terms, rows):

@@ -64,7 +64,7 @@ def soft_one_hot_linspace(x, start, end, number, basis="smooth_finite", cutoff=T
         values = np.linspace(start, end, number + 2)
         step = float(values[1] - values[0])
         values = values[1:-1]
-    xe = x[..., None]
+    xe = ops.expand_dims(x, -1)
     if basis in ("gaussian", "cosine", "smooth_finite"):
         diff = (xe - ops.convert_to_tensor(values, dtype=dtype)) / step
         if basis == "gaussian":
@@ -125,4 +125,4 @@ def bessel_basis(r, r_max, number, weights=None):
     if "float" not in str(r.dtype):
         r = ops.cast(r, "float32")
     roots = weights if weights is not None else ops.convert_to_tensor(np.arange(1, number + 1) * math.pi, dtype=r.dtype)
-    return _sinc_over_r(roots, r[..., None], r_max) * math.sqrt(2.0 / r_max)
+    return _sinc_over_r(roots, ops.expand_dims(r, -1), r_max) * math.sqrt(2.0 / r_max)

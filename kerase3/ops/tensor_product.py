@@ -98,7 +98,7 @@ def tensor_product_blocks(plan, blocks1, x2, weights=None):
             continue
         l = plan.irreps_in1[ins.i_in1].ir.l
         c = ins.path_weight * float(wigner_3j(l, 0, l)[0, 0, 0])
-        t = blocks1[ins.i_in1][:, :, :, None] * x2b[ins.i_in2][:, None, None, :]  # [Z, 2l+1, u, v]
+        t = ops.expand_dims(blocks1[ins.i_in1], 3) * ops.reshape(x2b[ins.i_in2], (-1, 1, 1, v))  # [Z, 2l+1, u, v]
         groups[ins.i_out].append((ops.reshape(t, (-1, 2 * l + 1, u * v)), ops.reshape(piece, (u * v, wo)) * c))
     out = []
     for (mul, ir), items in zip(plan.irreps_out, groups):
