@@ -116,13 +116,12 @@ class Gate(IrrepsLayer):
         g1, g2 = split_to_match(gd.simplify(), ga_out.simplify())
         self._gated_out = Irreps([(m1, (ir1.l, ir1.p * ir2.p)) for (m1, ir1), (_, ir2) in zip(g1, g2)])
         self.irreps_out = sc_out + self._gated_out
+        self._segs = self._segments()
 
     def _segments(self):
         """Per block of ``irreps_in``: its channel segments in order, each ``(role, index, copies)``
-        with role ``"s"`` (scalar block), ``"g"`` (gate block) or ``"x"`` (part of gated output block
-        ``index``); and the parts making up each gated output block."""
-        if getattr(self, "_segs", None) is not None:
-            return self._segs
+        with role ``"s"`` (scalar block ``index``), ``"g"`` (gate block ``index``) or ``"x"`` (a run of
+        copies of gated output block ``index`` of ``irreps_out``)."""
         starts = np.cumsum([0] + [mul * ir.dim for mul, ir in self.irreps_in])
         found = []  # (flat start, role, index, copies)
         for role, group in (("s", self._pieces[0]), ("g", self._pieces[1])):
@@ -152,8 +151,7 @@ class Gate(IrrepsLayer):
         for b, (mul, _) in enumerate(self.irreps_in):
             if sum(n for _, _, n in per_block[b]) != mul:
                 raise ValueError(f"Gate: the pieces of block {b} of {self.irreps_in} do not tile it")
-        self._segs = tuple(tuple(p) for p in per_block)
-        return self._segs
+        return tuple(tuple(p) for p in per_block)
 
     def call(self, x):
         self.check_input(x, self.irreps_in)
@@ -166,9 +164,8 @@ class Gate(IrrepsLayer):
         """The gate on features split into ir_mul blocks (`kerase3.ops.layout.to_blocks`): one
         ``[Z, 2l+1, mul]`` per block of ``irreps_in`` -> one per block of ``irreps_out`` (None where
         ``mul = 0``). A gated block is multiplied by its gates broadcast over its components."""
-        segs = self._segments()
         scalars, gates, gated = {}, [], {}
-        for block, pieces in zip(blocks, segs):
+        for block, pieces in zip(blocks, self._segs):
             if not pieces:
                 continue
             parts = split_sizes(block, [n for _, _, n in pieces]) if len(pieces) > 1 else [block]

@@ -87,7 +87,9 @@ def tensor_product_blocks(plan, blocks1, x2, weights=None):
     check_last_dim(x2, plan.irreps_in2, plan.name, "x2")
     if not _scalar_second_input(plan):
         x1 = from_blocks(blocks1, plan.irreps_in1, (-1,), rows[:, 0, :])
-        return to_blocks(tensor_product(plan, x1, x2, weights), plan.irreps_out)
+        reached = {ins.i_out for ins, _ in plan.paths}
+        out = to_blocks(tensor_product(plan, x1, x2, weights), plan.irreps_out)
+        return [b if i in reached else None for i, b in enumerate(out)]
     weights = check_weights(weights, plan.weight_numel, rows.dtype, plan.name, "weights")
     x2b = split_blocks(x2, plan.irreps_in2)
     pieces = split_sizes(weights, [int(np.prod(ins.path_shape)) for ins in plan.instructions])

@@ -115,10 +115,13 @@ def test_tensor_product_on_blocks_equals_the_layer(irreps_in2):
     x1, x2 = rand(tp.plan.irreps_in1), rand(irreps_in2)
     want = to_blocks(ops.convert_to_tensor(tp(x1, x2)), tp.plan.irreps_out)
     got = tp.call_blocks(to_blocks(ops.convert_to_tensor(x1), tp.plan.irreps_in1), x2)
+    unreached = [not any(ir in ir1 * ir2 for m1, ir1 in tp.plan.irreps_in1 if m1 for _, ir2 in tp.plan.irreps_in2)
+                 for _, ir in tp.plan.irreps_out]
+    assert unreached == [False] * 4 + ([False, True] if irreps_in2 == "2x0e+1x0o" else [True, False])
     assert len(got) == len(want) == 6
-    for g, w, (mul, ir) in zip(got, want, tp.plan.irreps_out):
+    for g, w, none in zip(got, want, unreached):
+        assert (g is None) == none
         if g is None:
-            assert irreps_in2 == "2x0e+1x0o" and ir.l == 3
             np.testing.assert_array_equal(ops.convert_to_numpy(w), 0.0)
         else:
             np.testing.assert_allclose(ops.convert_to_numpy(g), ops.convert_to_numpy(w), atol=1e-12)
