@@ -132,6 +132,15 @@ def from_blocks(blocks, irreps, batch_shape, like):
     return ops.reshape(out, tuple(batch_shape) + (irreps.dim,))
 
 
+def mix_channels(items, mul):
+    """``sum_k X_k @ W_k`` over ``items = [(X_k [Z, d, u_k], W_k [u_k, mul]), ...]`` -> ``[Z, d, mul]``:
+    one matrix product of the inputs concatenated along their channels and the matrices stacked
+    along their rows (every input block of a linear map into one output block)."""
+    X = items[0][0] if len(items) == 1 else ops.concatenate([x for x, _ in items], axis=2)
+    W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
+    return ops.reshape(ops.matmul(ops.reshape(X, (-1, X.shape[2])), W), (-1, X.shape[1], mul))
+
+
 def axis_size(x, axis):
     """The size of ``x`` along ``axis``: a Python int when the shape is static, else a tensor."""
     n = x.shape[axis]

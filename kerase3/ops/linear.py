@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, split_sizes, to_blocks, zeros_rows
+from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, mix_channels, split_sizes, to_blocks, zeros_rows
 from .plan import LinearPlan
 
 __all__ = ["linear", "linear_blocks", "LinearPlan"]
@@ -86,11 +86,10 @@ def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, 
         items = groups[i_out]
         out = None
         if items:
-            X = items[0][0] if len(items) == 1 else ops.concatenate([b for b, _ in items], axis=2)  # [Z, d, sum u]
             if shared_weights:
-                W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
-                out = ops.reshape(ops.matmul(ops.reshape(X, (-1, X.shape[2])), W), (-1, ir.dim, mul))
+                out = mix_channels(items, mul)
             else:
+                X = items[0][0] if len(items) == 1 else ops.concatenate([b for b, _ in items], axis=2)  # [Z, d, sum u]
                 W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=1)
                 out = ops.einsum("zdu,zuw->zdw", X, W)
         if plan.biases[i_out]:

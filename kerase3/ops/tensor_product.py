@@ -16,8 +16,8 @@ from keras import ops
 from ..o3 import wigner_3j
 from ._coupled import coupled_scatter, coupled_tensor_product, to_ir_mul
 from ._general import general_tensor_product
-from .layout import (broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, split_blocks,
-                     split_sizes, to_blocks)
+from .layout import (broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, mix_channels,
+                     split_blocks, split_sizes, to_blocks)
 from .plan import TensorProductPlan
 
 __all__ = ["tensor_product", "tensor_product_blocks", "scatter_tensor_product", "scatter_tensor_product_blocks",
@@ -102,15 +102,7 @@ def tensor_product_blocks(plan, blocks1, x2, weights=None):
         c = ins.path_weight * float(wigner_3j(l, 0, l)[0, 0, 0])
         t = ops.expand_dims(blocks1[ins.i_in1], 3) * ops.reshape(x2b[ins.i_in2], (-1, 1, 1, v))  # [Z, 2l+1, u, v]
         groups[ins.i_out].append((ops.reshape(t, (-1, 2 * l + 1, u * v)), ops.reshape(piece, (u * v, wo)) * c))
-    out = []
-    for (mul, ir), items in zip(plan.irreps_out, groups):
-        if not items:
-            out.append(None)
-            continue
-        X = items[0][0] if len(items) == 1 else ops.concatenate([t for t, _ in items], axis=2)
-        W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)
-        out.append(ops.reshape(ops.matmul(ops.reshape(X, (-1, X.shape[2])), W), (-1, ir.dim, mul)))
-    return out
+    return [mix_channels(items, mul) if items else None for (mul, _), items in zip(plan.irreps_out, groups)]
 
 
 def _scalar_second_input(plan):
