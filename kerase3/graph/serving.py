@@ -1,7 +1,7 @@
 """TF Serving signatures of kerase3's graph models (TensorFlow only).
 
 Each model's ``serving_signatures(dtype)`` returns ``(endpoints, examples)``: endpoints are
-``(name, function, input specs)`` for ``keras.export.ExportArchive``; examples are input feeds of
+``(name, function, input specs)``, each traced once into a concrete function of the SavedModel; examples are input feeds of
 several sizes (a single atom, zero edges, a molecule, a periodic cell) per signature, stored with
 the export for `kerase3.export.check_serving_ready`. The functions here use only the models' public
 attributes (``species``, ``cutoff``, ``irreps_in``, ``pool``, ``heads[0].n_orbitals_table``).

@@ -121,12 +121,15 @@ def test_rest_request_feeds_the_signature(exported_potential):
     body = json.loads(json.dumps(rest_request(atoms)))
     assert body["signature_name"] == "serving_default"
     assert set(body["inputs"]) == {"positions", "atomic_numbers", "cell", "pbc"}
-    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
     # what TF Serving does with the columnar body: one tensor per input, of the signature's dtype
     args = {k: tf.constant(v, dtype=fn.structured_input_signature[1][k].dtype) for k, v in body["inputs"].items()}
     out = fn(**args)
     ref = in_process(model, [graph_from_arrays(pos, z, CUTOFF, cell, pbc)])
     np.testing.assert_allclose(out["energy"].numpy(), ref["energy"][0], rtol=1e-5)
+    # the signature is a function of the loaded object too
+    np.testing.assert_allclose(loaded.serving_default(**args)["energy"].numpy(), out["energy"].numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="rest_request"):
         rest_request({"positions": np.zeros((2, 3)), "atomic_numbers": [1]})
 
