@@ -69,9 +69,9 @@ def copper():
     model = Potential([29], cutoff=4.0, mul=8, lmax=1, layers=1, number_of_basis=6, radial_neurons=(16,),
                       compute_stress=True, stress_weight=100.0, dtype="float64")
     model.fit_statistics(graphs)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, 600)), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, 240)), jit_compile=True)
     model.fit(GraphDataset(graphs, 4, targets=("energy", "forces", "stress"), n_node=24, n_edge=1024).dataset(),
-              epochs=100, verbose=0)
+              epochs=40, verbose=0)
     return model
 
 
