@@ -201,6 +201,20 @@ def energy_and_gradients(energy_fn, positions, strain):
     raise ValueError(f"kerase3 models compute forces on the tensorflow and jax backends. Received: backend={backend!r}")
 
 
+def vjp(fn, x, cotangent):
+    """``cotangent . d fn(x) / dx`` on TensorFlow, by a tape (itself differentiable again: a second
+    derivative of a training step goes through it)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x, output_gradients=cotangent)
+    raise ValueError(f"kerase3.backend.vjp: the tensorflow backend (on JAX use jax.vjp). Received: backend={backend!r}")
+
+
 def scale_loss_for_replicas(loss):
     """Divide a per-replica loss by the number of replicas under a ``tf.distribute`` strategy
     (Keras sums the replicas' gradients), as Keras's own losses do."""

@@ -20,6 +20,79 @@ def test_fully_connected_net(kwargs):
     assert_equivariant(lambda a: net(a), [f"{kwargs['hs'][0]}x0e"], [f"{kwargs['hs'][-1]}x0e"], [x], seed=0)
 
 
+def _nested_grads(f, params, x, v, r):
+    """``f(params, x)``, ``d<v, f>/d(x, params)`` and ``d<r, (d<v, f>/dx)^2>/d(x, params)``, traced as
+    in training (``tf.function`` with nested tapes, ``jax.jit`` of nested ``jax.grad``)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def first(ps, a):
+            return jnp.sum(v * f(ps, a))
+
+        def second(ps, a):
+            return jnp.sum(r * jax.grad(first, argnums=1)(ps, a) ** 2)
+
+        run = jax.jit(lambda ps, a: (f(ps, a), jax.grad(first, argnums=(1, 0))(ps, a), jax.grad(second, argnums=(1, 0))(ps, a)))
+        out, (gx, gp), (hx, hp) = run([jnp.asarray(p) for p in params], jnp.asarray(x))
+        return [np.asarray(t) for t in [out, gx, *gp, hx, *hp]]
+    import tensorflow as tf
+
+    @tf.function
+    def run(ps, a):
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch([a] + ps)
+            with tf.GradientTape() as inner:
+                inner.watch([a] + ps)
+                out = f(ps, a)
+                en = tf.reduce_sum(v * out)
+            g = inner.gradient(en, [a] + ps)
+            loss = tf.reduce_sum(r * g[0] ** 2)
+        return [out] + g + outer.gradient(loss, [a] + ps)
+
+    return [t.numpy() for t in run([tf.constant(p) for p in params], tf.constant(x))]
+
+
+@pytest.mark.parametrize("kwargs", [dict(hs=[4, 16, 8, 3], act="silu"), dict(hs=[3, 10, 2], act="tanh", out_act=True)])
+def test_fully_connected_net_derivatives_equal_automatic_differentiation(kwargs):
+    """The hidden layers' derivative (which forms ``x @ W`` again instead of keeping it from the
+    forward pass) equals automatic differentiation of the plain formula, to first and second
+    order, with respect to the input and the weights, for inputs with two batch axes."""
+    from kerase3.ops.activations import normalize2mom
+
+    net = layers.FullyConnectedNet(**kwargs, dtype="float64")
+    hs = kwargs["hs"]
+    net.build((None, hs[0]))
+    params = [np.asarray(ops.convert_to_numpy(k)) for k in net.kernels]
+    fn, cst = normalize2mom(kwargs["act"])
+    x = RNG.normal(size=(3, 5, hs[0]))
+    v, r = RNG.normal(size=(3, 5, hs[-1])), RNG.normal(size=(3, 5, hs[0]))
+
+    def plain(ps, a):
+        for i, w in enumerate(ps):
+            a = ops.matmul(a, w / np.sqrt(hs[i]))
+            if i < len(ps) - 1 or kwargs.get("out_act"):
+                a = fn(a) * cst
+        return a
+
+    def as_layer(ps, a):  # the kernels as traced values: call the layer's own code path on them
+        saved = net.kernels
+        net.kernels = list(ps)
+        try:
+            return net(a)
+        finally:
+            net.kernels = saved
+
+    got = _nested_grads(as_layer, params, x, v, r)
+    want = _nested_grads(plain, params, x, v, r)
+    assert len(got) == len(want) == 3 + 2 * len(params)
+    for k, (a, b) in enumerate(zip(got, want)):
+        assert np.abs(b).max() > 1e-3, k
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.abs(b).max()), err_msg=str(k))
+
+
 def test_fully_connected_net_second_moment_and_errors():
     net = layers.FullyConnectedNet([16, 64, 64, 16], "silu", dtype="float64")
     y = ops.convert_to_numpy(net(RNG.normal(size=(4000, 16))))
