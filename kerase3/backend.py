@@ -201,18 +201,38 @@ def energy_and_gradients(energy_fn, positions, strain):
     raise ValueError(f"kerase3 models compute forces on the tensorflow and jax backends. Received: backend={backend!r}")
 
 
-def vjp(fn, x, cotangent):
-    """``cotangent . d fn(x) / dx`` on TensorFlow, by a tape (itself differentiable again: a second
-    derivative of a training step goes through it)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
+def checkpoint(fn, *args):
+    """``fn(*args)``, whose derivative computes ``fn`` again in the backward pass instead of keeping
+    its intermediates from the forward pass (rematerialisation; derivatives of every order).
 
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = fn(x)
-        return tape.gradient(y, x, output_gradients=cotangent)
-    raise ValueError(f"kerase3.backend.vjp: the tensorflow backend (on JAX use jax.vjp). Received: backend={backend!r}")
+    JAX: ``jax.checkpoint``. TensorFlow: a custom gradient that runs ``fn`` again under a tape on
+    ``args + 0 * sum(cotangent)``: the dependence on the cotangent keeps XLA from merging the
+    recomputation with the forward pass (which would keep the intermediates alive again) or from
+    scheduling it early (XLA does not fold ``0 * x`` for floats). ``fn`` must read no variables:
+    pass them in ``args``. Other backends: ``fn(*args)``.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.checkpoint(fn)(*args)
+    if backend != "tensorflow":
+        return fn(*args)
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def f(*a):
+        def grad(*upstream):
+            zero = 0.0 * tf.add_n([tf.reduce_sum(tf.cast(u, a[0].dtype)) for u in upstream])
+            again = [t + tf.cast(zero, t.dtype) for t in a]
+            with tf.GradientTape() as tape:
+                tape.watch(again)
+                out = fn(*again)
+            return tape.gradient(out, again, output_gradients=list(upstream) if len(upstream) > 1 else upstream[0])
+
+        return fn(*[tf.stop_gradient(t) for t in a]), grad
+
+    return f(*args)
 
 
 def scale_loss_for_replicas(loss):

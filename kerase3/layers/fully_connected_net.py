@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from .. import backend
-from ..ops._coupled import _cotangents
 from ..ops.activations import normalize2mom
 from .base import normal_init
 
@@ -90,46 +89,20 @@ class FullyConnectedNet(keras.layers.Layer):
         return x
 
     def _dense_act(self, x, w, scale):
-        """``scale * act(x @ w)`` whose derivative computes ``x @ w`` again instead of keeping it.
+        """``scale * act(x @ w)``, whose derivative forms ``x @ w`` again (`kerase3.backend.checkpoint`).
 
-        Automatic differentiation would keep ``x @ w`` and ``act``'s intermediates, each as large
-        as the output, from the forward pass to the backward pass: for a radial network on every
-        edge of a large structure (171k edges x 64 at 4,000 atoms: 44 MB each, per layer) they
-        were most of the memory that forces need. Here the backward pass forms ``x @ w`` from
-        ``x`` again (a product with a few inputs per edge), with a dependence on the incoming
-        cotangent so that XLA does not merge it with the forward product and keep that alive.
-        The derivative is differentiable again (forces in a loss). On JAX: ``jax.checkpoint``."""
+        Automatic differentiation would keep ``x @ w`` and the activation's intermediates, each as
+        large as the output, from the forward pass to the backward pass: for a radial network on
+        every edge of a large structure (171k edges x 64 at 4,000 atoms: 44 MB each, per layer)
+        they were most of the memory that forces need. Recomputed, only ``x`` is kept (the radial
+        basis: a few numbers per edge)."""
         fn = self._fn
 
-        def act(z):
-            return fn(z) * scale if scale != 1.0 else fn(z)
+        def dense_act(a, b):
+            z = fn(ops.matmul(a, b))
+            return z * scale if scale != 1.0 else z
 
-        if keras.backend.backend() == "jax":  # JAX's own rematerialisation (higher derivatives included)
-            import jax
-
-            return jax.checkpoint(lambda a, b: act(ops.matmul(a, b)))(x, w)
-        if keras.backend.backend() != "tensorflow":
-            return act(ops.matmul(x, w))
-
-        shape = ops.shape(x)
-        x2 = ops.reshape(x, (-1, x.shape[-1]))
-
-        @ops.custom_gradient
-        def f(x2, w):
-            def grad(*args, upstream=None):
-                (g,) = _cotangents(args, upstream, 1)
-                if g is None:
-                    return [None, None]
-                # 0 * g: the recomputation waits for the cotangent (XLA does not fold 0 * g for floats)
-                z = ops.matmul(x2 + 0.0 * g[:, :1], w)
-                dz = backend.vjp(act, z, g)
-                return [ops.matmul(dz, ops.transpose(w)), ops.matmul(ops.transpose(x2), dz)]
-
-            xd, wd = ops.stop_gradient(x2), ops.stop_gradient(w)
-            return act(ops.matmul(xd, wd)), grad
-
-        out = f(x2, w)
-        return ops.reshape(out, tuple(shape[:-1]) + (w.shape[-1],)) if len(x.shape) != 2 else out
+        return backend.checkpoint(dense_act, x, w)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.hs[-1],)
