@@ -44,13 +44,18 @@ def _frozen(a):
 
 
 def spherical_harmonics_numpy(irreps, vectors, normalization="integral"):
-    """Real spherical harmonics ``(..., irreps.dim)`` of unit-normalised ``vectors`` in numpy (float64)."""
-    from .spherical_harmonics import spherical_harmonics
+    """Real spherical harmonics ``(..., irreps.dim)`` of unit-normalised ``vectors`` in numpy (float64):
+    `kerase3.ops.spherical_harmonics`'s recursion on numpy arrays (no backend ops: plotting and peak
+    search call it many times on small arrays). The zero vector has ``Y^0`` only."""
+    from .spherical_harmonics import harmonic_components, sh_irreps
 
     v = np.asarray(vectors, np.float64)
-    return np.asarray(ops.convert_to_numpy(spherical_harmonics(irreps, ops.convert_to_tensor(v.reshape(-1, 3), "float64"),
-                                                               normalize=True, normalization=normalization))
-                      ).reshape(v.shape[:-1] + (Irreps(irreps).dim,))
+    flat = v.reshape(-1, 3)
+    r = np.linalg.norm(flat, axis=1, keepdims=True)
+    u = np.where(r > 0, flat / np.where(r > 0, r, 1.0), 0.0)
+    _, ls = sh_irreps(irreps)
+    comps = harmonic_components(ls, [u[:, 0], u[:, 1], u[:, 2]], np.ones(len(u)), normalization)
+    return np.stack(comps, axis=-1).reshape(v.shape[:-1] + (sum(2 * l + 1 for l in ls),))
 
 
 @functools.lru_cache(maxsize=32)

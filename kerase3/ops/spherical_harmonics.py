@@ -88,9 +88,16 @@ def spherical_harmonics(ls, vectors, normalize=True, normalization="component"):
     if normalize:
         vectors = _safe_normalize(vectors)
 
-    lmax = max(ls_list)
     v = [vectors[..., 0], vectors[..., 1], vectors[..., 2]]
-    one = ops.ones_like(v[0])
+    return ops.stack(harmonic_components(ls_list, v, ops.ones_like(v[0]), normalization), axis=-1)
+
+
+def harmonic_components(ls, v, one, normalization="component"):
+    """The components of ``Y^l`` for each ``l`` in ``ls`` (a flat list, degrees in that order) from
+    the unit vector's components ``v = [x, y, z]`` and ``one`` (ones shaped like them), by the
+    Clebsch-Gordan recursion of `spherical_harmonics`. Only ``+`` and ``*``: the same code runs on
+    backend tensors and on numpy arrays (`kerase3.ops.s2grid.spherical_harmonics_numpy`)."""
+    lmax = max(ls)
     blocks = {0: [one]}
     if lmax >= 1:
         s3 = math.sqrt(3.0)
@@ -116,12 +123,11 @@ def spherical_harmonics(ls, vectors, normalize=True, normalization="component"):
                 acc = t if acc is None else acc + t
             nxt.append(acc)
         blocks[l + 1] = nxt
-
     scale = {"component": lambda l: 1.0, "norm": lambda l: 1.0 / math.sqrt(2 * l + 1)}.get(
         normalization, lambda l: 1.0 / math.sqrt(4 * math.pi)
     )
     out = []
-    for l in ls_list:
+    for l in ls:
         f = scale(l)
         out.extend(blocks[l] if f == 1.0 else [f * c for c in blocks[l]])
-    return ops.stack(out, axis=-1)
+    return out

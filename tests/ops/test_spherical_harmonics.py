@@ -25,6 +25,18 @@ def test_matches_e3nn(o3_ref, normalization, normalize):
     np.testing.assert_array_less(np.abs(got - ref) / scale, 1e-10)
 
 
+@pytest.mark.parametrize("normalization", ["integral", "component", "norm"])
+def test_numpy_harmonics_match_e3nn(o3_ref, normalization):
+    """The numpy evaluation (plots, peak search) gives e3nn's numbers too, and the zero vector only Y^0."""
+    from kerase3.ops.s2grid import spherical_harmonics_numpy
+
+    x = o3_ref["sh_vectors"]
+    got = spherical_harmonics_numpy(ALL, x.reshape(1, -1, 3), normalization).reshape(len(x), -1)
+    np.testing.assert_allclose(got, o3_ref[f"sh_{normalization}_1"], rtol=0, atol=1e-10)
+    zero = spherical_harmonics_numpy("0e + 1o + 2e", np.zeros((2, 3)), normalization)
+    assert zero[:, 0].min() > 0 and np.all(zero[:, 1:] == 0)
+
+
 def test_degree_lists_and_irreps_match_e3nn(o3_ref):
     x = o3_ref["sh_vectors"]
     got = spherical_harmonics([3, 1, 3, 0], x)
