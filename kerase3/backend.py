@@ -9,6 +9,8 @@ be is here:
 - `energy_and_gradients`: forces ``-dE/dpositions`` and the virial ``dE/dstrain`` taken by
   automatic differentiation inside a model's forward pass (so that training differentiates
   through them: forces in the loss need second derivatives);
+- `checkpoint`: a function recomputed in the backward pass instead of keeping its intermediates
+  (``jax.checkpoint``; on TensorFlow a custom gradient that XLA cannot merge with the forward pass);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
 - `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
 - `take`: rows gathered by non-negative indices (``keras.ops.take`` on TensorFlow adds four ops
@@ -34,7 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "scale_loss_for_replicas",
+__all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
            "compiled_call", "enable_compilation_cache", "scatter_add", "take", "split", "known_zero"]
 
 
@@ -292,7 +294,7 @@ def split(x, sizes, axis=-1):
         import tensorflow as tf
 
         return tf.split(x, sizes, axis=axis)
-    return ops.split(x, [int(c) for c in np.cumsum(sizes)[:-1]], axis=axis)
+    return ops.split(x, [int(c) for c in np.cumsum(sizes[:-1])], axis=axis)
 
 
 def known_zero(t):
