@@ -213,9 +213,9 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
         pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
         cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
         if strain is not None:
-            pos = pos + ops.einsum("ni,nij->nj", pos, backend.take(strain, inputs["node_graph"], axis=0))
+            pos = pos + backend.einsum("ni,nij->nj", pos, backend.take(strain, inputs["node_graph"], axis=0))
             if cell is not None:
-                cell = cell + ops.einsum("gij,gjk->gik", cell, strain)
+                cell = cell + backend.einsum("gij,gjk->gik", cell, strain)
         return pos, cell
 
     def atomic_energies(self, inputs, positions=None, strain=None):

@@ -167,7 +167,7 @@ def _expand(wb, blk, dtype):
     """``[Z, P, mul]`` -> ``[Z, K, mul]`` (one path: broadcast as ``[Z, 1, mul]``)."""
     if wb.shape[1] == 1:
         return wb
-    return ops.einsum("zpu,pk->zku", wb, ops.convert_to_tensor(blk["E"], dtype=dtype))
+    return backend.einsum("zpu,pk->zku", wb, ops.convert_to_tensor(blk["E"], dtype=dtype))
 
 
 def _contract(x1b, Mb, blk):
@@ -208,7 +208,7 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
             if len(blk["paths"]) == 1:
                 dwb = ops.sum(gy, axis=1)
             else:
-                dwb = ops.reshape(ops.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
+                dwb = ops.reshape(backend.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
         if not (need[0] or need[1]):
             continue
@@ -216,10 +216,10 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         if need[0]:
-            dx1[blk["b"]] = ops.reshape(ops.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
+            dx1[blk["b"]] = ops.reshape(backend.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
         if need[1]:
             x1b = ops.reshape(x1p[blk["b"]], (-1, d1, mul))
-            dM.append(ops.reshape(ops.einsum("ziu,zku->zik", x1b, gw), (-1, d1 * K)))
+            dM.append(ops.reshape(backend.einsum("ziu,zku->zik", x1b, gw), (-1, d1 * K)))
     dx2 = None
     if need[1]:
         dM = dM[0] if len(dM) == 1 else ops.concatenate(dM, axis=-1)

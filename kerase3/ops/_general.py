@@ -18,6 +18,7 @@ import functools
 import numpy as np
 from keras import ops
 
+from .. import backend
 from ..o3 import wigner_3j
 from .layout import split_blocks, zeros_rows
 from .plan import cg_terms
@@ -182,7 +183,7 @@ class _Outputs:
             if items:
                 T = items[0][0] if len(items) == 1 else ops.concatenate([t for t, _ in items], axis=1)  # [Z, K, d3]
                 W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=0)  # [K, w]
-                self.add(i_out, ops.einsum("zqk,qw->zwk", T, W))
+                self.add(i_out, backend.einsum("zqk,qw->zwk", T, W))
         # component lists are stacked on the last axis (no transpose)
         parts = []
         for i_out, (mul, ir) in enumerate(plan.irreps_out):
@@ -229,7 +230,7 @@ def _uvw(p, out):
         if shared:
             out.mix_output_side(ins.i_out, t, ops.reshape(w, (u * v, wo)))
         else:
-            out.add(ins.i_out, ops.einsum("zqk,zqw->zwk", t, ops.reshape(w, (-1, u * v, wo))))
+            out.add(ins.i_out, backend.einsum("zqk,zqw->zwk", t, ops.reshape(w, (-1, u * v, wo))))
         return
     if ins.path_shape[1] == 1:
         # x2 has one channel: couple through M[z, i, k] and mix channels on the cheaper side
@@ -240,14 +241,14 @@ def _uvw(p, out):
             if shared:
                 out.mix_input_side(ins.i_in1, Wm, ins.i_out, M)
             else:
-                y = ops.einsum("ziu,zuw->ziw", p.B1.ir_mul, Wm)
+                y = backend.einsum("ziu,zuw->ziw", p.B1.ir_mul, Wm)
                 out.add(ins.i_out, _apply_coupling(lambda i, y=y: y[:, i, :], M, p.d1))
         else:
             t = _apply_coupling(p.B1.comp, M, p.d1)  # [Z, u, d3]
             if shared:
                 out.mix_output_side(ins.i_out, t, Wm)
             else:
-                out.add(ins.i_out, ops.einsum("zuk,zuw->zwk", t, Wm))
+                out.add(ins.i_out, backend.einsum("zuk,zuw->zwk", t, Wm))
         return
     u, v, wo = ins.path_shape
     nnz = len(cg_terms(p.l1, p.l2, p.l3))
@@ -255,7 +256,7 @@ def _uvw(p, out):
     cost_out = nnz * u * v + p.d3 * u * v * wo
     if cost_in < cost_out and not shared:
         # mix x1 first: y[z, i, v, w] = sum_u x1[z, i, u] W[u, v, w]
-        y = ops.einsum("ziu,zuq->ziq", p.B1.ir_mul, ops.reshape(w, (-1, u, v * wo)))
+        y = backend.einsum("ziu,zuq->ziq", p.B1.ir_mul, ops.reshape(w, (-1, u, v * wo)))
         cy = _components(ops.reshape(y, (-1, p.d1, v, wo)))
         out.add_components(ins.i_out, p.cg(cy, p.B2.comp, lambda yi, r: ops.sum(yi * r[:, :, None], axis=1)))
         return
@@ -263,7 +264,7 @@ def _uvw(p, out):
     if shared:
         out.mix_output_side(ins.i_out, t, ops.reshape(w, (u * v, wo)))
     else:
-        out.add(ins.i_out, ops.einsum("zqk,zqw->zwk", t, ops.reshape(w, (-1, u * v, wo))))
+        out.add(ins.i_out, backend.einsum("zqk,zqw->zwk", t, ops.reshape(w, (-1, u * v, wo))))
 
 
 def _uvu_uvv(p, out):
@@ -293,7 +294,7 @@ def _uvu_uvv(p, out):
             b = _components(ops.reshape(ops.matmul(ops.reshape(other.ir_mul, (-1, m_other)), ops.transpose(wt)),
                                         (-1, other.dim, m_keep)))
         else:
-            b = _components(ops.einsum("zjv,zuv->zju", other.ir_mul, wt))
+            b = _components(backend.einsum("zjv,zuv->zju", other.ir_mul, wt))
     out.add_components(ins.i_out, p.cg(keep.comp, b, _mul) if uvu else p.cg(b, keep.comp, _mul))
 
 
@@ -313,7 +314,7 @@ def _uuw_uuu(p, out):
     elif shared:
         out.mix_output_side(ins.i_out, t, w)
     else:
-        out.add(ins.i_out, ops.einsum("zuk,zuw->zwk", t, w))
+        out.add(ins.i_out, backend.einsum("zuk,zuw->zwk", t, w))
 
 
 def _outer_modes(p, out):
@@ -341,7 +342,7 @@ def _outer_modes(p, out):
     if shared:
         out.mix_output_side(ins.i_out, t, w)
     else:
-        out.add(ins.i_out, ops.einsum("zqk,zqw->zwk", t, w))
+        out.add(ins.i_out, backend.einsum("zqk,zqw->zwk", t, w))
 
 
 _KERNELS = {"uvw": _uvw, "uvu": _uvu_uvv, "uvv": _uvu_uvv, "uuw": _uuw_uuu, "uuu": _uuw_uuu,

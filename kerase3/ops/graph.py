@@ -20,7 +20,7 @@ def edge_vectors(positions, senders, receivers, shifts=None, cell=None, node_gra
     vec = backend.take(positions, senders, axis=0) - backend.take(positions, receivers, axis=0)
     if shifts is not None and cell is not None:
         edge_cell = backend.take(cell, backend.take(node_graph, receivers, axis=0), axis=0)  # (E, 3, 3)
-        vec = vec + ops.einsum("ei,eij->ej", ops.cast(shifts, vec.dtype), ops.cast(edge_cell, vec.dtype))
+        vec = vec + backend.einsum("ei,eij->ej", ops.cast(shifts, vec.dtype), ops.cast(edge_cell, vec.dtype))
     return vec
 
 

@@ -2,6 +2,7 @@
 
 from keras import ops
 
+from .. import backend
 from .layout import broadcast_batch, check_last_dim, check_weights, flatten_batch, float_tensor, from_blocks, mix_channels, split_sizes, to_blocks, zeros_rows
 from .plan import LinearPlan
 
@@ -91,7 +92,7 @@ def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, 
             else:
                 X = items[0][0] if len(items) == 1 else ops.concatenate([b for b, _ in items], axis=2)  # [Z, d, sum u]
                 W = items[0][1] if len(items) == 1 else ops.concatenate([w for _, w in items], axis=1)
-                out = ops.einsum("zdu,zuw->zdw", X, W)
+                out = backend.einsum("zdu,zuw->zdw", X, W)
         if plan.biases[i_out]:
             b = bias[b_offset : b_offset + mul] if shared_weights else bias[:, b_offset : b_offset + mul]
             b = ops.reshape(b, (1, 1, mul)) if shared_weights else ops.reshape(b, (-1, 1, mul))
