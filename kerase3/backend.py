@@ -22,7 +22,10 @@ be is here:
 - `known_zero`: whether a traced tensor is a constant of zeros (TensorFlow's tape passes them
   as the cotangents of outputs nothing used);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
-  (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it).
+  (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it);
+- `return_freed_memory`: glibc's malloc gives freed memory back to the operating system while a
+  model's train step is traced and compiled (the XLA compiler frees most of what it used before
+  the compiled program runs; ``KERASE3_RETURN_FREED_MEMORY=0`` turns it off).
 
 The dtype rule (`geometry_dtype`): positions, cells, shifts, edge vectors, spherical harmonics
 and radial bases are computed in float32 (float64 when the model computes in float64)
@@ -39,7 +42,7 @@ import numpy as np
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "scatter_add", "take", "split", "einsum", "known_zero"]
+           "compiled_call", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero"]
 
 
 def _cache_root():
@@ -114,6 +117,55 @@ def _default_compilation_cache():
 
 
 COMPILATION_CACHE = _default_compilation_cache()
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_returning = False
+
+
+def _mallopt(param, value):
+    import ctypes
+    import ctypes.util
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(param, int(value)))
+    except (OSError, AttributeError):
+        return False
+
+
+def return_freed_memory(on=True):
+    """Switch glibc's ``malloc`` between giving freed memory back to the operating system at once
+    (``on``) and keeping it for later allocations (off, its usual behaviour).
+
+    XLA's compiler allocates and frees about 0.7 GB while compiling a 4,000-atom `Potential`'s
+    training step on a CPU; glibc kept that memory, and the compiled program then ran on top of
+    it (peak 3.2 GB; 2.8 GB when it is given back; ``benchmarks/RESULTS.md``). kerase3's models
+    switch this on when their train step is traced (TensorFlow; compilation follows) and off when
+    that call returns, so that steady steps reuse their buffers as before. Set
+    ``KERASE3_RETURN_FREED_MEMORY=0`` to leave ``malloc`` alone.
+
+    On: glibc's initial thresholds, fixed (``mallopt``: blocks above 128 KB mapped and unmapped on
+    their own, the top of a heap trimmed beyond 128 KB); its own adjustment had raised them, once
+    a large buffer was freed, to 32 MB and 64 MB, keeping the compiler's blocks. Off: those
+    raised values, fixed. Process-wide; a no-op (False)
+    where the C library is not glibc.
+
+    Returns:
+        True if the setting was applied.
+    """
+    global _returning
+    if on:
+        if os.environ.get("KERASE3_RETURN_FREED_MEMORY", "1") in ("0", "false", "off", ""):
+            return False
+        _returning = _mallopt(_M_TRIM_THRESHOLD, 128 * 1024) and _mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        return _returning
+    if not _returning:
+        return False
+    _returning = False
+    return _mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024) and _mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+
 
 _LOW_PRECISION = ("float16", "bfloat16")
 

@@ -176,8 +176,9 @@ def test_isolated_atoms_and_empty_graphs_are_finite():
 
 
 @requires_tf
-def test_fit_reduces_loss_and_round_trips(tmp_path):
+def test_fit_reduces_loss_and_round_trips(tmp_path, monkeypatch):
     from ase.build import bulk
+    from kerase3 import backend
     from ase.calculators.emt import EMT
     from kerase3.graph import make_graphs
 
@@ -193,8 +194,15 @@ def test_fit_reduces_loss_and_round_trips(tmp_path):
     assert stats["avg_num_neighbors"] > 1
     ds = GraphDataset(graphs, batch_size=2, shuffle=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+    switched = []
+    real = backend.return_freed_memory
+    monkeypatch.setattr(backend, "return_freed_memory", lambda on=True: switched.append(on) or real(on))
     h = model.fit(ds.dataset(), epochs=4, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
+    if keras.backend.backend() == "tensorflow":
+        # on while the step was traced and compiled, off once that call returned (steady steps keep their buffers)
+        assert switched[:2] == [True, False] and True not in switched[2:], switched
+        assert backend.return_freed_memory(False) is False
     assert {"energy_mae_per_atom", "forces_mae"} <= set(h.history)
     b = next(iter(ds.batches()))
     x = {k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}

@@ -1,6 +1,9 @@
 """`kerase3.backend.einsum` equals numpy's einsum, with shapes known or unknown when traced, and
 its gradient equals numpy's; on TensorFlow it traces no ``Einsum`` op (lowered by a slow
-per-op pass pipeline) for the contractions the kernels use."""
+per-op pass pipeline) for the contractions the kernels use. `return_freed_memory` switches
+glibc's malloc on and off."""
+
+import platform
 
 import keras
 import numpy as np
@@ -70,3 +73,14 @@ def test_einsum_falls_back_for_other_forms():
     a = _data([(3, 3)])[0]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(backend.einsum("ii->i", a)), np.diag(a), rtol=1e-12)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(backend.einsum("ij,jk,kl->il", a, a, a)), a @ a @ a, rtol=1e-12)
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_return_freed_memory_switches_on_and_off(monkeypatch):
+    monkeypatch.delenv("KERASE3_RETURN_FREED_MEMORY", raising=False)
+    assert backend.return_freed_memory(True) is True
+    assert backend.return_freed_memory(False) is True
+    assert backend.return_freed_memory(False) is False  # already off: nothing to restore
+    monkeypatch.setenv("KERASE3_RETURN_FREED_MEMORY", "0")
+    assert backend.return_freed_memory(True) is False
+    assert backend.return_freed_memory(False) is False
