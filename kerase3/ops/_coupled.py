@@ -96,12 +96,13 @@ class CoupledTables:
                 places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
-            # E[p, K] = 1 on path p's output components: expands the block's per-path weights
-            # [Z, P, mul] to [Z, K, mul] (and sums over K per path for d/dw) in one product
+            # E[p, K] = 1 on path p's output components: sums over K per path for d/dw in one
+            # product; ``path_of`` (p of each K) expands the per-path weights [Z, P, mul] to
+            # [Z, K, mul] by one gather
             E = np.zeros((len(places), K))
             for i, pl in enumerate(places):
                 E[i, pl["k"]] = 1.0
-            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, E=E))
+            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, E=E, path_of=np.argmax(E, axis=0).astype("int32")))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
@@ -167,7 +168,9 @@ def _expand(wb, blk, dtype):
     """``[Z, P, mul]`` -> ``[Z, K, mul]`` (one path: broadcast as ``[Z, 1, mul]``)."""
     if wb.shape[1] == 1:
         return wb
-    return backend.einsum("zpu,pk->zku", wb, ops.convert_to_tensor(blk["E"], dtype=dtype))
+    # a gather along the paths: XLA fuses it into the product that uses it (a product with E
+    # was a matrix product of its own: a kernel to compile and a buffer)
+    return backend.take(wb, ops.convert_to_tensor(blk["path_of"], dtype="int32"), axis=1)
 
 
 def _contract(x1b, Mb, blk):
