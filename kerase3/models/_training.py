@@ -7,6 +7,11 @@ from keras import ops
 from .. import backend
 
 
+#: Inputs with this many rows (edges) or more, or a number unknown when traced, have the memory
+#: XLA's compiler freed given back before their train step first runs.
+RETURN_MEMORY_ROWS = 32768
+
+
 class TracesOnce:
     """Mixin for ``keras.Model``: build the optimizer's slots before the train step is traced.
 
@@ -17,9 +22,10 @@ class TracesOnce:
     model never called. Building both first makes one trace.
 
     On TensorFlow, what XLA's compiler frees while compiling the train step goes back to the
-    operating system before the compiled step first runs (`kerase3.backend.return_freed_memory`,
-    switched on when the step is traced and off when that call returns): 2.8 GB instead of 3.2 GB
-    at the peak of a 4,000-atom `Potential`'s training.
+    operating system before the compiled step first runs when an input has `RETURN_MEMORY_ROWS` rows
+    or more (`kerase3.backend.return_freed_memory`, switched on once the step is traced and off
+    when that call returns): 2.9 GB instead of 3.2 GB at the peak of a 4,000-atom `Potential`'s
+    training.
 
     ``fit`` on a `kerase3.graph.GraphDataset`'s ``dataset()`` also adds the dataset's
     ``epoch_callback`` (shuffling seeded by the epoch: exact resumes with ``BackupAndRestore``),
@@ -78,10 +84,14 @@ class TracesOnce:
     if keras.backend.backend() == "tensorflow":  # the JAX trainer's steps take (state, data)
 
         def train_step(self, data):
-            # runs when the step is traced: XLA compiles it next, and what the compiler frees goes
-            # back to the operating system before the program runs (`backend.return_freed_memory`)
-            backend.return_freed_memory(True)
-            return self._per_replica_logs(super().train_step(data))
+            logs = self._per_replica_logs(super().train_step(data))
+            # this runs when the step is traced, and XLA compiles it next: for large inputs, what
+            # the compiler frees goes back to the operating system before the program runs
+            # (`backend.return_freed_memory`; it slows tracing down, by 1-2 s for small models)
+            rows = [t.shape[0] if len(t.shape) else 1 for t in keras.tree.flatten(data) if hasattr(t, "shape")]
+            if any(r is None or r >= RETURN_MEMORY_ROWS for r in rows):
+                backend.return_freed_memory(True)
+            return logs
 
         def test_step(self, data):
             return self._per_replica_logs(super().test_step(data))

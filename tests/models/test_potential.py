@@ -197,6 +197,7 @@ def test_fit_reduces_loss_and_round_trips(tmp_path, monkeypatch):
     switched = []
     real = backend.return_freed_memory
     monkeypatch.setattr(backend, "return_freed_memory", lambda on=True: switched.append(on) or real(on))
+    monkeypatch.setattr("kerase3.models._training.RETURN_MEMORY_ROWS", 8)  # on for this small batch too
     h = model.fit(ds.dataset(), epochs=4, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
     if keras.backend.backend() == "tensorflow":
