@@ -6,7 +6,7 @@ translated copies with 100% accuracy (equivariance makes them the same problem),
 the two mirror images apart (parity): its output has an odd scalar (0o) that flips sign
 under inversion. The model is saved as .keras, reloaded, and checked again.
 
-    python tutorials/01_tetris.py          # about 45 s on 2 CPU cores, 32 s on later runs (compilation cache)
+    python tutorials/01_tetris.py          # about 20 s on 2 CPU cores (a quiet machine), imports and compilation included
 """
 
 import os
