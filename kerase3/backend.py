@@ -24,8 +24,8 @@ be is here:
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
   (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it);
 - `return_freed_memory`: glibc's malloc gives freed memory back to the operating system while a
-  model's train step is traced and compiled (the XLA compiler frees most of what it used before
-  the compiled program runs; ``KERASE3_RETURN_FREED_MEMORY=0`` turns it off).
+  model's train step on large inputs is compiled (the XLA compiler frees most of what it used
+  before the compiled program runs; ``KERASE3_RETURN_FREED_MEMORY=0`` turns it off).
 
 The dtype rule (`geometry_dtype`): positions, cells, shifts, edge vectors, spherical harmonics
 and radial bases are computed in float32 (float64 when the model computes in float64)
@@ -33,6 +33,7 @@ whatever the mixed-precision policy, because a rigid translation or a cell of 20
 exceeds what float16/bfloat16 resolve.
 """
 
+import functools
 import hashlib
 import os
 import platform
@@ -122,17 +123,24 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _returning = False
 
 
-def _mallopt(param, value):
+@functools.lru_cache(maxsize=None)
+def _glibc():
+    """The C library when it is glibc on Linux (loaded once: finding it runs a subprocess), else None."""
     import ctypes
     import ctypes.util
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(param, int(value)))
-    except (OSError, AttributeError):
-        return False
+        return libc if hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
+def _mallopt(param, value):
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(param, int(value)))
 
 
 def return_freed_memory(on=True):
@@ -142,15 +150,15 @@ def return_freed_memory(on=True):
     XLA's compiler allocates and frees about 0.7 GB while compiling a 4,000-atom `Potential`'s
     training step on a CPU; glibc kept that memory, and the compiled program then ran on top of
     it (peak 3.2 GB; 2.8 GB when it is given back; ``benchmarks/RESULTS.md``). kerase3's models
-    switch this on when their train step is traced (TensorFlow; compilation follows) and off when
-    that call returns, so that steady steps reuse their buffers as before. Set
-    ``KERASE3_RETURN_FREED_MEMORY=0`` to leave ``malloc`` alone.
+    switch this on at the end of tracing their train step when an input is large (TensorFlow;
+    `kerase3.models` ``RETURN_MEMORY_ROWS``; compilation follows) and off when that call returns,
+    so that steady steps reuse their buffers as before. Set ``KERASE3_RETURN_FREED_MEMORY=0`` to
+    leave ``malloc`` alone.
 
     On: glibc's initial thresholds, fixed (``mallopt``: blocks above 128 KB mapped and unmapped on
     their own, the top of a heap trimmed beyond 128 KB); its own adjustment had raised them, once
     a large buffer was freed, to 32 MB and 64 MB, keeping the compiler's blocks. Off: those
-    raised values, fixed. Process-wide; a no-op (False)
-    where the C library is not glibc.
+    raised values, fixed. Process-wide; a no-op (False) where the C library is not glibc.
 
     Returns:
         True if the setting was applied.
@@ -351,11 +359,15 @@ def split(x, sizes, axis=-1):
     return ops.split(x, [int(c) for c in np.cumsum(sizes[:-1])], axis=axis)
 
 
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
 def _group_shape(x, letters, groups):
     """Sizes of ``x`` (indexed by ``letters``) for each group of letters: an int where all are
     known when traced, else a scalar tensor."""
-    import tensorflow as tf
-
     out = []
     for g in groups:
         dims = [x.shape[letters.index(c)] for c in g]
@@ -364,7 +376,7 @@ def _group_shape(x, letters, groups):
         else:
             size = 1
             for c, d in zip(g, dims):
-                size = size * (tf.shape(x)[letters.index(c)] if d is None else d)
+                size = size * (_tf().shape(x)[letters.index(c)] if d is None else d)
             out.append(size)
     return out
 
@@ -372,14 +384,12 @@ def _group_shape(x, letters, groups):
 def _reshaped(x, shape):
     """``x`` reshaped to ``shape`` (ints and scalar tensors): one unknown size becomes -1; nothing
     is traced when the shape is already that."""
-    import tensorflow as tf
-
     unknown = [i for i, d in enumerate(shape) if not isinstance(d, int)]
     if len(unknown) <= 1:
         shape = [-1 if i in unknown else d for i, d in enumerate(shape)]
         if len(shape) == len(x.shape) and all(d == -1 and s is None or d == s for d, s in zip(shape, x.shape)):
             return x
-    return tf.reshape(x, shape)
+    return _tf().reshape(x, shape)
 
 
 def _transposed(x, letters, order):
@@ -387,10 +397,12 @@ def _transposed(x, letters, order):
     return x if perm == sorted(perm) else _tf().transpose(x, perm)
 
 
-def _tf():
-    import tensorflow as tf
-
-    return tf
+def _sum_alone(x, letters, other, out):
+    """``x`` summed over its indices that neither the other operand nor the output has."""
+    alone = [i for i, c in enumerate(letters) if c not in other and c not in out]
+    if not alone:
+        return x, letters
+    return _tf().reduce_sum(x, axis=alone), "".join(c for i, c in enumerate(letters) if i not in alone)
 
 
 def einsum(subscripts, *operands):
@@ -409,23 +421,14 @@ def einsum(subscripts, *operands):
     spec = subscripts.replace(" ", "")
     if keras.backend.backend() != "tensorflow" or len(operands) != 2 or "." in spec or "->" not in spec:
         return ops.einsum(subscripts, *operands)
-    tf = _tf()
     (sa, sb), out = spec.split("->")[0].split(","), spec.split("->")[1]
     a, b = (ops.convert_to_tensor(t) for t in operands)
     if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(out)) != len(out) or a.dtype != b.dtype
             or not a.dtype.is_floating or not set(out) <= set(sa) | set(sb)):
         return ops.einsum(subscripts, *operands)
     # indices of one operand only that the output lacks: summed first
-    for x_is_a in (True, False):
-        s, other, x = (sa, sb, a) if x_is_a else (sb, sa, b)
-        alone = [i for i, c in enumerate(s) if c not in other and c not in out]
-        if alone:
-            x = tf.reduce_sum(x, axis=alone)
-            s = "".join(c for i, c in enumerate(s) if i not in alone)
-            if x_is_a:
-                a, sa = x, s
-            else:
-                b, sb = x, s
+    a, sa = _sum_alone(a, sa, sb, out)
+    b, sb = _sum_alone(b, sb, sa, out)
     batch = [c for c in sa if c in sb and c in out]
     contract = [c for c in sa if c in sb and c not in out]
     free_a = [c for c in sa if c not in sb]
@@ -435,7 +438,7 @@ def einsum(subscripts, *operands):
     (fb,) = _group_shape(b, sb, [free_b])
     A = _reshaped(_transposed(a, sa, batch + free_a + contract), bshape + [fa, ca])
     B = _reshaped(_transposed(b, sb, batch + contract + free_b), bshape + [ca, fb])
-    y = tf.matmul(A, B)
+    y = _tf().matmul(A, B)
     y = _reshaped(y, bshape + _group_shape(a, sa, [[c] for c in free_a]) + _group_shape(b, sb, [[c] for c in free_b]))
     return _transposed(y, batch + free_a + free_b, list(out))
 
