@@ -48,6 +48,22 @@ OPS = {
     "Slice": lambda a, b: tf.slice(a, [1, 2], [4, 1]),
     "UnsortedSegmentSum": lambda a, b: tf.math.unsorted_segment_sum(a, tf.zeros((64,), tf.int32), 1),
     "TensorScatterAdd": lambda a, b: tf.tensor_scatter_nd_add(a, IDX[:, None], b[:3])[:1],
+    "Square": lambda a, b: tf.square(a),
+    "SelectV2": lambda a, b: tf.where(a > b, a, b),
+    "Maximum": lambda a, b: tf.maximum(a, b),
+    "Minimum": lambda a, b: tf.minimum(a, b),
+    "Neg": lambda a, b: -a,
+    "Abs": lambda a, b: tf.abs(a),
+    "AddN": lambda a, b: tf.add_n([a, b, a]),
+    "Fill": lambda a, b: a + tf.fill([64, 8], 2.0),
+    "Tile": lambda a, b: tf.tile(a[:1], [64, 1]),
+    "ConcatV2": lambda a, b: tf.concat([a, b], axis=1)[:, :8],
+    "Pack": lambda a, b: tf.stack([a, b])[0],
+    "Reshape": lambda a, b: tf.reshape(tf.reshape(a, [8, 64]), [64, 8]),
+    "FloorMod": lambda a, b: tf.math.floormod(a, b),
+    "Cast": lambda a, b: tf.cast(tf.cast(a, tf.float64), tf.float32),
+    "StridedSlice": lambda a, b: a[1:5, ::2][:1, :1],
+    "StopGradient": lambda a, b: tf.stop_gradient(a),
 }
 N = 100
 

@@ -72,7 +72,7 @@ class CoupledTables:
         C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
         blocks: one dict per input block with paths: ``b`` (its index in ``irreps_in1``), ``mul``,
             ``d1``, ``K``, ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block,
-            ``d3``) and ``E`` (path -> output components).
+            ``d3``) and ``path_of`` (the path of each output component).
         native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
     """
 
@@ -96,13 +96,10 @@ class CoupledTables:
                 places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
-            # E[p, K] = 1 on path p's output components: sums over K per path for d/dw in one
-            # product; ``path_of`` (p of each K) expands the per-path weights [Z, P, mul] to
-            # [Z, K, mul] by one gather
-            E = np.zeros((len(places), K))
-            for i, pl in enumerate(places):
-                E[i, pl["k"]] = 1.0
-            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, E=E, path_of=np.argmax(E, axis=0).astype("int32")))
+            # ``path_of`` (p of each K) expands the per-path weights [Z, P, mul] to [Z, K, mul] by
+            # one gather
+            path_of = np.concatenate([np.full(pl["d3"], i) for i, pl in enumerate(places)]).astype("int32")
+            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, path_of=path_of))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
@@ -173,6 +170,19 @@ def _expand(wb, blk, dtype):
     return backend.take(wb, ops.convert_to_tensor(blk["path_of"], dtype="int32"), axis=1)
 
 
+def _path_sums(gy, blk):
+    """``[Z, K, mul]`` -> ``[Z, P * mul]``: the sum over each path's output components (d/dw).
+    One split and a sum per path: XLA fuses each sum with the product that makes ``gy``, where a
+    product with the 0/1 matrix ``E`` over K needed K innermost (a transpose of ``gy`` and back,
+    a quarter of a training step's time in copies)."""
+    paths = blk["paths"]
+    if len(paths) == 1:
+        return ops.sum(gy, axis=1)
+    parts = backend.split(gy, [p["d3"] for p in paths], axis=1)
+    sums = [ops.reshape(t, (-1, blk["mul"])) if p["d3"] == 1 else ops.sum(t, axis=1) for p, t in zip(paths, parts)]
+    return ops.concatenate(sums, axis=-1)
+
+
 def _contract(x1b, Mb, blk):
     """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (its columns of x1, in ir_mul, and
     of M) -> ``[Z, K, mul]``, with ``x1b [Z, d1, 1, mul]`` and ``Mb [Z, d1, K, 1]``."""
@@ -208,10 +218,7 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
         if need[2]:
             y, _, _ = _contract(x1p[blk["b"]], Mb, blk)
             gy = gb * y
-            if len(blk["paths"]) == 1:
-                dwb = ops.sum(gy, axis=1)
-            else:
-                dwb = ops.reshape(backend.einsum("zku,pk->zpu", gy, ops.convert_to_tensor(blk["E"], dtype=g.dtype)), (-1, len(blk["paths"]) * mul))
+            dwb = _path_sums(gy, blk)
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
         if not (need[0] or need[1]):
             continue
