@@ -185,15 +185,22 @@ def _path_sums(gy, blk):
 
 def _contract(x1b, Mb, blk):
     """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (its columns of x1, in ir_mul, and
-    of M) -> ``[Z, K, mul]``, with ``x1b [Z, d1, 1, mul]`` and ``Mb [Z, d1, K, 1]``."""
+    of M) -> ``[Z, K, mul]``.
+
+    The sum over the ``2 l1 + 1`` components is written out term by term: XLA then emits one
+    elementwise loop whose innermost index is the channel (vectorised), where a reduction over
+    the component axis became a scalar loop per output element (2-3x slower on this project's
+    CPU, the largest kernel of a training step)."""
     mul, d1, K = blk["mul"], blk["d1"], blk["K"]
     x1b = ops.reshape(x1b, (-1, d1, 1, mul))
     Mb = ops.reshape(Mb, (-1, d1, K, 1))
     if d1 == 1:
-        return x1b[:, 0] * Mb[:, 0], x1b, Mb
-    # one broadcast product and a reduction over the d1 components (one fused loop)
-    y = ops.sum(x1b * Mb, axis=1)
-    return y, x1b, Mb
+        return x1b[:, 0] * Mb[:, 0]
+    xs, ms = backend.split(x1b, [1] * d1, axis=1), backend.split(Mb, [1] * d1, axis=1)
+    y = xs[0] * ms[0]
+    for xi, mi in zip(xs[1:], ms[1:]):
+        y = y + xi * mi
+    return ops.reshape(y, (-1, K, mul))
 
 
 def _forward(T, x1, x2, w, shared):
@@ -201,7 +208,7 @@ def _forward(T, x1, x2, w, shared):
     x1p, Mp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes)
     outs = []
     for blk, wb, Mb in zip(T.blocks, _block_weights(T, w, shared), Mp):
-        y, _, _ = _contract(x1p[blk["b"]], Mb, blk)
+        y = _contract(x1p[blk["b"]], Mb, blk)
         outs.append(ops.reshape(y * _expand(wb, blk, x1.dtype), (-1, blk["mul"] * blk["K"])))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
@@ -216,7 +223,7 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
         mul, d1, K = blk["mul"], blk["d1"], blk["K"]
         gb = ops.reshape(gb, (-1, K, mul))
         if need[2]:
-            y, _, _ = _contract(x1p[blk["b"]], Mb, blk)
+            y = _contract(x1p[blk["b"]], Mb, blk)
             gy = gb * y
             dwb = _path_sums(gy, blk)
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
