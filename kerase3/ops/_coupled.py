@@ -282,8 +282,13 @@ def _sum(terms):
 def _detached(*args):
     """The arguments without a gradient path: TensorFlow's tape (in a traced function) also
     records the operations inside a ``custom_gradient`` function and then differentiates them
-    (its loops too) although their gradient is never used."""
-    return [ops.stop_gradient(a) for a in args]
+    (its loops too) although their gradient is never used. An argument passed more than once
+    (terms sharing it) stays one tensor."""
+    seen = {}
+    for a in args:
+        if id(a) not in seen:
+            seen[id(a)] = ops.stop_gradient(a)
+    return [seen[id(a)] for a in args]
 
 
 def _groups(flat, n):
@@ -419,6 +424,26 @@ def _stacked_forward(T, x, s, rows):
     return _sum(_parts(msg, len(rows)))
 
 
+def _by_tensor(pairs):
+    """``[(a, v), ...]`` -> ``[(a, sum of the v paired with a), ...]``, one entry per distinct tensor
+    ``a`` (the same object): a product linear in ``v`` is then formed once per ``a``."""
+    out = {}
+    for a, v in pairs:
+        out[id(a)] = (a, v if id(a) not in out else out[id(a)][1] + v)
+    return list(out.values())
+
+
+def _distinct(tensors):
+    """``(unique, index)``: the distinct tensors (by object) and, per tensor, its place among them."""
+    unique, index, seen = [], [], {}
+    for t in tensors:
+        if id(t) not in seen:
+            seen[id(t)] = len(unique)
+            unique.append(t)
+        index.append(seen[id(t)])
+    return unique, index
+
+
 def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
     """Partials on one set of edges, summed over the terms that pick them: per edge ``dx1`` (still
     to be summed at the senders), ``de`` and ``dw`` -- or, for weights ``h W``, ``dh = dw W^T`` and
@@ -450,8 +475,11 @@ def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
     if not factored:
         dw = _sum([v for _, v in d[2]])
         return out + [ops.zeros_like(rows[0][1]) if dw is None else dw]
-    dh = _sum([ops.matmul(v, ops.transpose(rows[k][2])) for k, v in d[2] if picks[k][2]])
-    dW = _sum([ops.matmul(ops.transpose(rows[k][1]), v if new is None else v * new) for k, v in d[2] if picks[k][3]])
+    # dh = sum_k dw_k W_k^T and dW = sum_k h_k^T dw_k, one product per distinct W (resp. h): the
+    # terms of a second derivative share them, and each product is a matrix product per block
+    dh = _sum([ops.matmul(v, ops.transpose(m)) for m, v in _by_tensor([(rows[k][2], v) for k, v in d[2] if picks[k][2]])])
+    dW = _sum([ops.matmul(ops.transpose(h), v if new is None else v * new)
+               for h, v in _by_tensor([(rows[k][1], v) for k, v in d[2] if picks[k][3]])])
     return out + [ops.zeros_like(rows[0][1]) if dh is None else dh, ops.zeros_like(rows[0][2]) if dW is None else dW]
 
 
@@ -515,30 +543,35 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         new = ops.expand_dims(ops.cast(ops.arange(chunk) + start >= i * chunk, x.dtype), 1)
         return start, rows, new
 
-    def edge_rows(terms, rows):
+    def edge_tensors(terms):
+        """The distinct per-edge arguments of the terms (each is sliced once per block, and terms
+        sharing one share its slice) and where each term's are among them."""
+        return _distinct([u for t in terms for u in t[1 : 1 + edge_args]])
+
+    def edge_rows(terms, rows, index):
         """Per term its arguments on the block: sliced per-edge ones, then the others whole."""
         out, k = [], 0
         for t in terms:
-            out.append(tuple(rows[k : k + edge_args]) + tuple(t[1 + edge_args :]))
+            out.append(tuple(rows[j] for j in index[k : k + edge_args]) + tuple(t[1 + edge_args :]))
             k += edge_args
         return out
 
     def forward_sum(terms):
-        edge_ts = [u for t in terms for u in t[1 : 1 + edge_args]]
+        edge_ts, index = edge_tensors(terms)
 
         def step(i, acc):
             _, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            msg = _stacked_forward(T, [t[0] for t in terms], si, edge_rows(terms, rows))
+            msg = _stacked_forward(T, [t[0] for t in terms], si, edge_rows(terms, rows, index))
             return backend.scatter_add(acc, ri, msg * new)
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
     def partials_sum(g, terms, picks):
-        edge_ts = [u for t in terms for u in t[1 : 1 + edge_args]]
+        edge_ts, index = edge_tensors(terms)
 
         def step(i, carry):
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, edge_rows(terms, rows), picks, new)
+            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, edge_rows(terms, rows, index), picks, new)
             # the last block rewrites the derivatives of its first edges with the same values
             out = [backend.scatter_add(carry[0], si, d[0] * new)]
             out += [ops.slice_update(c, (start, 0), dk) for c, dk in zip(carry[1:3], d[1:3])]
