@@ -173,8 +173,8 @@ def _expand(wb, blk, dtype):
 def _path_sums(gy, blk):
     """``[Z, K, mul]`` -> ``[Z, P * mul]``: the sum over each path's output components (d/dw).
     One split and a sum per path: XLA fuses each sum with the product that makes ``gy``, where a
-    product with the 0/1 matrix ``E`` over K needed K innermost (a transpose of ``gy`` and back,
-    a quarter of a training step's time in copies)."""
+    product with a 0/1 path-by-component matrix over K needed K innermost (a transpose of ``gy``
+    and back, a quarter of a training step's time in copies)."""
     paths = blk["paths"]
     if len(paths) == 1:
         return ops.sum(gy, axis=1)
@@ -279,16 +279,35 @@ def _sum(terms):
     return out
 
 
+def _distinct(tensors):
+    """``(unique, index)``: the distinct tensors (by object) and, per tensor, its place among them."""
+    unique, index, seen = [], [], {}
+    for t in tensors:
+        if id(t) not in seen:
+            seen[id(t)] = len(unique)
+            unique.append(t)
+        index.append(seen[id(t)])
+    return unique, index
+
+
+def _by_tensor(pairs):
+    """``[(a, v), ...]`` -> ``[(a, sum of the v paired with a), ...]``, one entry per distinct tensor
+    ``a`` (the same object): a product linear in ``v`` is then formed once per ``a``."""
+    unique, index = _distinct([a for a, _ in pairs])
+    sums = [None] * len(unique)
+    for i, (_, v) in zip(index, pairs):
+        sums[i] = v if sums[i] is None else sums[i] + v
+    return list(zip(unique, sums))
+
+
 def _detached(*args):
     """The arguments without a gradient path: TensorFlow's tape (in a traced function) also
     records the operations inside a ``custom_gradient`` function and then differentiates them
     (its loops too) although their gradient is never used. An argument passed more than once
     (terms sharing it) stays one tensor."""
-    seen = {}
-    for a in args:
-        if id(a) not in seen:
-            seen[id(a)] = ops.stop_gradient(a)
-    return [seen[id(a)] for a in args]
+    unique, index = _distinct(args)
+    detached = [ops.stop_gradient(a) for a in unique]
+    return [detached[i] for i in index]
 
 
 def _groups(flat, n):
@@ -422,26 +441,6 @@ def _stacked_forward(T, x, s, rows):
     xs = _rows([backend.take(xk, s, axis=0) for xk in x])
     msg = _forward(T, xs, _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
     return _sum(_parts(msg, len(rows)))
-
-
-def _by_tensor(pairs):
-    """``[(a, v), ...]`` -> ``[(a, sum of the v paired with a), ...]``, one entry per distinct tensor
-    ``a`` (the same object): a product linear in ``v`` is then formed once per ``a``."""
-    out = {}
-    for a, v in pairs:
-        out[id(a)] = (a, v if id(a) not in out else out[id(a)][1] + v)
-    return list(out.values())
-
-
-def _distinct(tensors):
-    """``(unique, index)``: the distinct tensors (by object) and, per tensor, its place among them."""
-    unique, index, seen = [], [], {}
-    for t in tensors:
-        if id(t) not in seen:
-            seen[id(t)] = len(unique)
-            unique.append(t)
-        index.append(seen[id(t)])
-    return unique, index
 
 
 def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
