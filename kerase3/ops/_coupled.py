@@ -72,7 +72,7 @@ class CoupledTables:
         C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
         blocks: one dict per input block with paths: ``b`` (its index in ``irreps_in1``), ``mul``,
             ``d1``, ``K``, ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block,
-            ``d3``) and ``path_of`` (the path of each output component).
+            ``d3``).
         native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
     """
 
@@ -96,10 +96,7 @@ class CoupledTables:
                 places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
-            # ``path_of`` (p of each K) expands the per-path weights [Z, P, mul] to [Z, K, mul] by
-            # one gather
-            path_of = np.concatenate([np.full(pl["d3"], i) for i, pl in enumerate(places)]).astype("int32")
-            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, path_of=path_of))
+            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
@@ -161,13 +158,17 @@ def _block_weights(T, w, shared):
     return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
 
 
-def _expand(wb, blk, dtype):
-    """``[Z, P, mul]`` -> ``[Z, K, mul]`` (one path: broadcast as ``[Z, 1, mul]``)."""
-    if wb.shape[1] == 1:
-        return wb
-    # a gather along the paths: XLA fuses it into the product that uses it (a product with E
-    # was a matrix product of its own: a kernel to compile and a buffer)
-    return backend.take(wb, ops.convert_to_tensor(blk["path_of"], dtype="int32"), axis=1)
+def _weighted(y, wb, blk):
+    """``y [Z, K, mul]`` times each path's weights ``wb [Z, P, mul]`` on its range of ``K``: one
+    product per path, concatenated along ``K``. (A gather of the weights along ``K`` fused into the
+    product made XLA compute every element through a dynamic index, unvectorised: the largest
+    kernels of a training step.)"""
+    paths = blk["paths"]
+    if len(paths) == 1:
+        return y * wb
+    ys = backend.split(y, [p["d3"] for p in paths], axis=1)
+    ws = backend.split(wb, [1] * len(paths), axis=1)
+    return ops.concatenate([a * b for a, b in zip(ys, ws)], axis=1)
 
 
 def _path_sums(gy, blk):
@@ -209,7 +210,7 @@ def _forward(T, x1, x2, w, shared):
     outs = []
     for blk, wb, Mb in zip(T.blocks, _block_weights(T, w, shared), Mp):
         y = _contract(x1p[blk["b"]], Mb, blk)
-        outs.append(ops.reshape(y * _expand(wb, blk, x1.dtype), (-1, blk["mul"] * blk["K"])))
+        outs.append(ops.reshape(_weighted(y, wb, blk), (-1, blk["mul"] * blk["K"])))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
@@ -229,7 +230,7 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
         if not (need[0] or need[1]):
             continue
-        gw = gb * _expand(wb, blk, g.dtype)
+        gw = _weighted(gb, wb, blk)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         if need[0]:
@@ -314,7 +315,7 @@ def _groups(flat, n):
     return [tuple(flat[k : k + n]) for k in range(0, len(flat), n)]
 
 
-def _multilinear(forward_sum, partials_sum, n):
+def _multilinear(forward_sum, partials_sum, n, joint_sum=None):
     """A map ``F`` linear in each of its ``n`` arguments, with a gradient of every order.
 
     ``forward_sum(terms)`` is ``sum_k F(*terms[k])``; ``partials_sum(g, terms, picks)`` is, for each
@@ -324,7 +325,8 @@ def _multilinear(forward_sum, partials_sum, n):
     of its partials at other arguments: the second-order terms of one call (``n`` products and
     ``n`` partials, e.g. forces in a loss) are one ``forward_sum`` and one ``partials_sum`` over
     stacked terms (one traced computation each instead of ``n``); higher orders take the terms
-    one by one.
+    one by one. ``joint_sum(g, terms, picks)``, when given, returns both at once (one loop over
+    the edges instead of two: what the terms share, such as their path weights, is computed once).
     """
     everything = (True,) * n
 
@@ -350,18 +352,46 @@ def _multilinear(forward_sum, partials_sum, n):
         @ops.custom_gradient
         def f(g, *flat):
             def grad(*args, upstream=None):
-                cot = _cotangents(args, upstream, n)
-                dg, dflat = [], []
-                for t, pk in zip(_groups(flat, n), picks):
-                    d = second(g, t, [c if p else None for c, p in zip(cot, pk)])
-                    dg.append(d[0])
-                    dflat.extend(d[1:])
-                return [_sum(dg)] + dflat
+                return through_partials(g, flat, picks, _cotangents(args, upstream, n))
 
             g_, *flat_ = _detached(g, *flat)
             return tuple(partials_sum(g_, _groups(flat_, n), picks)), grad
 
         return f(g, *[a for t in terms for a in t])
+
+    def through_partials(g, flat, picks, cot):
+        """The gradient of ``partials(g, terms, picks)`` for the cotangents ``cot`` of its outputs:
+        ``[d/dg] + d/d(each argument of each term)``."""
+        dg, dflat = [], []
+        for t, pk in zip(_groups(flat, n), picks):
+            d = second(g, t, [c if p else None for c, p in zip(cot, pk)])
+            dg.append(d[0])
+            dflat.extend(d[1:])
+        return [_sum(dg)] + dflat
+
+    def both(g, terms, picks):
+        """``(product_sum(terms), partials(g, terms, picks))``, computed together by ``joint_sum``."""
+        picks = tuple(picks)
+        if joint_sum is None:
+            return product_sum(terms), partials(g, terms, picks)
+
+        @ops.custom_gradient
+        def f(g, *flat):
+            def grad(*args, upstream=None):
+                c_prod, *cot = _cotangents(args, upstream, n + 1)
+                out = through_partials(g, flat, picks, cot) if any(c is not None for c in cot) else [None] * (1 + len(flat))
+                if c_prod is not None:  # through the products: each term's partials at c_prod
+                    for k, t in enumerate(_groups(flat, n)):
+                        for j, v in enumerate(partials(c_prod, [t], (everything,))):
+                            out[1 + k * n + j] = _sum([out[1 + k * n + j], v])
+                return out
+
+            g_, *flat_ = _detached(g, *flat)
+            prod, parts = joint_sum(g_, _groups(flat_, n), picks)
+            return (prod,) + tuple(parts), grad
+
+        out = f(g, *[a for t in terms for a in t])
+        return out[0], out[1:]
 
     def second(g, t, cot):
         """``(d/dg, d/d(each argument))`` of ``sum_j <cot_j, d<g, F>/d(argument j)>`` at ``t``: F with
@@ -370,8 +400,7 @@ def _multilinear(forward_sum, partials_sum, n):
         swapped = [(k, t[:k] + (a,) + t[k + 1 :]) for k, a in enumerate(cot) if a is not None]
         if not swapped:
             return (None,) * (n + 1)
-        dg = product_sum([u for _, u in swapped])
-        d = partials(g, [u for _, u in swapped], [tuple(j != k for j in range(n)) for k, _ in swapped])
+        dg, d = both(g, [u for _, u in swapped], [tuple(j != k for j in range(n)) for k, _ in swapped])
         return (dg,) + tuple(d)
 
     return lambda *args: product_sum([tuple(args)])
@@ -565,23 +594,43 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
+    def add_partials(carry, d, si, start, new):
+        """The partials of a block added to (node sums) or written into (per edge) their results;
+        the last block rewrites the derivatives of its first edges with the same values."""
+        out = [backend.scatter_add(carry[0], si, d[0] * new)]
+        out += [ops.slice_update(c, (start, 0), dk) for c, dk in zip(carry[1:3], d[1:3])]
+        if n == 4:  # dW: this block's new edges only
+            out.append(carry[3] + d[3])
+        return tuple(out)
+
+    partials_init = lambda: (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
+
     def partials_sum(g, terms, picks):
         edge_ts, index = edge_tensors(terms)
 
         def step(i, carry):
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
             d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, edge_rows(terms, rows, index), picks, new)
-            # the last block rewrites the derivatives of its first edges with the same values
-            out = [backend.scatter_add(carry[0], si, d[0] * new)]
-            out += [ops.slice_update(c, (start, 0), dk) for c, dk in zip(carry[1:3], d[1:3])]
-            if n == 4:  # dW: this block's new edges only
-                out.append(carry[3] + d[3])
-            return tuple(out)
+            return add_partials(carry, d, si, start, new)
 
-        init = (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
-        return ops.fori_loop(0, steps, step, init)
+        return ops.fori_loop(0, steps, step, partials_init())
 
-    return _multilinear(forward_sum, partials_sum, n)(*args)
+    def joint_sum(g, terms, picks):
+        """``(forward_sum(terms), partials_sum(g, terms, picks))`` in one loop: the blocks' slices,
+        gathers and path weights ``h W``, which the two share, are computed once per block."""
+        edge_ts, index = edge_tensors(terms)
+
+        def step(i, carry):
+            start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
+            er = edge_rows(terms, rows, index)
+            msg = _stacked_forward(T, [t[0] for t in terms], si, er)
+            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, er, picks, new)
+            return (backend.scatter_add(carry[0], ri, msg * new),) + add_partials(carry[1:], d, si, start, new)
+
+        out = ops.fori_loop(0, steps, step, (ops.zeros((num_nodes, T.native_dim), dtype=x.dtype),) + partials_init())
+        return out[0], list(out[1:])
+
+    return _multilinear(forward_sum, partials_sum, n, joint_sum)(*args)
 
 
 def coupled_tensor_product(T, x1, x2, w, shared_weights):
