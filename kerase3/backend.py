@@ -19,6 +19,10 @@ be is here:
   traces about twenty ops to turn its cut indices back into sizes);
 - `einsum`: on TensorFlow a two-operand einsum as one matrix product (TensorFlow lowers its
   ``Einsum`` op to XLA by a per-op MLIR pass pipeline: about 10 ms of compilation per einsum);
+- `unrecorded`: the inputs of a custom gradient's forward computation cut from the tape on
+  TensorFlow (whose tape in a traced function records the operations inside it and then
+  differentiates them), unchanged elsewhere (on JAX a ``stop_gradient`` there zeroed third
+  derivatives through nested custom gradients);
 - `known_zero`: whether a traced tensor is a constant of zeros (TensorFlow's tape passes them
   as the cotangents of outputs nothing used);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
@@ -441,6 +445,18 @@ def einsum(subscripts, *operands):
     y = _tf().matmul(A, B)
     y = _reshaped(y, bshape + _group_shape(a, sa, [[c] for c in free_a]) + _group_shape(b, sb, [[c] for c in free_b]))
     return _transposed(y, batch + free_a + free_b, list(out))
+
+
+def unrecorded(tensors):
+    """``tensors`` without a gradient path on TensorFlow (``stop_gradient``), as they are on other
+    backends: for the forward computation inside a custom gradient's function, whose gradient
+    is the hand-written one. TensorFlow's tape, in a traced function, also records the operations
+    there and differentiates them (loops included) although that gradient is never used; on JAX
+    the gradient function replaces them anyway, and a ``stop_gradient`` there cut derivatives of
+    third order (forces' second derivatives) to zero."""
+    if keras.backend.backend() != "tensorflow":
+        return list(tensors)
+    return [keras.ops.stop_gradient(t) for t in tensors]
 
 
 def known_zero(t):

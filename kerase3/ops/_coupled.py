@@ -302,12 +302,11 @@ def _by_tensor(pairs):
 
 
 def _detached(*args):
-    """The arguments without a gradient path: TensorFlow's tape (in a traced function) also
-    records the operations inside a ``custom_gradient`` function and then differentiates them
-    (its loops too) although their gradient is never used. An argument passed more than once
-    (terms sharing it) stays one tensor."""
+    """The arguments without a gradient path (`kerase3.backend.unrecorded`) for the forward
+    computation of a ``custom_gradient`` function. An argument passed more than once (terms
+    sharing it) stays one tensor."""
     unique, index = _distinct(args)
-    detached = [ops.stop_gradient(a) for a in unique]
+    detached = backend.unrecorded(unique)
     return [detached[i] for i in index]
 
 
