@@ -301,12 +301,14 @@ def _by_tensor(pairs):
     return list(zip(unique, sums))
 
 
-def _detached(*args):
-    """The arguments without a gradient path (`kerase3.backend.unrecorded`) for the forward
-    computation of a ``custom_gradient`` function. An argument passed more than once (terms
-    sharing it) stays one tensor."""
+def _detached(*args, everywhere=False):
+    """The arguments without a gradient path for the forward computation of a ``custom_gradient``
+    function: on TensorFlow (`kerase3.backend.unrecorded`), or on every backend (``everywhere``:
+    the product itself, whose derivatives JAX then never forms from the forward loop; the
+    partials' inputs stay connected on JAX, where cutting them zeroed third derivatives). An
+    argument passed more than once (terms sharing it) stays one tensor."""
     unique, index = _distinct(args)
-    detached = backend.unrecorded(unique)
+    detached = [ops.stop_gradient(a) for a in unique] if everywhere else backend.unrecorded(unique)
     return [detached[i] for i in index]
 
 
@@ -341,7 +343,7 @@ def _multilinear(forward_sum, partials_sum, n, joint_sum=None):
                     out.extend(partials(g, [t], (everything,)))
                 return out
 
-            return forward_sum(_groups(_detached(*flat), n)), grad
+            return forward_sum(_groups(_detached(*flat, everywhere=True), n)), grad
 
         return f(*[a for t in terms for a in t])
 

@@ -214,15 +214,9 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, fac
         assert np.abs(a[1][:, two_e]).max() == 0
 
 
-def _third_order(plan, x, e, w, W, senders, receivers, v, r, q):
-    """d/d(x, e, h, W) of ``<q, d/dx <r, (d<v, messages summed>/de)^2>>``: a third derivative, through
-    the loop that computes a second derivative's products and partials together."""
-    from kerase3.ops import scatter_tensor_product
-
-    n = x.shape[0]
-
-    def call(a):
-        return scatter_tensor_product(plan, a[0], a[1], a[2], senders, receivers, n, weight_matrix=a[3])
+def _third_order(call, args, v, r, q):
+    """d/d(args) of ``<q, d/dx <r, (d<v, call(args)>/de)^2>>`` (``args = (x, e, ...)``): a third derivative."""
+    x, e = args[:2]
 
     if BACKEND == "jax":
         import jax
@@ -236,7 +230,7 @@ def _third_order(plan, x, e, w, W, senders, receivers, v, r, q):
         def third(*a):
             return jax.numpy.sum(q * jax.grad(loss, argnums=0)(*a))
 
-        return [np.asarray(t) for t in jax.jit(jax.grad(third, argnums=(0, 1, 2, 3)))(x, e, w, W)]
+        return [np.asarray(t) for t in jax.jit(jax.grad(third, argnums=tuple(range(len(args)))))(*args)]
     import tensorflow as tf
 
     @tf.function
@@ -253,15 +247,15 @@ def _third_order(plan, x, e, w, W, senders, receivers, v, r, q):
             third = tf.reduce_sum(q * tf.convert_to_tensor(t2.gradient(loss, a[0])))
         return t3.gradient(third, a, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-    return [tf.convert_to_tensor(t).numpy() for t in grads(*(tf.constant(t) for t in (x, e, w, W)))]
+    return [tf.convert_to_tensor(t).numpy() for t in grads(*(tf.constant(t) for t in args))]
 
 
 def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkeypatch):
     """A second derivative's products and partials run in one loop over blocks of edges, with a
     gradient of its own: third derivatives through it equal automatic differentiation of the
-    general kernel (on JAX they were zeros while the custom gradients' forward computations
-    stopped the gradient of their inputs)."""
-    from kerase3.ops import _coupled
+    general kernel, as do those of the product alone (on JAX they were zeros while the partials'
+    forward computations stopped the gradient of their inputs)."""
+    from kerase3.ops import _coupled, scatter_tensor_product
 
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", 4)
     monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
@@ -275,8 +269,18 @@ def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkey
     v = rng.normal(size=(n_nodes, fast.irreps_out.dim))
     r = rng.normal(size=(n_edges, fast.irreps_in2.dim))
     q = rng.normal(size=x.shape)
-    a = _third_order(fast, x, e, h, W, senders, receivers, v, r, q)
-    b = _third_order(general, x, e, h, W, senders, receivers, v, r, q)
-    for k, (p, t) in enumerate(zip(a, b)):
-        assert (np.abs(t).max() > 1e-3) == (k != 1)  # linear in e, and e is not in d/de: no e here
-        np.testing.assert_allclose(p, t, rtol=0, atol=1e-10 * max(1.0, np.abs(t).max()))
+    def scattered(plan):
+        return lambda a: scatter_tensor_product(plan, a[0], a[1], a[2], senders, receivers, n_nodes, weight_matrix=a[3])
+
+    def per_edge(plan):  # the product alone (no loop, no joint computation)
+        return lambda a: tensor_product(plan, a[0], a[1], a[2], shared_weights=False)
+
+    x1 = rng.normal(size=(n_edges, fast.irreps_in1.dim))
+    w = rng.normal(size=(n_edges, fast.weight_numel))
+    v1, q1 = rng.normal(size=(n_edges, fast.irreps_out.dim)), rng.normal(size=x1.shape)
+    for make, args, vv, qq in [(scattered, (x, e, h, W), v, q), (per_edge, (x1, e, w), v1, q1)]:
+        a = _third_order(make(fast), args, vv, r, qq)
+        b = _third_order(make(general), args, vv, r, qq)
+        for k, (p, t) in enumerate(zip(a, b)):
+            assert (np.abs(t).max() > 1e-3) == (k != 1)  # linear in e, and e is not in d/de: no e here
+            np.testing.assert_allclose(p, t, rtol=0, atol=1e-10 * max(1.0, np.abs(t).max()))
