@@ -158,17 +158,26 @@ def _block_weights(T, w, shared):
     return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
 
 
-def _weighted(y, wb, blk):
-    """``y [Z, K, mul]`` times each path's weights ``wb [Z, P, mul]`` on its range of ``K``: one
-    product per path, concatenated along ``K``. (A gather of the weights along ``K`` fused into the
-    product made XLA compute every element through a dynamic index, unvectorised: the largest
-    kernels of a training step.)"""
+def _times(a, b, reps):
+    """``a * b`` where ``b`` stacks ``reps`` terms along its rows and ``a`` is shared by all of them
+    (broadcast, never copied ``reps`` times)."""
+    if reps == 1:
+        return a * b
+    shape = tuple(np.broadcast_shapes(tuple(a.shape[1:]), tuple(b.shape[1:])))
+    return ops.reshape(ops.reshape(a, (1, -1) + tuple(a.shape[1:])) * ops.reshape(b, (reps, -1) + tuple(b.shape[1:])), (-1,) + shape)
+
+
+def _weighted(y, wb, blk, reps=1):
+    """``y [Z, K, mul]`` times each path's weights ``wb [reps * Z, P, mul]`` on its range of ``K``:
+    one product per path, concatenated along ``K`` (``reps``: `_times`). (A gather of the weights
+    along ``K`` fused into the product made XLA compute every element through a dynamic index,
+    unvectorised: the largest kernels of a training step.)"""
     paths = blk["paths"]
     if len(paths) == 1:
-        return y * wb
+        return _times(y, wb, reps)
     ys = backend.split(y, [p["d3"] for p in paths], axis=1)
     ws = backend.split(wb, [1] * len(paths), axis=1)
-    return ops.concatenate([a * b for a, b in zip(ys, ws)], axis=1)
+    return ops.concatenate([_times(a, b, reps) for a, b in zip(ys, ws)], axis=1)
 
 
 def _path_sums(gy, blk):
@@ -214,9 +223,10 @@ def _forward(T, x1, x2, w, shared):
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
-def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
+def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1):
     """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout); only
-    those ``need`` asks for (None for the others)."""
+    those ``need`` asks for (None for the others). ``reps``: the arguments stack that many terms
+    along their rows, all with the same ``g``."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     x1p, Mp, gp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes), split_sizes(g, T.n_sizes)
     dx1, dw, dM = {}, [], []
@@ -225,12 +235,12 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True)):
         gb = ops.reshape(gb, (-1, K, mul))
         if need[2]:
             y = _contract(x1p[blk["b"]], Mb, blk)
-            gy = gb * y
+            gy = _times(gb, y, reps)
             dwb = _path_sums(gy, blk)
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
         if not (need[0] or need[1]):
             continue
-        gw = _weighted(gb, wb, blk)
+        gw = _weighted(gb, wb, blk, reps)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         if need[0]:
@@ -495,8 +505,8 @@ def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
     else:
         for j in range(3):
             if sel[j]:
-                p = _partials(T, _rows([gr] * len(sel[j])), _rows([xs[k] for k in sel[j]]), _rows([ew[k][0] for k in sel[j]]),
-                              _rows([ew[k][1] for k in sel[j]]), False, need=tuple(i == j for i in range(3)))
+                p = _partials(T, gr, _rows([xs[k] for k in sel[j]]), _rows([ew[k][0] for k in sel[j]]),
+                              _rows([ew[k][1] for k in sel[j]]), False, need=tuple(i == j for i in range(3)), reps=len(sel[j]))
                 d[j] = list(zip(sel[j], _parts(p[j], len(sel[j]))))
     dx = _sum([v for _, v in d[0]])
     de = _sum([v for _, v in d[1]])
