@@ -259,7 +259,7 @@ def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkey
 
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", 4)
     monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
-    fast, general = _plans(CASES[0])
+    fast, general = _plans(("2x0e+2x1o", "0e+1o", 1))  # small: third derivatives trace deep
     rng = np.random.default_rng(5)
     n_nodes, n_edges = 5, 11
     x = rng.normal(size=(n_nodes, fast.irreps_in1.dim))
@@ -278,7 +278,10 @@ def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkey
     x1 = rng.normal(size=(n_edges, fast.irreps_in1.dim))
     w = rng.normal(size=(n_edges, fast.weight_numel))
     v1, q1 = rng.normal(size=(n_edges, fast.irreps_out.dim)), rng.normal(size=x1.shape)
-    for make, args, vv, qq in [(scattered, (x, e, h, W), v, q), (per_edge, (x1, e, w), v1, q1)]:
+    checks = [(scattered, (x, e, h, W), v, q)]
+    if BACKEND == "jax":  # where the product's third derivatives were zeros (TensorFlow: 10 s more tracing)
+        checks.append((per_edge, (x1, e, w), v1, q1))
+    for make, args, vv, qq in checks:
         a = _third_order(make(fast), args, vv, r, qq)
         b = _third_order(make(general), args, vv, r, qq)
         for k, (p, t) in enumerate(zip(a, b)):
