@@ -34,7 +34,9 @@ On graphs, `coupled_scatter` makes gather, product and sum at the receivers one 
 the sender features, the harmonics and the weights, or in the radial network's last hidden
 features and last matrix when the weights are their product) and computes it, and every
 derivative of it, in a loop over blocks of `EDGE_CHUNK` edges: no tensor of all edges' messages
-or path weights is ever formed (``benchmarks/RESULTS.md``, "edges a block at a time").
+or path weights is ever formed (``benchmarks/RESULTS.md``, "edges a block at a time"). The
+products and partials of a second derivative share one loop (their path weights are formed
+once per block).
 """
 
 import os
@@ -614,7 +616,8 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
             out.append(carry[3] + d[3])
         return tuple(out)
 
-    partials_init = lambda: (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
+    def partials_init():
+        return (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
 
     def partials_sum(g, terms, picks):
         edge_ts, index = edge_tensors(terms)
