@@ -292,14 +292,16 @@ def _sum(terms):
     return out
 
 
-def _distinct(tensors):
-    """``(unique, index)``: the distinct tensors (by object) and, per tensor, its place among them."""
+def _distinct(items, key=id):
+    """``(unique, index)``: the distinct items (by object, or by ``key``) and, per item, its place
+    among them."""
     unique, index, seen = [], [], {}
-    for t in tensors:
-        if id(t) not in seen:
-            seen[id(t)] = len(unique)
+    for t in items:
+        k = key(t)
+        if k not in seen:
+            seen[k] = len(unique)
             unique.append(t)
-        index.append(seen[id(t)])
+        index.append(seen[k])
     return unique, index
 
 
@@ -469,32 +471,33 @@ def _parts(y, n):
     return ops.split(y, n, axis=0)
 
 
-def _edge_weights(t):
-    """A term's ``(e, w)`` on a set of edges from its per-edge arguments: ``(e, w)`` or
-    ``(e, h, W)`` with ``w = h W``."""
-    return (t[0], t[1]) if len(t) == 2 else (t[0], ops.matmul(t[1], t[2]))
+def _on_edges(x, s, rows):
+    """The terms' product arguments on one set of edges: per term its node features ``x`` gathered
+    by ``s``, and ``(e, w)`` from its per-edge arguments in ``rows``, ``(e, w)`` or ``(e, h, W)``
+    with ``w = h W``. Each distinct gather and each distinct product ``h W`` is formed once (the
+    terms of a second derivative share them; forward and partials of one loop share all)."""
+    ux, ix = _distinct(x)
+    gathered = [backend.take(xk, s, axis=0) for xk in ux]
+    uw, iw = _distinct(rows, key=lambda t: tuple(id(a) for a in t[1:]))
+    weights = [t[1] if len(t) == 2 else ops.matmul(t[1], t[2]) for t in uw]
+    return [gathered[i] for i in ix], [(t[0], weights[i]) for t, i in zip(rows, iw)]
 
 
-def _stacked_forward(T, x, s, rows):
-    """The sum of the terms' messages on one set of edges: ``rows`` holds per term the edges'
-    arguments (`_edge_weights`), ``x`` per term node features gathered by ``s``; all terms in one
-    product."""
-    ew = [_edge_weights(t) for t in rows]
-    xs = _rows([backend.take(xk, s, axis=0) for xk in x])
-    msg = _forward(T, xs, _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
-    return _sum(_parts(msg, len(rows)))
+def _stacked_forward(T, xs, ew):
+    """The sum of the terms' messages on one set of edges from their arguments there
+    (`_on_edges`); all terms in one product."""
+    msg = _forward(T, _rows(xs), _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
+    return _sum(_parts(msg, len(ew)))
 
 
-def _stacked_partials(T, g, x, s, r, rows, picks, new=None):
+def _stacked_partials(T, g, xs, ew, r, rows, picks, new=None):
     """Partials on one set of edges, summed over the terms that pick them: per edge ``dx1`` (still
     to be summed at the senders), ``de`` and ``dw`` -- or, for weights ``h W``, ``dh = dw W^T`` and
-    this set's part of ``dW = h^T dw`` (``new``: 1 on the edges that count in it). ``rows`` holds
-    per term the edges' arguments (`_edge_weights`), ``x`` per term the node features gathered
-    by ``s``. Each of the kernel's partials is computed once, for the terms that need it stacked
-    (one traced computation however many terms)."""
+    this set's part of ``dW = h^T dw`` (``new``: 1 on the edges that count in it). ``xs`` and ``ew``
+    are the terms' arguments there (`_on_edges`), ``rows`` their per-edge arguments; ``g`` is
+    gathered by the receivers ``r``. Each of the kernel's partials is computed once, for the terms
+    that need it stacked (one traced computation however many terms)."""
     gr = backend.take(g, r, axis=0)
-    xs = [backend.take(xk, s, axis=0) for xk in x]
-    ew = [_edge_weights(t) for t in rows]
     factored = len(rows[0]) == 3
     # the terms that need each of the kernel's partials d/dx1, d/de, d/dw (dh and dW come from dw)
     sel = [[k for k, pk in enumerate(picks) if (pk[j] if j < 2 or not factored else pk[2] or pk[3])] for j in range(3)]
@@ -558,11 +561,12 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     num_edges = e.shape[0]
     if chunk <= 0 or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
         def forward_sum(terms):
-            msg = _stacked_forward(T, [t[0] for t in terms], senders, [t[1:] for t in terms])
+            msg = _stacked_forward(T, *_on_edges([t[0] for t in terms], senders, [t[1:] for t in terms]))
             return ops.segment_sum(msg, receivers, num_segments=num_nodes)
 
         def partials_sum(g, terms, picks):
-            d = _stacked_partials(T, g, [t[0] for t in terms], senders, receivers, [t[1:] for t in terms], picks)
+            rows = [t[1:] for t in terms]
+            d = _stacked_partials(T, g, *_on_edges([t[0] for t in terms], senders, rows), receivers, rows, picks)
             return [ops.segment_sum(d[0], senders, num_segments=num_nodes)] + list(d[1:])
 
         return _multilinear(forward_sum, partials_sum, n)(*args)
@@ -602,7 +606,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
 
         def step(i, acc):
             _, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            msg = _stacked_forward(T, [t[0] for t in terms], si, edge_rows(terms, rows, index))
+            msg = _stacked_forward(T, *_on_edges([t[0] for t in terms], si, edge_rows(terms, rows, index)))
             return backend.scatter_add(acc, ri, msg * new)
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
@@ -624,21 +628,23 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
 
         def step(i, carry):
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
-            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, edge_rows(terms, rows, index), picks, new)
+            er = edge_rows(terms, rows, index)
+            d = _stacked_partials(T, g, *_on_edges([t[0] for t in terms], si, er), ri, er, picks, new)
             return add_partials(carry, d, si, start, new)
 
         return ops.fori_loop(0, steps, step, partials_init())
 
     def joint_sum(g, terms, picks):
         """``(forward_sum(terms), partials_sum(g, terms, picks))`` in one loop: the blocks' slices,
-        gathers and path weights ``h W``, which the two share, are computed once per block."""
+        gathers and path weights ``h W``, which the two share, are formed once per block."""
         edge_ts, index = edge_tensors(terms)
 
         def step(i, carry):
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
             er = edge_rows(terms, rows, index)
-            msg = _stacked_forward(T, [t[0] for t in terms], si, er)
-            d = _stacked_partials(T, g, [t[0] for t in terms], si, ri, er, picks, new)
+            xs, ew = _on_edges([t[0] for t in terms], si, er)  # formed once for both
+            msg = _stacked_forward(T, xs, ew)
+            d = _stacked_partials(T, g, xs, ew, ri, er, picks, new)
             return (backend.scatter_add(carry[0], ri, msg * new),) + add_partials(carry[1:], d, si, start, new)
 
         out = ops.fori_loop(0, steps, step, (ops.zeros((num_nodes, T.native_dim), dtype=x.dtype),) + partials_init())

@@ -118,6 +118,19 @@ def test_broadcast_batch_axes_and_empty_batch():
     assert tuple(empty.shape) == (0, fast.irreps_out.dim)
 
 
+def _jax_energy_and_loss(call, v, r):
+    """JAX: ``<v, call(args)>`` and the forces-like ``<r, (d/de of it)^2>`` as functions of the args."""
+    import jax
+
+    def energy(*a):
+        return jax.numpy.sum(v * call(a))
+
+    def loss(*a):
+        return jax.numpy.sum(r * jax.grad(energy, argnums=1)(*a) ** 2)
+
+    return energy, loss
+
+
 def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False, W=None):
     """Node sums of the messages, and first and second derivatives (forces-like) of them
     (``dynamic``: TensorFlow traces with the edge count unknown; ``W``: the weights are ``w @ W``,
@@ -134,12 +147,7 @@ def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False, W=Non
     if BACKEND == "jax":
         import jax
 
-        def energy(*a):
-            return jax.numpy.sum(v * call(a))
-
-        def loss(*a):
-            return jax.numpy.sum(r * jax.grad(energy, argnums=1)(*a) ** 2)
-
+        energy, loss = _jax_energy_and_loss(call, v, r)
         out = call(args)
         g1 = jax.jit(jax.grad(energy, argnums=tuple(range(nargs))))(*args)
         g2 = jax.jit(jax.grad(loss, argnums=tuple(range(nargs))))(*args)
@@ -216,16 +224,10 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, fac
 
 def _third_order(call, args, v, r, q):
     """d/d(args) of ``<q, d/dx <r, (d<v, call(args)>/de)^2>>`` (``args = (x, e, ...)``): a third derivative."""
-    x, e = args[:2]
-
     if BACKEND == "jax":
         import jax
 
-        def energy(*a):
-            return jax.numpy.sum(v * call(a))
-
-        def loss(*a):
-            return jax.numpy.sum(r * jax.grad(energy, argnums=1)(*a) ** 2)
+        _, loss = _jax_energy_and_loss(call, v, r)
 
         def third(*a):
             return jax.numpy.sum(q * jax.grad(loss, argnums=0)(*a))
