@@ -169,41 +169,58 @@ def _times(a, b, reps):
     return ops.reshape(ops.reshape(a, (1, -1) + tuple(a.shape[1:])) * ops.reshape(b, (reps, -1) + tuple(b.shape[1:])), (-1,) + shape)
 
 
-def _weighted(y, wb, blk, reps=1):
+def _path_of(blk):
+    """Per output component ``K`` of a block, the index of its path."""
+    return np.concatenate([np.full(p["d3"], j) for j, p in enumerate(blk["paths"])]).astype(np.int32)
+
+
+def _weighted(y, wb, blk, reps=1, compact=False):
     """``y [Z, K, mul]`` times each path's weights ``wb [reps * Z, P, mul]`` on its range of ``K``:
     one product per path, concatenated along ``K`` (``reps``: `_times`). (A gather of the weights
     along ``K`` fused into the product made XLA compute every element through a dynamic index,
-    unvectorised: the largest kernels of a training step.)"""
+    unvectorised: the largest kernels of a training step.) ``compact`` (`COMPACT_MAX_ROWS`): that
+    gather, one kernel instead of a product per path and a concatenation."""
     paths = blk["paths"]
     if len(paths) == 1:
         return _times(y, wb, reps)
+    if compact:
+        return _times(y, backend.take(wb, ops.convert_to_tensor(_path_of(blk), dtype="int32"), axis=1), reps)
     ys = backend.split(y, [p["d3"] for p in paths], axis=1)
     ws = backend.split(wb, [1] * len(paths), axis=1)
     return ops.concatenate([_times(a, b, reps) for a, b in zip(ys, ws)], axis=1)
 
 
-def _path_sums(gy, blk):
+def _path_sums(gy, blk, compact=False):
     """``[Z, K, mul]`` -> ``[Z, P * mul]``: the sum over each path's output components (d/dw).
     One split and a sum per path: XLA fuses each sum with the product that makes ``gy``, where a
     product with a 0/1 path-by-component matrix over K needed K innermost (a transpose of ``gy``
-    and back, a quarter of a training step's time in copies)."""
+    and back, a quarter of a training step's time in copies). ``compact`` (`COMPACT_MAX_ROWS`):
+    that product, one matrix product instead of a reduction kernel per path."""
     paths = blk["paths"]
     if len(paths) == 1:
         return ops.sum(gy, axis=1)
+    if compact:
+        E = np.zeros((blk["K"], len(paths)))
+        E[np.arange(blk["K"]), _path_of(blk)] = 1.0
+        dw = backend.einsum("zku,kp->zpu", gy, ops.convert_to_tensor(E, dtype=gy.dtype))
+        return ops.reshape(dw, (-1, len(paths) * blk["mul"]))
     parts = backend.split(gy, [p["d3"] for p in paths], axis=1)
     sums = [ops.reshape(t, (-1, blk["mul"])) if p["d3"] == 1 else ops.sum(t, axis=1) for p, t in zip(paths, parts)]
     return ops.concatenate(sums, axis=-1)
 
 
-def _contract(x1b, Mb, blk):
+def _contract(x1b, Mb, blk, compact=False):
     """``y[z, K, u] = sum_i M[z, i, K] x1[z, i, u]`` of one block (its columns of x1, in ir_mul, and
     of M) -> ``[Z, K, mul]``.
 
     The sum over the ``2 l1 + 1`` components is written out term by term: XLA then emits one
     elementwise loop whose innermost index is the channel (vectorised), where a reduction over
     the component axis became a scalar loop per output element (2-3x slower on this project's
-    CPU, the largest kernel of a training step)."""
+    CPU, the largest kernel of a training step). ``compact`` (`COMPACT_MAX_ROWS`): one batched
+    matrix product."""
     mul, d1, K = blk["mul"], blk["d1"], blk["K"]
+    if compact and d1 > 1:
+        return backend.einsum("zik,ziu->zku", ops.reshape(Mb, (-1, d1, K)), ops.reshape(x1b, (-1, d1, mul)))
     x1b = ops.reshape(x1b, (-1, d1, 1, mul))
     Mb = ops.reshape(Mb, (-1, d1, K, 1))
     if d1 == 1:
@@ -215,20 +232,20 @@ def _contract(x1b, Mb, blk):
     return ops.reshape(y, (-1, K, mul))
 
 
-def _forward(T, x1, x2, w, shared):
+def _forward(T, x1, x2, w, shared, compact=False):
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     x1p, Mp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes)
     outs = []
     for blk, wb, Mb in zip(T.blocks, _block_weights(T, w, shared), Mp):
-        y = _contract(x1p[blk["b"]], Mb, blk)
-        outs.append(ops.reshape(_weighted(y, wb, blk), (-1, blk["mul"] * blk["K"])))
+        y = _contract(x1p[blk["b"]], Mb, blk, compact)
+        outs.append(ops.reshape(_weighted(y, wb, blk, compact=compact), (-1, blk["mul"] * blk["K"])))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
-def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1):
+def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1, compact=False):
     """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout); only
     those ``need`` asks for (None for the others). ``reps``: the arguments stack that many terms
-    along their rows, all with the same ``g``."""
+    along their rows, all with the same ``g``. ``compact``: `COMPACT_MAX_ROWS`."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     x1p, Mp, gp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes), split_sizes(g, T.n_sizes)
     dx1, dw, dM = {}, [], []
@@ -236,13 +253,13 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1):
         mul, d1, K = blk["mul"], blk["d1"], blk["K"]
         gb = ops.reshape(gb, (-1, K, mul))
         if need[2]:
-            y = _contract(x1p[blk["b"]], Mb, blk)
+            y = _contract(x1p[blk["b"]], Mb, blk, compact)
             gy = _times(gb, y, reps)
-            dwb = _path_sums(gy, blk)
+            dwb = _path_sums(gy, blk, compact)
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
         if not (need[0] or need[1]):
             continue
-        gw = _weighted(gb, wb, blk, reps)
+        gw = _weighted(gb, wb, blk, reps, compact)
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         if need[0]:
@@ -436,11 +453,14 @@ def coupled_native(T, x1, x2, w, shared_weights):
     -> ``[Z, T.native_dim]`` in the kernel's layout (`CoupledTables.to_mul_ir` converts it), with
     a hand-written gradient of every order.
     """
+    compact = _compact(x1.shape[0])
+
     def forward_sum(terms):
-        return _sum([_forward(T, *t, shared_weights) for t in terms])
+        return _sum([_forward(T, *t, shared_weights, compact) for t in terms])
 
     def partials_sum(g, terms, picks):
-        return _picked([_partials(T, g, *t, shared_weights, need=pk) for t, pk in zip(terms, picks)], picks, terms)
+        return _picked([_partials(T, g, *t, shared_weights, need=pk, compact=compact) for t, pk in zip(terms, picks)],
+                       picks, terms)
 
     return _multilinear(forward_sum, partials_sum, 3)(x1, x2, w)
 
@@ -451,6 +471,19 @@ EDGE_CHUNK = int(os.environ.get("KERASE3_EDGE_CHUNK", "256"))
 #: Edge counts (known when traced) up to which the edges are taken all at once: small graphs
 #: gain nothing from the loop and compile a little faster without it.
 LOOP_MIN_EDGES = 4096
+#: Products over at most this many rows (edges, known when traced; outside the edge loop) are
+#: written in a compact form: the sum over input components one batched matrix product, the
+#: weights expanded over their paths' components by one gather and their gradient one matrix
+#: product, instead of a product and a reduction per path or component, then concatenated.
+#: XLA:CPU compiles it about a third faster (fewer and smaller kernels: a small model's
+#: compilation is mostly LLVM code generation for such kernels) and small inputs run as fast.
+#: The edge loop's blocks keep the other form, which runs faster on many edges (vectorised along
+#: the channels; ``benchmarks/RESULTS.md``).
+COMPACT_MAX_ROWS = 4096
+
+
+def _compact(rows):
+    return rows is not None and rows <= COMPACT_MAX_ROWS
 
 
 def _pad_edges(tensors, num_edges, chunk):
@@ -483,14 +516,14 @@ def _on_edges(x, s, rows):
     return [gathered[i] for i in ix], [(t[0], weights[i]) for t, i in zip(rows, iw)]
 
 
-def _stacked_forward(T, xs, ew):
+def _stacked_forward(T, xs, ew, compact=False):
     """The sum of the terms' messages on one set of edges from their arguments there
-    (`_on_edges`); all terms in one product."""
-    msg = _forward(T, _rows(xs), _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False)
+    (`_on_edges`); all terms in one product (``compact``: `COMPACT_MAX_ROWS`)."""
+    msg = _forward(T, _rows(xs), _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False, compact)
     return _sum(_parts(msg, len(ew)))
 
 
-def _stacked_partials(T, g, xs, ew, r, rows, picks, new=None):
+def _stacked_partials(T, g, xs, ew, r, rows, picks, new=None, compact=False):
     """Partials on one set of edges, summed over the terms that pick them: per edge ``dx1`` (still
     to be summed at the senders), ``de`` and ``dw`` -- or, for weights ``h W``, ``dh = dw W^T`` and
     this set's part of ``dW = h^T dw`` (``new``: 1 on the edges that count in it). ``xs`` and ``ew``
@@ -505,13 +538,14 @@ def _stacked_partials(T, g, xs, ew, r, rows, picks, new=None):
     if len(rows) == 1:  # one term: its partials together (they share intermediates)
         need = tuple(bool(sk) for sk in sel)
         if any(need):
-            p = _partials(T, gr, xs[0], *ew[0], False, need=need)
+            p = _partials(T, gr, xs[0], *ew[0], False, need=need, compact=compact)
             d = [[(0, p[j])] if need[j] else [] for j in range(3)]
     else:
         for j in range(3):
             if sel[j]:
                 p = _partials(T, gr, _rows([xs[k] for k in sel[j]]), _rows([ew[k][0] for k in sel[j]]),
-                              _rows([ew[k][1] for k in sel[j]]), False, need=tuple(i == j for i in range(3)), reps=len(sel[j]))
+                              _rows([ew[k][1] for k in sel[j]]), False, need=tuple(i == j for i in range(3)), reps=len(sel[j]),
+                              compact=compact)
                 d[j] = list(zip(sel[j], _parts(p[j], len(sel[j]))))
     dx = _sum([v for _, v in d[0]])
     de = _sum([v for _, v in d[1]])
@@ -560,13 +594,16 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
     if chunk <= 0 or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
+        compact = _compact(num_edges)
+
         def forward_sum(terms):
-            msg = _stacked_forward(T, *_on_edges([t[0] for t in terms], senders, [t[1:] for t in terms]))
+            msg = _stacked_forward(T, *_on_edges([t[0] for t in terms], senders, [t[1:] for t in terms]), compact)
             return ops.segment_sum(msg, receivers, num_segments=num_nodes)
 
         def partials_sum(g, terms, picks):
             rows = [t[1:] for t in terms]
-            d = _stacked_partials(T, g, *_on_edges([t[0] for t in terms], senders, rows), receivers, rows, picks)
+            d = _stacked_partials(T, g, *_on_edges([t[0] for t in terms], senders, rows), receivers, rows, picks,
+                                  compact=compact)
             return [ops.segment_sum(d[0], senders, num_segments=num_nodes)] + list(d[1:])
 
         return _multilinear(forward_sum, partials_sum, n)(*args)

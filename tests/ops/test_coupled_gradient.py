@@ -83,10 +83,15 @@ def _grads(plan, shared, x1, x2, w, v, r, traced=True):
     return [t.numpy() for t in g1], [t.numpy() for t in g2]
 
 
+@pytest.mark.parametrize("compact", [True, False])
 @pytest.mark.parametrize("case, shared", [(CASES[0], False), (CASES[1], True), (CASES[2], False), (CASES[2], True)])
-def test_gradients_equal_automatic_differentiation(case, shared):
+def test_gradients_equal_automatic_differentiation(case, shared, compact, monkeypatch):
+    """Both forms of the kernel (`COMPACT_MAX_ROWS`: seven rows are compact unless it is 0)."""
+    from kerase3.ops import _coupled
+
     if BACKEND != "tensorflow" and case is CASES[2]:
         pytest.skip("on this backend the first two cases (weights per edge and shared) keep the suite short")
+    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 4096 if compact else 0)
     fast, general = _plans(case)
     assert (fast.coupled_tables.wperm is not None) == (len(case) == 4)
     data = _data(fast, shared)
@@ -175,19 +180,21 @@ def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False, W=Non
     return [tf.convert_to_tensor(t).numpy() for t in both(*(tf.constant(t) for t in args))]
 
 
-@pytest.mark.parametrize("case, chunk, dynamic, factored", [
-    (CASES[0], 0, False, False), (CASES[1], 0, False, False), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False, False),
-    (CASES[0], 4, False, False),  # 11 edges in blocks of 4: the last block overlaps the previous one
-    (CASES[2], 3, False, False), (CASES[1], 11, False, False),  # as many edges as a block: no loop
-    (CASES[0], 4, True, False),  # edge count unknown when traced (TensorFlow): padded to whole blocks
-    (CASES[2], 4, False, True), (CASES[1], 0, False, True),  # weights h @ W (a radial network's last layer)
-    (CASES[0], 4, True, True),
+@pytest.mark.parametrize("case, chunk, dynamic, factored, compact", [
+    (CASES[0], 0, False, False, True), (CASES[1], 0, False, False, True), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False, False, True),
+    (CASES[2], 0, False, False, False), (CASES[1], 0, False, True, False),  # no loop, not compact (COMPACT_MAX_ROWS 0)
+    (CASES[0], 4, False, False, True),  # 11 edges in blocks of 4: the last block overlaps the previous one
+    (CASES[2], 3, False, False, True), (CASES[1], 11, False, False, True),  # as many edges as a block: no loop
+    (CASES[0], 4, True, False, True),  # edge count unknown when traced (TensorFlow): padded to whole blocks
+    (CASES[2], 4, False, True, True), (CASES[1], 0, False, True, True),  # weights h @ W (a radial network's last layer)
+    (CASES[0], 4, True, True, True),
 ])
-def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, factored, monkeypatch):
+def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, factored, compact, monkeypatch):
     """Node sums of coupled-kernel messages (kernel layout, reordered per node) equal the general
     kernel's messages summed, with first and second derivatives, whether the edges are taken all
-    at once (``chunk`` 0) or a block at a time, with per-edge weights or per-edge features times
-    a weight matrix; an input block that reaches no output (third case: 2e x (0e + 1o) has no
+    at once (``chunk`` 0: the compact form, or with ``compact`` off the form the loop's blocks
+    use) or a block at a time, with per-edge weights or per-edge features times a weight matrix;
+    an input block that reaches no output (third case: 2e x (0e + 1o) has no
     l = 0) gets a zero gradient."""
     from kerase3.ops import _coupled
 
@@ -196,6 +203,7 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, fac
         pytest.skip("covered on this backend by the looped and factored cases")
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
     monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
+    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 4096 if compact else 0)
     fast, general = _plans(case)
     rng = np.random.default_rng(3)
     n_nodes, n_edges = 5, 11
