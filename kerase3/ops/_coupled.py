@@ -475,11 +475,12 @@ LOOP_MIN_EDGES = 4096
 #: written in a compact form: the sum over input components one batched matrix product, the
 #: weights expanded over their paths' components by one gather and their gradient one matrix
 #: product, instead of a product and a reduction per path or component, then concatenated.
-#: XLA:CPU compiles it about a third faster (fewer and smaller kernels: a small model's
-#: compilation is mostly LLVM code generation for such kernels) and small inputs run as fast.
-#: The edge loop's blocks keep the other form, which runs faster on many edges (vectorised along
-#: the channels; ``benchmarks/RESULTS.md``).
-COMPACT_MAX_ROWS = 4096
+#: XLA:CPU compiles it faster (fewer and smaller kernels: a small model's compilation is mostly
+#: LLVM code generation for such kernels; the README demo's step 12.8-14.1 s -> 9.1-10.3 s) and it
+#: runs as fast on a few hundred edges. On more edges the other form runs faster (vectorised along
+#: the channels; inference at 1,364 edges 28-40 ms against 47-49 ms), and the edge loop's blocks
+#: always use it (``benchmarks/RESULTS.md``).
+COMPACT_MAX_ROWS = 512
 
 
 def _compact(rows):

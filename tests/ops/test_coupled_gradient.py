@@ -91,7 +91,7 @@ def test_gradients_equal_automatic_differentiation(case, shared, compact, monkey
 
     if BACKEND != "tensorflow" and case is CASES[2]:
         pytest.skip("on this backend the first two cases (weights per edge and shared) keep the suite short")
-    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 4096 if compact else 0)
+    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 512 if compact else 0)
     fast, general = _plans(case)
     assert (fast.coupled_tables.wperm is not None) == (len(case) == 4)
     data = _data(fast, shared)
@@ -203,7 +203,7 @@ def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, fac
         pytest.skip("covered on this backend by the looped and factored cases")
     monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
     monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
-    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 4096 if compact else 0)
+    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 512 if compact else 0)
     fast, general = _plans(case)
     rng = np.random.default_rng(3)
     n_nodes, n_edges = 5, 11
