@@ -476,8 +476,8 @@ LOOP_MIN_EDGES = 4096
 #: weights expanded over their paths' components by one gather and their gradient one matrix
 #: product, instead of a product and a reduction per path or component, then concatenated.
 #: XLA:CPU compiles it faster (fewer and smaller kernels: a small model's compilation is mostly
-#: LLVM code generation for such kernels; the README demo's step 12.8-14.1 s -> 9.1-10.3 s) and it
-#: runs as fast on a few hundred edges. On more edges the other form runs faster (vectorised along
+#: LLVM code generation for such kernels; the README demo's first training step 15.2-17.3 s ->
+#: 12.5-13.3 s) and it runs as fast on a few hundred edges. On more edges the other form runs faster (vectorised along
 #: the channels; inference at 1,364 edges 28-40 ms against 47-49 ms), and the edge loop's blocks
 #: always use it (``benchmarks/RESULTS.md``).
 COMPACT_MAX_ROWS = 512

@@ -77,7 +77,7 @@ def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, 
             weight = weight * ops.convert_to_tensor(scale, dtype=weight.dtype)
     # one split of the weights (a slice per instruction would add a padded gradient each)
     pieces = split_sizes(weight, sizes) if weight is not None and sum(sizes) else [None] * len(sizes)
-    for (i_in, i_out, (u, w), alpha), piece in zip(plan.instructions, pieces):
+    for (i_in, i_out, (u, w), _), piece in zip(plan.instructions, pieces):
         if u > 0 and w > 0:
             W = ops.reshape(piece, (u, w) if shared_weights else (-1, u, w))
             groups[i_out].append((blocks_in[i_in], W))
