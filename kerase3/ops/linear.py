@@ -1,6 +1,5 @@
 """Equivariant linear maps (channel mixing within each irrep), on ``keras.ops``."""
 
-import numpy as np
 from keras import ops
 
 from .. import backend
@@ -69,17 +68,14 @@ def linear_blocks(plan, blocks_in, weight=None, bias=None, shared_weights=True, 
     # group instructions by output block: one matrix product each
     groups = [[] for _ in plan.irreps_out]
     sizes = [u * w for _, _, (u, w), _ in plan.instructions]
-    if weight is not None and sum(sizes):
-        # every path's normalisation in one product by a constant (a product per path and its
-        # gradient were two kernels per path for XLA)
-        scale = np.concatenate([np.full(u * w, alpha) for _, _, (u, w), alpha in plan.instructions])
-        if not np.all(scale == 1.0):
-            weight = weight * ops.convert_to_tensor(scale, dtype=weight.dtype)
     # one split of the weights (a slice per instruction would add a padded gradient each)
     pieces = split_sizes(weight, sizes) if weight is not None and sum(sizes) else [None] * len(sizes)
-    for (i_in, i_out, (u, w), _), piece in zip(plan.instructions, pieces):
+    for (i_in, i_out, (u, w), alpha), piece in zip(plan.instructions, pieces):
         if u > 0 and w > 0:
-            W = ops.reshape(piece, (u, w) if shared_weights else (-1, u, w))
+            if shared_weights:
+                W = ops.reshape(piece, (u, w)) * alpha
+            else:
+                W = ops.reshape(piece, (-1, u, w)) * alpha
             groups[i_out].append((blocks_in[i_in], W))
 
     blocks = []
