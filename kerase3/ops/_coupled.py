@@ -74,7 +74,8 @@ class CoupledTables:
         C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
         blocks: one dict per input block with paths: ``b`` (its index in ``irreps_in1``), ``mul``,
             ``d1``, ``K``, ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block,
-            ``d3``).
+            ``d3``) and ``path_of`` (the path of each output component, for the compact form:
+            `COMPACT_MAX_ROWS`).
         native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
     """
 
@@ -98,7 +99,8 @@ class CoupledTables:
                 places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
-            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places))
+            path_of = np.concatenate([np.full(pl["d3"], i) for i, pl in enumerate(places)]).astype(np.int32)
+            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, path_of=path_of))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
@@ -169,11 +171,6 @@ def _times(a, b, reps):
     return ops.reshape(ops.reshape(a, (1, -1) + tuple(a.shape[1:])) * ops.reshape(b, (reps, -1) + tuple(b.shape[1:])), (-1,) + shape)
 
 
-def _path_of(blk):
-    """Per output component ``K`` of a block, the index of its path."""
-    return np.concatenate([np.full(p["d3"], j) for j, p in enumerate(blk["paths"])]).astype(np.int32)
-
-
 def _weighted(y, wb, blk, reps=1, compact=False):
     """``y [Z, K, mul]`` times each path's weights ``wb [reps * Z, P, mul]`` on its range of ``K``:
     one product per path, concatenated along ``K`` (``reps``: `_times`). (A gather of the weights
@@ -184,7 +181,7 @@ def _weighted(y, wb, blk, reps=1, compact=False):
     if len(paths) == 1:
         return _times(y, wb, reps)
     if compact:
-        return _times(y, backend.take(wb, ops.convert_to_tensor(_path_of(blk), dtype="int32"), axis=1), reps)
+        return _times(y, backend.take(wb, ops.convert_to_tensor(blk["path_of"], dtype="int32"), axis=1), reps)
     ys = backend.split(y, [p["d3"] for p in paths], axis=1)
     ws = backend.split(wb, [1] * len(paths), axis=1)
     return ops.concatenate([_times(a, b, reps) for a, b in zip(ys, ws)], axis=1)
@@ -200,8 +197,7 @@ def _path_sums(gy, blk, compact=False):
     if len(paths) == 1:
         return ops.sum(gy, axis=1)
     if compact:
-        E = np.zeros((blk["K"], len(paths)))
-        E[np.arange(blk["K"]), _path_of(blk)] = 1.0
+        E = np.eye(len(paths))[blk["path_of"]]  # [K, P]: 1 where component k belongs to path p
         dw = backend.einsum("zku,kp->zpu", gy, ops.convert_to_tensor(E, dtype=gy.dtype))
         return ops.reshape(dw, (-1, len(paths) * blk["mul"]))
     parts = backend.split(gy, [p["d3"] for p in paths], axis=1)
@@ -477,9 +473,9 @@ LOOP_MIN_EDGES = 4096
 #: product, instead of a product and a reduction per path or component, then concatenated.
 #: XLA:CPU compiles it faster (fewer and smaller kernels: a small model's compilation is mostly
 #: LLVM code generation for such kernels; the README demo's first training step 15.2-17.3 s ->
-#: 12.5-13.3 s) and it runs as fast on a few hundred edges. On more edges the other form runs faster (vectorised along
-#: the channels; inference at 1,364 edges 28-40 ms against 47-49 ms), and the edge loop's blocks
-#: always use it (``benchmarks/RESULTS.md``).
+#: 12.5-13.3 s) and it runs as fast on a few hundred edges. On more edges the other form runs
+#: faster (vectorised along the channels; inference at 1,364 edges 28-40 ms against 47-49 ms),
+#: and the edge loop's blocks always use it (``benchmarks/RESULTS.md``).
 COMPACT_MAX_ROWS = 512
 
 
