@@ -13,6 +13,10 @@ be is here:
   (``jax.checkpoint``; on TensorFlow a custom gradient that XLA cannot merge with the forward pass);
 - `scale_loss_for_replicas` and `compiled_call` (``tf.distribute`` and XLA on TensorFlow);
 - `scatter_add`: rows added into an existing tensor in place (``keras.ops`` scatters into zeros);
+- `block_rows`, `write_block_rows`, `stacked_block_rows`: a loop's per-block results gathered into
+  one tensor without an op that only XLA runs (TensorFlow: a ``TensorArray``, whose ops have CPU
+  kernels, where ``keras.ops.slice_update`` lowers to ``XlaDynamicUpdateSlice`` and fails in
+  TF Serving, which disables XLA; JAX: ``dynamic_update_slice`` in place);
 - `take`: rows gathered by non-negative indices (``keras.ops.take`` on TensorFlow adds four ops
   per call to wrap negative ones around);
 - `split`: a tensor cut into pieces of given sizes by one op (``keras.ops.split`` on TensorFlow
@@ -47,7 +51,8 @@ import numpy as np
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero"]
+           "compiled_call", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
+           "block_rows", "write_block_rows", "stacked_block_rows"]
 
 
 def _cache_root():
@@ -336,6 +341,35 @@ def scatter_add(target, indices, updates):
 
         return tf.tensor_scatter_nd_add(target, tf.expand_dims(indices, -1), updates)
     return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])
+
+
+def block_rows(like, steps, chunk):
+    """Rows ``like [E, ...]`` will be written into, a block of ``chunk`` rows per step of a loop of
+    ``steps`` steps: the loop's carry for `write_block_rows`, read by `stacked_block_rows`."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.TensorArray(like.dtype, size=steps, element_shape=(chunk,) + tuple(like.shape[1:]))
+    return ops.zeros_like(like)
+
+
+def write_block_rows(acc, i, start, rows):
+    """``acc`` with step ``i``'s block ``rows``, rows ``start`` to ``start + chunk`` of the result."""
+    if keras.backend.backend() == "tensorflow":
+        return acc.write(i, rows)
+    return ops.slice_update(acc, (start,) + (0,) * (len(rows.shape) - 1), rows)
+
+
+def stacked_block_rows(acc, chunk, overlap=0):
+    """The ``[E, ...]`` result of the written blocks. ``overlap`` (a Python int): how many first rows
+    of the last block repeat the block before it (its start moved back to end at row ``E``)."""
+    if keras.backend.backend() != "tensorflow":
+        return acc
+    out = acc.concat()
+    if not overlap:
+        return out
+    last = ops.shape(out)[0] - chunk
+    return ops.concatenate([out[:last], out[last + overlap:]], axis=0)
 
 
 def take(x, indices, axis=0):

@@ -612,6 +612,8 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         num_edges = ops.shape(e)[0]
         args = (x, e, w) + tuple(args[3:])
     steps = (num_edges + chunk - 1) // chunk
+    # rows of the last block that the block before it had (none once padded to whole blocks)
+    overlap = steps * chunk - num_edges if isinstance(num_edges, int) else 0
 
     def block(i, tensors):
         """Block ``i``: its start, each tensor's rows there, and 1 on the edges it adds to the sums."""
@@ -645,17 +647,22 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
 
         return ops.fori_loop(0, steps, step, ops.zeros((num_nodes, T.native_dim), dtype=x.dtype))
 
-    def add_partials(carry, d, si, start, new):
-        """The partials of a block added to (node sums) or written into (per edge) their results;
-        the last block rewrites the derivatives of its first edges with the same values."""
+    def add_partials(carry, d, si, i, start, new):
+        """The partials of a block added to (node sums) or written as block ``i`` of (per edge)
+        their results (`backend.write_block_rows`: no op that only XLA runs, as served graphs need)."""
         out = [backend.scatter_add(carry[0], si, d[0] * new)]
-        out += [ops.slice_update(c, (start, 0), dk) for c, dk in zip(carry[1:3], d[1:3])]
+        out += [backend.write_block_rows(c, i, start, dk) for c, dk in zip(carry[1:3], d[1:3])]
         if n == 4:  # dW: this block's new edges only
             out.append(carry[3] + d[3])
         return tuple(out)
 
     def partials_init():
-        return (ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),) + tuple(ops.zeros_like(a) for a in args[1:])
+        return ((ops.zeros((num_nodes, T.irreps_in1.dim), dtype=x.dtype),)
+                + tuple(backend.block_rows(a, steps, chunk) for a in args[1:3]) + tuple(ops.zeros_like(a) for a in args[3:]))
+
+    def partials_result(carry):
+        """The per-edge partials' blocks stacked, the last block's repeated first edges left out."""
+        return [carry[0]] + [backend.stacked_block_rows(c, chunk, overlap) for c in carry[1:3]] + list(carry[3:])
 
     def partials_sum(g, terms, picks):
         edge_ts, index = edge_tensors(terms)
@@ -664,9 +671,9 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
             start, (si, ri, *rows), new = block(i, [senders, receivers] + edge_ts)
             er = edge_rows(terms, rows, index)
             d = _stacked_partials(T, g, *_on_edges([t[0] for t in terms], si, er), ri, er, picks, new)
-            return add_partials(carry, d, si, start, new)
+            return add_partials(carry, d, si, i, start, new)
 
-        return ops.fori_loop(0, steps, step, partials_init())
+        return partials_result(ops.fori_loop(0, steps, step, partials_init()))
 
     def joint_sum(g, terms, picks):
         """``(forward_sum(terms), partials_sum(g, terms, picks))`` in one loop: the blocks' slices,
@@ -679,10 +686,10 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
             xs, ew = _on_edges([t[0] for t in terms], si, er)  # formed once for both
             msg = _stacked_forward(T, xs, ew)
             d = _stacked_partials(T, g, xs, ew, ri, er, picks, new)
-            return (backend.scatter_add(carry[0], ri, msg * new),) + add_partials(carry[1:], d, si, start, new)
+            return (backend.scatter_add(carry[0], ri, msg * new),) + add_partials(carry[1:], d, si, i, start, new)
 
         out = ops.fori_loop(0, steps, step, (ops.zeros((num_nodes, T.native_dim), dtype=x.dtype),) + partials_init())
-        return out[0], list(out[1:])
+        return out[0], partials_result(out[1:])
 
     return _multilinear(forward_sum, partials_sum, n, joint_sum)(*args)
 
