@@ -51,7 +51,7 @@ import numpy as np
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
-           "compiled_call", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
+           "compiled_call", "xla_traced", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
            "block_rows", "write_block_rows", "stacked_block_rows"]
 
 
@@ -321,6 +321,22 @@ def scale_loss_for_replicas(loss):
     return loss
 
 
+def xla_traced():
+    """Whether the computation being traced will run compiled by XLA: always on JAX; on TensorFlow,
+    inside a ``tf.function(jit_compile=True)`` (Keras's ``jit_compile``, `compiled_call`), not in
+    eager calls nor in graphs traced for TF Serving, which runs them without XLA. Kernels pick
+    the form that runs fastest where they will run."""
+    name = keras.backend.backend()
+    if name == "jax":
+        return True
+    if name != "tensorflow":
+        return False
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 def compiled_call(fn):
     """``fn`` compiled with XLA where the backend can compile a stateful model call
     (TensorFlow: ``tf.function(jit_compile=True)``, one program per input shape); else ``fn``."""
@@ -339,6 +355,8 @@ def scatter_add(target, indices, updates):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        if not xla_traced():  # TensorFlow's own kernels: a segment sum is faster than a scatter
+            return target + tf.math.unsorted_segment_sum(updates, indices, tf.shape(target)[0])
         return tf.tensor_scatter_nd_add(target, tf.expand_dims(indices, -1), updates)
     return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])
 

@@ -479,8 +479,23 @@ LOOP_MIN_EDGES = 4096
 COMPACT_MAX_ROWS = 512
 
 
+#: Graphs that TensorFlow runs without XLA (eager calls; graphs exported for TF Serving, which
+#: disables XLA) take all edges at once, in the compact form: TensorFlow's executor runs one
+#: kernel per op and materialises every intermediate, so fewer and larger kernels win there, and
+#: the ops of a loop's body ran about 1.7x slower than the same ops outside it (default
+#: `Potential`, 1,008 atoms, served predict_batch: 0.88 s whole and compact, 1.19 s whole and
+#: split, 1.72 s compact in one loop block, 1.79 s in blocks of 256; ``benchmarks/RESULTS.md``).
+#: The price is memory: per-edge intermediates exist for all edges at once.
+WHOLE_EDGES_WITHOUT_XLA = True
+
+
+def _executor_forms():
+    """True where the kernel is traced for TensorFlow's executor (no XLA) and takes its forms."""
+    return WHOLE_EDGES_WITHOUT_XLA and not backend.xla_traced()
+
+
 def _compact(rows):
-    return rows is not None and rows <= COMPACT_MAX_ROWS
+    return (rows is not None and rows <= COMPACT_MAX_ROWS) or _executor_forms()
 
 
 def _pad_edges(tensors, num_edges, chunk):
@@ -590,7 +605,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         args, n = (x, e, w, W), 4
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
-    if chunk <= 0 or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
+    if chunk <= 0 or _executor_forms() or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
         compact = _compact(num_edges)
 
         def forward_sum(terms):

@@ -11,6 +11,16 @@ from kerase3.ops import TensorProductPlan, tensor_product
 BACKEND = keras.backend.backend()
 
 
+@pytest.fixture(autouse=True)
+def _forms_as_asked(monkeypatch):
+    """The tests pick the kernel's forms (`COMPACT_MAX_ROWS`, `EDGE_CHUNK`); a TensorFlow graph traced
+    without XLA would otherwise take the executor's forms (`WHOLE_EDGES_WITHOUT_XLA`), tested on
+    their own in `test_forms_follow_where_the_graph_runs`."""
+    from kerase3.ops import _coupled
+
+    monkeypatch.setattr(_coupled, "WHOLE_EDGES_WITHOUT_XLA", False)
+
+
 def _conv_plan(irreps_in1, irreps_sh, lmax_out, sh_major=False):
     i1, i2 = Irreps(irreps_in1), Irreps(irreps_sh)
     out, instr = [], []
@@ -297,3 +307,45 @@ def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkey
         for k, (p, t) in enumerate(zip(a, b)):
             assert (np.abs(t).max() > 1e-3) == (k != 1)  # linear in e, and e is not in d/de: no e here
             np.testing.assert_allclose(p, t, rtol=0, atol=1e-10 * max(1.0, np.abs(t).max()))
+
+
+def test_forms_follow_where_the_graph_runs(monkeypatch):
+    """TensorFlow: a graph traced for XLA loops over blocks of edges; one traced without XLA (as
+    exported for TF Serving) takes all edges at once in the compact form, with no op that only
+    XLA runs; both give the general kernel's node sums and gradients."""
+    if BACKEND != "tensorflow":
+        pytest.skip("JAX always compiles with XLA")
+    import tensorflow as tf
+
+    from kerase3.ops import _coupled, scatter_tensor_product
+
+    monkeypatch.setattr(_coupled, "WHOLE_EDGES_WITHOUT_XLA", True)
+    monkeypatch.setattr(_coupled, "EDGE_CHUNK", 4)
+    fast, general = _plans(CASES[0])
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(5, fast.irreps_in1.dim)))
+    e = tf.constant(rng.normal(size=(11, fast.irreps_in2.dim)))
+    w = tf.constant(rng.normal(size=(11, fast.weight_numel)))
+    s, r = tf.constant(rng.integers(0, 5, 11), tf.int32), tf.constant(rng.integers(0, 5, 11), tf.int32)
+    v = tf.constant(rng.normal(size=(5, fast.irreps_out.dim)))
+
+    def energy_and_grads(plan):
+        def fn(x, e, w, s, r):
+            with tf.GradientTape() as tape:
+                tape.watch([x, e, w])
+                en = tf.reduce_sum(v * scatter_tensor_product(plan, x, e, w, s, r, 5))
+            return [en] + [tf.convert_to_tensor(g) for g in tape.gradient(en, [x, e, w])]
+        return fn
+
+    spec = [tf.TensorSpec((None,) + tuple(t.shape[1:]), tf.float64) for t in (x, e, w)] + [tf.TensorSpec((None,), tf.int32)] * 2
+    ref = [t.numpy() for t in energy_and_grads(general)(x, e, w, s, r)]
+    for jit in (False, True):
+        fn = tf.function(energy_and_grads(fast), input_signature=spec, jit_compile=jit)
+        graph = fn.get_concrete_function().graph
+        ops_used = {op.type for op in graph.get_operations()}
+        for f in graph.as_graph_def().library.function:
+            ops_used.update(n.op for n in f.node_def)
+        assert any("While" in op for op in ops_used) == jit, sorted(ops_used)
+        assert not [op for op in ops_used if op.startswith("Xla")], sorted(ops_used)
+        for a, b in zip(fn(x, e, w, s, r), ref):
+            np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-10 * max(1.0, np.abs(b).max()))
