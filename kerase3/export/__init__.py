@@ -5,7 +5,8 @@
     check_serving_ready("export/potential/1")     # or: python -m kerase3.export check PATH
 
 ``check_serving_ready`` runs in a fresh process where keras and kerase3 cannot be imported,
-as on a serving machine that only has the TensorFlow runtime.
+as on a serving machine that only has the TensorFlow runtime, and serves every example through
+TF Serving's C++ loader with XLA disabled (``kerase3.export.cpp_harness``).
 """
 
 import json
@@ -13,7 +14,7 @@ import os
 import subprocess
 import sys
 
-__all__ = ["export_saved_model", "check_serving_ready", "rest_request", "BLOCKED_MODULES"]
+__all__ = ["export_saved_model", "check_serving_ready", "rest_request", "predict_request", "BLOCKED_MODULES"]
 
 # modules made unimportable in the checking process
 BLOCKED_MODULES = ("keras", "kerase3", "tf_keras")
@@ -25,8 +26,11 @@ def check_serving_ready(path, verbose=True, timeout=600):
     """Check a SavedModel for TF Serving in a fresh process without keras or kerase3.
 
     See ``kerase3/export/serving_check.py`` for the checks (registered ops and no Python
-    callbacks, the ``tensorflow/serving/predict`` method, every signature run through the TF1
-    session path by tensor names on inputs of several sizes incl. a single atom and zero edges).
+    callbacks; nothing that needs XLA, which ``tensorflow_model_server`` disables, anywhere in the
+    function library; the ``tensorflow/serving/predict`` method; every signature run through the
+    TF1 session path by tensor names on inputs of several sizes incl. a single atom and zero
+    edges, and through TF Serving's C++ loader with XLA disabled (`kerase3.export.cpp_harness`)
+    where a C++ compiler exists).
 
     Args:
         path: the SavedModel folder.
@@ -61,7 +65,7 @@ def check_serving_ready(path, verbose=True, timeout=600):
 
 def __getattr__(name):
     # export needs keras (and TensorFlow): load it when asked for
-    if name in ("export_saved_model", "rest_request"):
+    if name in ("export_saved_model", "rest_request", "predict_request"):
         from . import _export
 
         return getattr(_export, name)

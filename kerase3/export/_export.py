@@ -57,6 +57,10 @@ def _endpoints(model, tf, dtype, max_edges):
         if max_edges is None:
             return model.serving_signatures(dtype)
         return model.serving_signatures(dtype, max_edges=max_edges)
+    if not getattr(model, "inputs", None) and hasattr(model, "species") and hasattr(model, "cutoff"):
+        from ..graph.serving import graph_model_signatures
+
+        return graph_model_signatures(model, dtype, max_edges)
     return _functional_endpoints(model, tf, dtype)
 
 
@@ -75,8 +79,17 @@ def export_saved_model(model, path, dtype="float32", verbose=False, max_edges=No
     - `GatedConvNetwork`: the same two signatures with ``node_features (N, irreps_in.dim)``
       instead of atomic numbers, returning ``output``.
     - `HamiltonianModel`: ``serving_default`` takes ``positions (N, 3)`` and ``atomic_numbers (N,)``
-      of one molecule and returns ``hamiltonian (n_ao, n_ao)`` (and ``overlap``) in the basis's AO order.
+      of one molecule and returns ``hamiltonian (n_ao, n_ao)`` (and ``overlap``) in the basis's AO order;
+      ``gamma_point`` takes a crystal (``positions``, ``atomic_numbers``, ``cell``, ``pbc``) and returns
+      its Gamma-point matrices.
+    - your own graph model (a subclassed model on `kerase3.graph` batches with ``species`` and
+      ``cutoff`` attributes): ``serving_default`` on one structure as for `Potential`, returning the
+      model's outputs (per-graph ones with their graph axis of length 1).
     - any functional Keras model: ``serving_default`` with the model's named inputs.
+
+    Every exported graph runs with XLA disabled, as ``tensorflow_model_server`` runs it by default
+    (kernels traced outside XLA take TensorFlow's forms; `check_serving_ready` proves it through
+    TF Serving's C++ loader).
 
     Example inputs of several sizes (a single atom, zero edges, a molecule, a periodic cell) are
     stored in ``assets.extra/kerase3_examples.npz`` for `check_serving_ready`. Each signature is
@@ -133,6 +146,26 @@ def export_saved_model(model, path, dtype="float32", verbose=False, max_edges=No
     return path
 
 
+def _structure_inputs(atoms, dtype, name):
+    """``(positions, atomic_numbers, cell, pbc)`` numpy arrays of one structure (ASE ``Atoms`` or a dict)."""
+    if hasattr(atoms, "get_positions"):
+        pos, z = atoms.get_positions(), atoms.get_atomic_numbers()
+        cell, pbc = np.asarray(atoms.get_cell()), atoms.get_pbc()
+    elif isinstance(atoms, dict) and "positions" in atoms and "atomic_numbers" in atoms:
+        pos, z = atoms["positions"], atoms["atomic_numbers"]
+        cell, pbc = atoms.get("cell"), atoms.get("pbc")
+    else:
+        raise ValueError(f"{name}: expected ASE Atoms or a dict with 'positions' and 'atomic_numbers'. "
+                         f"Received: {type(atoms).__name__}")
+    pos = np.asarray(pos, dtype).reshape(-1, 3)
+    z = np.asarray(z, np.int64).reshape(-1)
+    if len(z) != len(pos):
+        raise ValueError(f"{name}: {len(pos)} positions but {len(z)} atomic numbers")
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
+    pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    return pos, z, cell.astype(dtype), np.array(pbc, bool)
+
+
 def rest_request(atoms, signature_name="serving_default", dtype="float32"):
     """The JSON body TF Serving's REST ``:predict`` endpoint expects for one structure.
 
@@ -148,21 +181,41 @@ def rest_request(atoms, signature_name="serving_default", dtype="float32"):
     Returns:
         a dict (``json.dumps`` it).
     """
-    if hasattr(atoms, "get_positions"):
-        pos, z = atoms.get_positions(), atoms.get_atomic_numbers()
-        cell, pbc = np.asarray(atoms.get_cell()), atoms.get_pbc()
-    elif isinstance(atoms, dict) and "positions" in atoms and "atomic_numbers" in atoms:
-        pos, z = atoms["positions"], atoms["atomic_numbers"]
-        cell, pbc = atoms.get("cell"), atoms.get("pbc")
-    else:
-        raise ValueError("rest_request: expected ASE Atoms or a dict with 'positions' and 'atomic_numbers'. "
-                         f"Received: {type(atoms).__name__}")
-    pos = np.asarray(pos, dtype).reshape(-1, 3)
-    z = np.asarray(z, np.int64).reshape(-1)
-    if len(z) != len(pos):
-        raise ValueError(f"rest_request: {len(pos)} positions but {len(z)} atomic numbers")
-    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
-    pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
-    inputs = dict(positions=pos.tolist(), atomic_numbers=z.tolist(), cell=cell.astype(dtype).tolist(),
-                  pbc=[bool(b) for b in pbc])
+    pos, z, cell, pbc = _structure_inputs(atoms, dtype, "rest_request")
+    inputs = dict(positions=pos.tolist(), atomic_numbers=z.tolist(), cell=cell.tolist(), pbc=[bool(b) for b in pbc])
     return {"signature_name": signature_name, "inputs": inputs}
+
+
+def predict_request(atoms, model_name, signature_name="serving_default", dtype="float32", inputs=None):
+    """A gRPC ``PredictRequest`` (``tensorflow-serving-api``) for one structure, for
+    ``PredictionServiceStub(channel).Predict(request)`` on port 8500.
+
+    Args:
+        atoms: an ASE ``Atoms``, or a dict with ``positions``, ``atomic_numbers`` and optional
+            ``cell``, ``pbc``.
+        model_name: the served model's name (``--model_name`` of ``tensorflow_model_server``).
+        signature_name: the signature to call.
+        dtype: float dtype the model was exported with.
+        inputs: which of ``positions, atomic_numbers, cell, pbc`` the signature takes (default all
+            four; a `HamiltonianModel`'s ``serving_default`` takes the first two).
+
+    Returns:
+        ``tensorflow_serving.apis.predict_pb2.PredictRequest``.
+    """
+    try:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+    except ImportError as e:
+        raise ImportError("predict_request needs tensorflow-serving-api: pip install tensorflow-serving-api") from e
+    pos, z, cell, pbc = _structure_inputs(atoms, dtype, "predict_request")
+    values = dict(positions=pos, atomic_numbers=z.astype(np.int32), cell=cell, pbc=pbc)
+    keys = list(values) if inputs is None else list(inputs)
+    unknown = sorted(set(keys) - set(values))
+    if unknown:
+        raise ValueError(f"predict_request: inputs must be among {list(values)}. Received: {unknown}")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    for k in keys:
+        request.inputs[k].CopyFrom(tf.make_tensor_proto(values[k]))
+    return request

@@ -15,7 +15,7 @@ from ..o3 import Irreps
 from .batch import batch_graphs, graph_from_arrays, pad_batch
 from .neighbors_tensor import MAX_EDGES, neighbor_list_tensor
 
-__all__ = ["potential_signatures", "gated_conv_signatures", "hamiltonian_signatures"]
+__all__ = ["potential_signatures", "gated_conv_signatures", "hamiltonian_signatures", "graph_model_signatures"]
 
 
 # -- example structures: several sizes, including a single atom and zero edges --------------------------------
@@ -188,7 +188,9 @@ def gated_conv_signatures(model, dtype, max_edges=None):
 
 def hamiltonian_signatures(model, dtype, max_edges=None):
     """``serving_default`` of a `HamiltonianModel`: ``positions (N, 3)`` and ``atomic_numbers (N,)`` of one
-    molecule -> ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph."""
+    molecule -> ``hamiltonian (n_ao, n_ao)`` (and ``overlap``); the neighbour list is built in the graph.
+    ``gamma_point``: a crystal (``positions``, ``atomic_numbers``, ``cell``, ``pbc``) -> its Gamma-point
+    matrices (sums over the periodic images, as ``predict_matrix(..., cell=cell)``)."""
     max_edges = MAX_EDGES if max_edges is None else int(max_edges)
 
     ctype = geometry_dtype(model.dtype_policy)
@@ -208,6 +210,15 @@ def hamiltonian_signatures(model, dtype, max_edges=None):
         out = model(batch, training=False)
         return {k: tf.cast(v[0], dtype) for k, v in out.items()}
 
+    def gamma_point(positions, atomic_numbers, cell, pbc):
+        name = "HamiltonianModel gamma_point"
+        with tf.control_dependencies([_check_species(atomic_numbers, model.species, name)]):
+            batch = _structure_batch(positions, atomic_numbers, cell, pbc, model.cutoff, ctype, max_edges, name)
+        n_ao = tf.reduce_sum(tf.gather(n_ao_table, batch["atomic_numbers"]))
+        batch["orbital_mask"] = tf.ones(tf.stack([1, n_ao]), ctype)
+        out = model(batch, training=False)
+        return {k: tf.cast(v[0], dtype) for k, v in out.items()}
+
     specs = [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers")]
     rng = np.random.default_rng(0)
     z0 = np.array(model.species[:1], np.int32)
@@ -218,4 +229,30 @@ def hamiltonian_signatures(model, dtype, max_edges=None):
         "molecule": dict(positions=rng.uniform(0, 0.8 * model.cutoff, (4, 3)).astype(dtype),
                          atomic_numbers=rng.choice(zs, 4).astype(np.int32)),
     }}
-    return [("serving_default", serving_default, specs)], examples
+    crystals = [s for s in _example_structures(list(model.species), model.cutoff, periodic=True) if s[0] != "zero_edges"]
+    examples["gamma_point"] = {name: _structure_feed(p, z, c, b, dtype) for name, p, z, c, b in crystals}
+    return [("serving_default", serving_default, specs), ("gamma_point", gamma_point, _structure_specs(dtype))], examples
+
+
+def graph_model_signatures(model, dtype, max_edges=None):
+    """``serving_default`` of any graph model that takes a batch dict of `kerase3.graph` and has
+    ``species`` and ``cutoff`` attributes (the README's own graph model): one structure as raw data
+    (``positions``, ``atomic_numbers``, ``cell``, ``pbc``), the neighbour list built in the graph, the
+    model's outputs returned as they are (a dict's keys, else ``output``; per-graph outputs keep
+    their graph axis, of length 1; per-atom outputs have one row per atom)."""
+    max_edges = MAX_EDGES if max_edges is None else int(max_edges)
+    ctype = geometry_dtype(model.dtype_policy)
+    species, cutoff = [int(z) for z in model.species], float(model.cutoff)
+    label = f"{type(model).__name__} serving_default"
+
+    def serving_default(positions, atomic_numbers, cell, pbc):
+        with tf.control_dependencies([_check_species(atomic_numbers, species, label)]):
+            batch = _structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edges, label)
+        out = model(batch, training=False)
+        if not isinstance(out, dict):
+            out = {"output": out}
+        return {k: tf.cast(v, dtype) if v.dtype.is_floating else v for k, v in out.items()}
+
+    structures = _example_structures(species, cutoff, periodic=True)
+    examples = {"serving_default": {name: _structure_feed(p, z, c, b, dtype) for name, p, z, c, b in structures}}
+    return [("serving_default", serving_default, _structure_specs(dtype))], examples
