@@ -74,20 +74,37 @@ def neighbor_list_tensor(positions, cutoff, cell=None, pbc=None, max_edges=MAX_E
     ranges = [tf.range(-reps[i], reps[i] + 1) for i in range(3)]
     grid = tf.meshgrid(*ranges, indexing="ij")
     images = tf.cast(tf.stack([tf.reshape(g, [-1]) for g in grid], axis=1), dtype)  # (M, 3)
-    # d[m, i, j] = wrapped[j] + images[m] @ cell - wrapped[i]
-    d = wrapped[None, None, :, :] + (images @ cell)[:, None, None, :] - wrapped[None, :, None, :]
-    dist2 = tf.reduce_sum(d * d, axis=-1)  # (M, N, N)
-    is_zero_image = tf.reduce_all(tf.equal(images, 0), axis=1)  # (M,)
-    same = tf.eye(n, dtype=tf.bool)[None] & is_zero_image[:, None, None]
-    mask = (dist2 < cutoff * cutoff) & ~same
-    n_edges = tf.reduce_sum(tf.cast(mask, tf.int64))
+    # candidates from |a - b|^2 = |a|^2 + |b|^2 - 2 a.b (one matrix product, no (M, N, N, 3) tensor),
+    # with a margin for its round-off; then the exact distances of the candidates alone.
+    # c[m, j, i]: sender j in image m, receiver i
+    shifted = (images @ cell)[:, None, :] + wrapped[None]  # (M, N, 3)
+    sq_s = tf.reduce_sum(shifted * shifted, axis=-1)  # (M, N)
+    sq_w = tf.reduce_sum(wrapped * wrapped, axis=-1)  # (N,)
+    cross = tf.reshape(tf.reshape(shifted, [-1, 3]) @ tf.transpose(wrapped), [-1, n, n])
+    approx = sq_s[:, :, None] + sq_w[None, None, :] - 2.0 * cross
+    scale = tf.reduce_max(tf.concat([tf.reshape(sq_s, [-1]), [0.0]], 0)) + tf.reduce_max(tf.concat([sq_w, [0.0]], 0)) + cutoff * cutoff
+    margin = 64.0 * (2.3e-16 if dtype == tf.float64 else 1.2e-7) * scale
+    candidates = approx < cutoff * cutoff + margin
+    n_candidates = tf.reduce_sum(tf.cast(candidates, tf.int64))
+    slack = max(1000, max_edges // 10)  # candidates within the margin of the cutoff that are no edges
+    check = tf.debugging.Assert(n_candidates <= max_edges + slack,
+                                [f"{name}: more than max_edges={max_edges} edges within cutoff {cutoff}:", n_candidates],
+                                summarize=3)
+    with tf.control_dependencies([check]):
+        idx = tf.where(candidates)  # (C, 3): image, sender, receiver -- row-major: by image first
+    m, j, i = idx[:, 0], tf.cast(idx[:, 1], tf.int32), tf.cast(idx[:, 2], tf.int32)
+    cart = tf.gather(images @ cell, m)
+    d = tf.gather(wrapped, j) + cart - tf.gather(wrapped, i)  # the exact distance vectors
+    zero_image = tf.reduce_all(tf.equal(tf.gather(images, m), 0), axis=1)
+    keep = (tf.reduce_sum(d * d, axis=-1) < cutoff * cutoff) & ~(zero_image & tf.equal(i, j))
+    n_edges = tf.reduce_sum(tf.cast(keep, tf.int64))
     check = tf.debugging.Assert(n_edges <= max_edges, [f"{name}: more than max_edges={max_edges} edges within "
                                                        f"cutoff {cutoff}:", n_edges], summarize=3)
     with tf.control_dependencies([check]):
-        idx = tf.where(mask)  # (E, 3): image, receiver, sender -- row-major order sorts by image first
-    m, i, j = idx[:, 0], tf.cast(idx[:, 1], tf.int32), tf.cast(idx[:, 2], tf.int32)
+        kept = tf.where(keep)[:, 0]
+    m, i, j = tf.gather(m, kept), tf.gather(i, kept), tf.gather(j, kept)
     shifts = tf.gather(images, m) - tf.gather(offset, j) + tf.gather(offset, i)
-    # sort by receiver then sender, like neighbor_list
+    # sort by receiver then sender (stable: images in order), like neighbor_list
     key = tf.cast(i, tf.int64) * tf.cast(n, tf.int64) + tf.cast(j, tf.int64)
     order = tf.argsort(key, stable=True)
     return tf.gather(j, order), tf.gather(i, order), tf.gather(shifts, order)
