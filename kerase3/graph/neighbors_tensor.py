@@ -1,6 +1,7 @@
 """Neighbour lists inside a TensorFlow graph, for served models that receive raw positions.
 
-All pairs against all periodic images within reach: O(N^2 * images) memory and time, fine
+All pairs against all periodic images within reach (candidates from one matrix product, exact
+distances for them alone): O(N^2 * images) memory and time, fine
 up to a few thousand atoms. Same convention and results as `neighbor_list`. Bad input fails
 with ``InvalidArgumentError`` (graph assertions, checked before anything large is allocated):
 non-finite positions or cell, a singular cell with periodic boundaries, more periodic images
