@@ -11,13 +11,13 @@ training frames and scored on 200 held-out frames:
 - ``Potential(lmax=0)`` (invariant: scalars only).
 
 It prints held-out energy and force errors and training times side by side, writes the learning
-curve (held-out force MAE against training frames, log-log) to ``tutorials/out/08_learning_curve.png``,
+curve (held-out force MAE against training frames, log-log) to ``tutorials/out/05_learning_curve.png``,
 then loads a mace-torch ``ScaleShiftMACE`` from its weights (``tests/reference/mace_torch.npz``, made
 by ``tests/reference/make_mace_fixtures.py``) and compares its energies with mace-torch's.
 
     pip install ase matplotlib
-    python tutorials/08_mace.py            # about 12 minutes on 2 CPU cores
-    python tutorials/08_mace.py --quick    # one training size, fewer steps
+    python tutorials/05_mace.py            # about 12 minutes on 2 CPU cores
+    python tutorials/05_mace.py --quick    # one training size, fewer steps
 """
 
 import argparse
@@ -170,7 +170,7 @@ def main():
             ax.set_title(f"EMT CuAu, {steps} Adam steps per point")
             ax.legend()
             os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-            png = os.path.join(HERE, "out", "08_learning_curve.png")
+            png = os.path.join(HERE, "out", "05_learning_curve.png")
             fig.tight_layout()
             fig.savefig(png, dpi=120)
             print(f"wrote {png}")
