@@ -355,8 +355,6 @@ def scatter_add(target, indices, updates):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        if not xla_traced():  # TensorFlow's own kernels: a segment sum is faster than a scatter
-            return target + tf.math.unsorted_segment_sum(updates, indices, tf.shape(target)[0])
         return tf.tensor_scatter_nd_add(target, tf.expand_dims(indices, -1), updates)
     return target + ops.segment_sum(updates, indices, num_segments=target.shape[0])
 

@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp", "kerase3_serve.cc")
-REQUEST_DTYPES = {"float32": "float32", "float64": "float64", "int32": "int32", "int64": "int64", "bool": "bool"}
+REQUEST_DTYPES = ("float32", "float64", "int32", "int64", "bool")  # what the request file carries
 
 
 class HarnessUnavailable(RuntimeError):
@@ -53,20 +53,22 @@ def _tensorflow_paths():
 
 
 def compiler():
-    """The C++ compiler the harness is built with: ``$CXX``, else ``g++``, else ``c++``; None if none exists."""
+    """The C++ compiler the harness is built with: ``$CXX``, else ``g++``, else ``c++``.
+
+    Raises:
+        HarnessUnavailable: none of them exists.
+    """
     for name in ([os.environ["CXX"]] if os.environ.get("CXX") else []) + ["g++", "c++"]:
         path = shutil.which(name)
         if path:
             return path
-    return None
+    raise HarnessUnavailable("no C++ compiler found (tried $CXX, g++, c++); install g++ to build the C++ harness")
 
 
 def build_command(output, cxx=None):
     """The one compile-and-link command (a list) that builds the harness at ``output``."""
     tf, include, lib, libs = _tensorflow_paths()
     cxx = cxx or compiler()
-    if cxx is None:
-        raise HarnessUnavailable("no C++ compiler found (tried $CXX, g++, c++); install g++ to build the C++ harness")
     flags = [f for f in tf.sysconfig.get_compile_flags() if not f.startswith("--std") and not f.startswith("-std")]
     # libtensorflow_cc by full path and not dropped as unused: it registers the session factory
     return [cxx, "-std=c++17", "-O2", "-Wno-deprecated-declarations", *flags, SOURCE, "-o", str(output),
@@ -74,9 +76,8 @@ def build_command(output, cxx=None):
 
 
 def _cache_dir():
-    base = os.environ.get("KERASE3_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                                os.path.join(os.path.expanduser("~"), ".cache"), "kerase3")
-    return os.path.join(base, "cpp")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kerase3", "cpp")
 
 
 def build_harness(cache_dir=None, verbose=False):
@@ -88,17 +89,16 @@ def build_harness(cache_dir=None, verbose=False):
         HarnessUnavailable: no compiler, or no TensorFlow C++ library and headers.
         RuntimeError: the build failed (the compiler's last output lines in the message).
     """
-    tf, _, lib, _ = _tensorflow_paths()
+    tf = _tensorflow_paths()[0]
     cxx = compiler()
-    if cxx is None:
-        raise HarnessUnavailable("no C++ compiler found (tried $CXX, g++, c++); install g++ to build the C++ harness")
     with open(SOURCE, "rb") as f:
         source = f.read()
     try:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout.splitlines()[0]
     except (OSError, IndexError, subprocess.SubprocessError) as e:
         raise HarnessUnavailable(f"the C++ compiler {cxx} does not run: {e}") from e
-    key = hashlib.sha256(b"\0".join([source, version.encode(), tf.__version__.encode(), lib.encode(),
+    # the command names the TensorFlow headers and libraries it builds against
+    key = hashlib.sha256(b"\0".join([source, version.encode(), tf.__version__.encode(),
                                      " ".join(build_command("x", cxx)).encode()])).hexdigest()[:16]
     folder = os.path.join(cache_dir or _cache_dir(), key)
     binary = os.path.join(folder, "kerase3_serve")
@@ -169,9 +169,8 @@ def write_requests(path, requests):
 
 
 def _decode(out):
-    data = np.asarray(out["data"], dtype={"float32": np.float32, "float64": np.float64, "int32": np.int32,
-                                           "int64": np.int64, "bool": np.bool_}.get(out["dtype"], None))
-    return data.reshape(out["shape"])
+    dtype = out["dtype"] if out["dtype"] in REQUEST_DTYPES else None
+    return np.asarray(out["data"], dtype=dtype).reshape(out["shape"])
 
 
 def serve(model_dir, requests, xla=False, repeat=0, threads=0, timeout=900, binary=None):

@@ -36,13 +36,18 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 EXAMPLES_FILE = os.path.join("assets.extra", "kerase3_examples.npz")
 
 
-def _ops_report(tf, path):
+def _read_saved_model(path):
     from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow.python.framework import op_def_registry
 
     sm = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as f:
         sm.ParseFromString(f.read())
+    return sm
+
+
+def _ops_report(sm):
+    from tensorflow.python.framework import op_def_registry
+
     used, functions = set(), set()
     for mg in sm.meta_graphs:
         used.update(n.op for n in mg.graph_def.node)
@@ -58,15 +63,11 @@ def _flag(attr_map, name):
     return name in attr_map and attr_map[name].WhichOneof("value") == "b" and attr_map[name].b
 
 
-def _needs_xla(path):
-    """``[(what, node, where), ...]``: every op, call or function of the SavedModel that only runs
-    with XLA compilation enabled."""
-    from tensorflow.core.protobuf import saved_model_pb2
+def _needs_xla(sm):
+    """``[(what, node, where), ...]``: every op, call or function of the SavedModel ``sm`` that only
+    runs with XLA compilation enabled."""
     from tensorflow.python.framework import kernels
 
-    sm = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        sm.ParseFromString(f.read())
     found, devices = [], {}
 
     def xla_only(op):
@@ -168,13 +169,14 @@ def check(path, tf=None):
         report["ok"] = report["ok"] and bool(ok)
 
     try:
-        used, callbacks, unknown = _ops_report(tf, path)
+        sm = _read_saved_model(path)
+        used, callbacks, unknown = _ops_report(sm)
     except Exception as e:  # noqa: BLE001 - the report says what failed
         add("read saved_model.pb", False, f"{type(e).__name__}: {e}")
         return report
     add("no Python callback ops", not callbacks, ", ".join(callbacks) or f"{len(used)} op types")
     add("all ops registered in TensorFlow", not unknown, ", ".join(unknown) or "ok")
-    needs = _needs_xla(path)
+    needs = _needs_xla(sm)
     detail = "; ".join(f"{what}: node {node} in {where}" for what, node, where in needs[:12])
     if len(needs) > 12:
         detail += f"; and {len(needs) - 12} more"
@@ -233,11 +235,11 @@ def check(path, tf=None):
     return report
 
 
-def _check_cpp(path, runs, references, add, cpp=None):
+def _check_cpp(path, runs, references, add):
     """Check 5: the requests through the C++ harness with XLA disabled, against the TF2 outputs."""
     name = "C++ LoadSavedModel + Session::Run, XLA disabled"
     try:
-        cpp = cpp or _load_cpp_harness()
+        cpp = _load_cpp_harness()
         binary = cpp.build_harness()
     except Exception as e:  # noqa: BLE001 - no compiler or headers: reported, check 2 stands in
         if type(e).__name__ == "HarnessUnavailable":

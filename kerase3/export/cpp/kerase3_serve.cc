@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--xla_cpu_compilation_enabled=true" || a == "--xla") {
+    if (a == "--xla_cpu_compilation_enabled=true") {
       xla = true;
     } else if (a == "--xla_cpu_compilation_enabled=false") {
       xla = false;
