@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from .o3 import Irrep, Irreps, rand_matrix
+from .graph import keys as K
 
 __all__ = ["equivariance_error", "assert_equivariant", "random_irreps", "default_tolerance", "check_layer",
            "graph_model_equivariance_error", "assert_graph_model_equivariant"]
@@ -316,8 +317,8 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     batch = {k: np.asarray(v) for k, v in batch.items()}
-    n_nodes = len(batch["positions"])
-    node_graph = batch.get("node_graph", np.zeros(n_nodes, np.int32))
+    n_nodes = len(batch[K.POSITIONS])
+    node_graph = batch.get(K.NODE_GRAPH, np.zeros(n_nodes, np.int32))
     specs = {}
     for name, spec in outputs.items():
         if spec in (_TENSOR, "orbital"):
@@ -342,7 +343,7 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
         if spec == "orbital":
             out = x.copy()
             for g in range(x.shape[0]):
-                z = batch["atomic_numbers"][(node_graph == g) & (batch["atomic_numbers"] > 0)]
+                z = batch[K.ATOMIC_NUMBERS][(node_graph == g) & (batch[K.ATOMIC_NUMBERS] > 0)]
                 if len(z):
                     n = basis.n_orbitals_of(z)
                     D = basis.rotation_matrix(z, (-1) ** k * R)
@@ -360,23 +361,23 @@ def graph_model_equivariance_error(model, batch, outputs, *, node_features=None,
             Rk = (-1) ** k * R
             t = rng.standard_normal(3) if do_translation else np.zeros(3)
             moved = dict(batch)
-            moved["positions"] = batch["positions"] @ Rk.T + t
-            if "cell" in batch:
-                moved["cell"] = batch["cell"] @ Rk.T
+            moved[K.POSITIONS] = batch[K.POSITIONS] @ Rk.T + t
+            if K.CELL in batch:
+                moved[K.CELL] = batch[K.CELL] @ Rk.T
             if feat_irreps is not None:
-                moved["node_features"] = batch["node_features"] @ feat_irreps.D_from_matrix(Rk).T
+                moved[K.NODE_FEATURES] = batch[K.NODE_FEATURES] @ feat_irreps.D_from_matrix(Rk).T
             expected = {name: move_out(name, v, R, k) for name, v in ref.items()}
             if do_permutation:
                 perm = _graph_permutation(node_graph, rng)
                 inv = np.argsort(perm)
                 for key, v in moved.items():
-                    if key in ("senders", "receivers"):
+                    if key in (K.SENDERS, K.RECEIVERS):
                         moved[key] = inv[v]
-                    elif v.ndim and len(v) == n_nodes and (key.startswith("node_") or key in ("positions", "atomic_numbers")):
+                    elif v.ndim and len(v) == n_nodes and (key.startswith("node_") or key in (K.POSITIONS, K.ATOMIC_NUMBERS)):
                         moved[key] = v[perm]
                 for name, v in expected.items():
                     if specs[name] == "orbital":
-                        aos = _ao_permutation(basis, batch["atomic_numbers"], node_graph, perm, v.shape[0], v.shape[1])
+                        aos = _ao_permutation(basis, batch[K.ATOMIC_NUMBERS], node_graph, perm, v.shape[0], v.shape[1])
                         expected[name] = np.stack([m[np.ix_(a, a)] for m, a in zip(v, aos)])
                     elif v.ndim and v.shape[0] == n_nodes:
                         expected[name] = v[perm]

@@ -7,7 +7,7 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kerase3")
 # lower floors first; a module may import from its own floor or any floor listed before it
-FLOORS = [("backend", "o3"), ("ops",), ("layers",), ("graph", "heads"), ("models",), ("io", "export", "interop", "testing")]
+FLOORS = [("backend", "o3"), ("ops", "graph"), ("layers",), ("heads",), ("models",), ("io", "export", "interop", "testing")]
 FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}
 
 

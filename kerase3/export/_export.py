@@ -4,6 +4,7 @@ import os
 
 import keras
 import numpy as np
+from ..graph import keys as K
 
 
 EXAMPLES_FILE = os.path.join("assets.extra", "kerase3_examples.npz")
@@ -151,9 +152,9 @@ def _structure_inputs(atoms, dtype, name):
     if hasattr(atoms, "get_positions"):
         pos, z = atoms.get_positions(), atoms.get_atomic_numbers()
         cell, pbc = np.asarray(atoms.get_cell()), atoms.get_pbc()
-    elif isinstance(atoms, dict) and "positions" in atoms and "atomic_numbers" in atoms:
-        pos, z = atoms["positions"], atoms["atomic_numbers"]
-        cell, pbc = atoms.get("cell"), atoms.get("pbc")
+    elif isinstance(atoms, dict) and K.POSITIONS in atoms and K.ATOMIC_NUMBERS in atoms:
+        pos, z = atoms[K.POSITIONS], atoms[K.ATOMIC_NUMBERS]
+        cell, pbc = atoms.get(K.CELL), atoms.get(K.PBC)
     else:
         raise ValueError(f"{name}: expected ASE Atoms or a dict with 'positions' and 'atomic_numbers'. "
                          f"Received: {type(atoms).__name__}")

@@ -1,5 +1,6 @@
 """Atomic graphs: neighbour lists (molecules and periodic cells), padded batches, tf.data."""
 
+from . import keys
 from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
 from .data import GraphDataset, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
@@ -17,6 +18,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "keys",
     "neighbor_list",
     "neighbor_list_tensor",
     "edge_vectors_numpy",

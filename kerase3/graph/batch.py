@@ -1,18 +1,7 @@
 """Batches of atomic graphs as flat arrays, padded to static sizes for XLA.
 
-A batch is a dict of numpy arrays (jraph's layout):
-
-    positions      (N, 3)    float   atom positions
-    atomic_numbers (N,)      int32   0 for padding atoms
-    senders        (E,)      int32   edge source atom
-    receivers      (E,)      int32   edge target atom
-    shifts         (E, 3)    float   integer cell shifts: vector = pos[s] - pos[r] + shifts @ cell[g]
-    cell           (G, 3, 3) float   lattice vectors as rows (zeros for molecules)
-    n_node         (G,)      int32   atoms per graph
-    n_edge         (G,)      int32   edges per graph
-    node_graph     (N,)      int32   graph index of every atom
-    node_mask      (N,)      float   1 for real atoms, 0 for padding
-    graph_mask     (G,)      float   1 for real graphs, 0 for the padding graph
+A batch is a dict of numpy arrays in jraph's flat layout; its keys and shapes are listed in
+`kerase3.graph.keys` (one place for them).
 
 Targets ride along with the same layout: per-atom ``forces (N, 3)`` and any name starting
 with ``node_`` (e.g. ``node_charges``); everything else is per graph (``energy (G,)``,
@@ -25,18 +14,13 @@ values and mask them out of losses and metrics.
 
 import numpy as np
 
+from . import keys as K
 from .neighbors import neighbor_list
 
 __all__ = ["check_targets", "graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
 
-INPUT_KEYS = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "n_node", "n_edge",
-              "node_graph", "node_mask", "graph_mask")
-_NODE_KEYS = ("positions", "atomic_numbers", "node_graph", "node_mask", "forces")
-
-
-def is_per_node(key):
-    """Whether a batch key is per atom (else per graph, or an edge key)."""
-    return key in _NODE_KEYS or key.startswith("node_")
+INPUT_KEYS = K.INPUT_KEYS
+is_per_node = K.is_per_node
 
 
 def _checked_atomic_numbers(atomic_numbers, where):
@@ -64,9 +48,9 @@ def check_targets(targets, n, where):
                              "Remove the structure or fix its labels")
         if is_per_node(k) and (v.ndim == 0 or len(v) != n):
             raise ValueError(f"{where}: per-atom target {k!r} must have one row per atom ({n}). Received: shape={v.shape}")
-        if k == "forces" and v.shape[1:] != (3,):
+        if k == K.FORCES and v.shape[1:] != (3,):
             raise ValueError(f"{where}: forces must be (n_atoms, 3). Received: shape={v.shape}")
-        if k == "stress" and v.shape != (3, 3):
+        if k == K.STRESS and v.shape != (3, 3):
             raise ValueError(f"{where}: stress must be (3, 3). Received: shape={v.shape}")
         out[k] = v
     return out
@@ -110,13 +94,13 @@ def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, name
     calc = atoms.calc
     if calc is not None:
         if energy:
-            kw["energy"] = atoms.get_potential_energy()
+            kw[K.ENERGY] = atoms.get_potential_energy()
         if forces:
-            kw["forces"] = atoms.get_forces()
+            kw[K.FORCES] = atoms.get_forces()
         if stress and atoms.pbc.all():
             from ase.stress import voigt_6_to_full_3x3_stress
 
-            kw["stress"] = voigt_6_to_full_3x3_stress(atoms.get_stress())
+            kw[K.STRESS] = voigt_6_to_full_3x3_stress(atoms.get_stress())
     return graph_from_arrays(atoms.get_positions(), atoms.get_atomic_numbers(), cutoff,
                              np.asarray(atoms.get_cell()), atoms.get_pbc(), name=name, **kw)
 
@@ -125,23 +109,23 @@ def batch_graphs(graphs):
     """Concatenate graphs into one (unpadded) batch dict."""
     if not graphs:
         raise ValueError("batch_graphs: no graphs given")
-    n_node = np.array([len(g["atomic_numbers"]) for g in graphs], np.int32)
-    n_edge = np.array([len(g["senders"]) for g in graphs], np.int32)
+    n_node = np.array([len(g[K.ATOMIC_NUMBERS]) for g in graphs], np.int32)
+    n_edge = np.array([len(g[K.SENDERS]) for g in graphs], np.int32)
     offsets = np.concatenate([[0], np.cumsum(n_node)[:-1]]).astype(np.int32)
     out = dict(
-        positions=np.concatenate([g["positions"] for g in graphs]).reshape(-1, 3),
-        atomic_numbers=np.concatenate([g["atomic_numbers"] for g in graphs]).astype(np.int32),
-        senders=np.concatenate([g["senders"] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
-        receivers=np.concatenate([g["receivers"] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
-        shifts=np.concatenate([g["shifts"] for g in graphs]).reshape(-1, 3),
-        cell=np.stack([g["cell"] for g in graphs]),
+        positions=np.concatenate([g[K.POSITIONS] for g in graphs]).reshape(-1, 3),
+        atomic_numbers=np.concatenate([g[K.ATOMIC_NUMBERS] for g in graphs]).astype(np.int32),
+        senders=np.concatenate([g[K.SENDERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+        receivers=np.concatenate([g[K.RECEIVERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+        shifts=np.concatenate([g[K.SHIFTS] for g in graphs]).reshape(-1, 3),
+        cell=np.stack([g[K.CELL] for g in graphs]),
         n_node=n_node,
         n_edge=n_edge,
         node_graph=np.repeat(np.arange(len(graphs), dtype=np.int32), n_node),
         node_mask=np.ones(int(n_node.sum())),
         graph_mask=np.ones(len(graphs)),
     )
-    extra = set().union(*[set(g) for g in graphs]) - set(out) - {"senders", "receivers", "shifts"}
+    extra = set().union(*[set(g) for g in graphs]) - set(out) - {K.SENDERS, K.RECEIVERS, K.SHIFTS}
     for k in sorted(extra):
         if not all(k in g for g in graphs):
             raise ValueError(f"batch_graphs: target {k!r} is missing from some graphs")
@@ -165,7 +149,7 @@ def pad_batch(batch, n_node, n_edge, n_graph):
     Needs room for one padding atom and one padding graph: ``n_node > sum(n_node)`` and
     ``n_graph > len(n_node)``.
     """
-    N, E, G = len(batch["atomic_numbers"]), len(batch["senders"]), len(batch["n_node"])
+    N, E, G = len(batch[K.ATOMIC_NUMBERS]), len(batch[K.SENDERS]), len(batch[K.N_NODE])
     if n_node <= N or n_graph <= G or n_edge < E:
         raise ValueError(
             f"pad_batch: padding sizes must exceed the batch (one padding atom and graph). "
@@ -175,15 +159,15 @@ def pad_batch(batch, n_node, n_edge, n_graph):
     out = {}
     for k, v in batch.items():
         v = np.asarray(v)
-        if k in ("senders", "receivers"):
+        if k in (K.SENDERS, K.RECEIVERS):
             out[k] = np.concatenate([v, np.full(pe, N, np.int32)]).astype(np.int32)
-        elif k == "shifts":
+        elif k == K.SHIFTS:
             out[k] = np.concatenate([v, np.zeros((pe, 3))])
-        elif k == "n_node":
+        elif k == K.N_NODE:
             out[k] = np.concatenate([v, [pn], np.zeros(pg - 1, np.int32)]).astype(np.int32)
-        elif k == "n_edge":
+        elif k == K.N_EDGE:
             out[k] = np.concatenate([v, [pe], np.zeros(pg - 1, np.int32)]).astype(np.int32)
-        elif k == "node_graph":
+        elif k == K.NODE_GRAPH:
             out[k] = np.concatenate([v, np.full(pn, G, np.int32)]).astype(np.int32)
         elif is_per_node(k):
             out[k] = np.concatenate([v, np.zeros((pn,) + v.shape[1:], v.dtype)])
@@ -194,6 +178,6 @@ def pad_batch(batch, n_node, n_edge, n_graph):
 
 def average_num_neighbors(graphs):
     """Edges per atom over a list of graph dicts: the ``avg_num_neighbors`` convolutions divide by (its root)."""
-    n_edges = sum(len(g["senders"]) for g in graphs)
-    n_atoms = sum(len(g["atomic_numbers"]) for g in graphs)
+    n_edges = sum(len(g[K.SENDERS]) for g in graphs)
+    n_atoms = sum(len(g[K.ATOMIC_NUMBERS]) for g in graphs)
     return n_edges / max(n_atoms, 1)

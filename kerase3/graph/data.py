@@ -3,6 +3,7 @@
 import numpy as np
 
 from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, next_bucket, pad_batch
+from . import keys as K
 
 __all__ = ["GraphDataset", "make_graphs"]
 
@@ -13,8 +14,8 @@ def graph_of_structure(s, cutoff, name=None, **kwargs):
     if hasattr(s, "get_positions"):
         return graph_from_atoms(s, cutoff, name=name, **kwargs)
     s = dict(s)
-    return graph_from_arrays(s.pop("positions"), s.pop("atomic_numbers"), cutoff, s.pop("cell", None),
-                             s.pop("pbc", None), name=name, **s)
+    return graph_from_arrays(s.pop(K.POSITIONS), s.pop(K.ATOMIC_NUMBERS), cutoff, s.pop(K.CELL, None),
+                             s.pop(K.PBC, None), name=name, **s)
 
 
 class Progress:
@@ -77,7 +78,7 @@ class GraphDataset:
     the ``tf.data.Dataset`` or train another model). Without it, epochs count from 0 per process.
     """
 
-    def __init__(self, graphs, batch_size, targets=("energy", "forces"), shuffle=True, seed=0, n_node=None, n_edge=None,
+    def __init__(self, graphs, batch_size, targets=(K.ENERGY, K.FORCES), shuffle=True, seed=0, n_node=None, n_edge=None,
                  extra_inputs=(), sample_weight=None):
         if not graphs:
             raise ValueError("GraphDataset: no graphs given")
@@ -135,13 +136,13 @@ class GraphDataset:
         order = self.order(epoch)
         for start in range(0, len(order), self.batch_size):
             b = batch_graphs([self.graphs[i] for i in order[start : start + self.batch_size]])
-            nn = self.n_node or next_bucket(len(b["atomic_numbers"]) + 1)
-            ne = self.n_edge or next_bucket(len(b["senders"]))
+            nn = self.n_node or next_bucket(len(b[K.ATOMIC_NUMBERS]) + 1)
+            ne = self.n_edge or next_bucket(len(b[K.SENDERS]))
             yield pad_batch(b, nn, ne, self.batch_size + 1)
 
     def shapes(self):
         """The distinct padded shapes ``(n_node, n_edge)`` of one epoch (what XLA compiles)."""
-        return sorted({(len(b["atomic_numbers"]), len(b["senders"])) for b in self.batches(epoch=self.epoch)})
+        return sorted({(len(b[K.ATOMIC_NUMBERS]), len(b[K.SENDERS])) for b in self.batches(epoch=self.epoch)})
 
     def distributed_dataset(self, strategy):
         """The dataset for ``tf.distribute`` strategies: every replica gets whole padded batches

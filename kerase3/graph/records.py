@@ -25,11 +25,12 @@ import numpy as np
 from .batch import next_bucket
 from .data import Progress, graph_of_structure
 from .statistics import GraphStatistics
+from . import keys as K
 
 __all__ = ["write_graph_records", "GraphRecordDataset"]
 
 METADATA = "metadata.json"
-_INT_KEYS = ("atomic_numbers", "senders", "receivers")
+_INT_KEYS = (K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS)
 
 
 def _frames(source):
@@ -40,7 +41,7 @@ def _frames(source):
     return source
 
 
-def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_shards=4, progress="auto"):
+def write_graph_records(source, path, cutoff, targets=(K.ENERGY, K.FORCES), num_shards=4, progress="auto"):
     """Write graphs to ``path/shard-00000-of-00004.tfrecord`` ... and their statistics to ``path/metadata.json``.
 
     Args:
@@ -71,18 +72,18 @@ def write_graph_records(source, path, cutoff, targets=("energy", "forces"), num_
         for i, s in enumerate(_frames(source)):
             name = f"structure {i}"
             if hasattr(s, "get_positions"):
-                g = graph_of_structure(s, cutoff, name, energy="energy" in targets, forces="forces" in targets,
-                                       stress="stress" in targets)
+                g = graph_of_structure(s, cutoff, name, energy=K.ENERGY in targets, forces=K.FORCES in targets,
+                                       stress=K.STRESS in targets)
             else:
                 g = graph_of_structure({k: v for k, v in dict(s).items()
-                                        if k in ("positions", "atomic_numbers", "cell", "pbc") + targets}, cutoff, name)
+                                        if k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.CELL, K.PBC) + targets}, cutoff, name)
             missing = [k for k in targets if k not in g]
             if missing:
                 raise ValueError(f"write_graph_records: {name} has no {missing}")
             stats.update(g, name=name)
             feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[
                 np.asarray(g[k], np.int32 if k in _INT_KEYS else np.float64).tobytes()]))
-                for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell") + targets}
+                for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL) + targets}
             writers[i % num_shards].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
             if (i + 1) % 100 == 0:
                 bar.update(i + 1)
@@ -149,16 +150,16 @@ class GraphRecordDataset:
     def _parse(self, record):
         import tensorflow as tf
 
-        keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell") + self.targets
+        keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL) + self.targets
         raw = tf.io.parse_single_example(record, {k: tf.io.FixedLenFeature([], tf.string) for k in keys})
         out = {}
         for k in keys:
             v = tf.io.decode_raw(raw[k], tf.int32 if k in _INT_KEYS else tf.float64)
-            if k in ("positions", "shifts", "forces"):
+            if k in (K.POSITIONS, K.SHIFTS, K.FORCES):
                 v = tf.reshape(v, [-1, 3])
-            elif k in ("cell", "stress"):
+            elif k in (K.CELL, K.STRESS):
                 v = tf.reshape(v, [3, 3])
-            elif k == "energy":
+            elif k == K.ENERGY:
                 v = tf.reshape(v, [])
             out[k] = v if k in _INT_KEYS else tf.cast(v, tf.float32)
         return out
@@ -168,8 +169,8 @@ class GraphRecordDataset:
         import tensorflow as tf
 
         n_node, n_edge, G = self.n_node, self.n_edge, self.batch_size + 1
-        nodes = tf.cast(batch["atomic_numbers"].row_lengths(), tf.int32)
-        edges = tf.cast(batch["senders"].row_lengths(), tf.int32)
+        nodes = tf.cast(batch[K.ATOMIC_NUMBERS].row_lengths(), tf.int32)
+        edges = tf.cast(batch[K.SENDERS].row_lengths(), tf.int32)
         b = tf.shape(nodes)[0]
         N, E = tf.reduce_sum(nodes), tf.reduce_sum(edges)
         checks = [tf.debugging.assert_less(N, n_node, message=f"GraphRecordDataset: a batch has more atoms than n_node-1={n_node - 1}"),
@@ -184,12 +185,12 @@ class GraphRecordDataset:
             return x
 
         out = dict(
-            positions=pad_rows(batch["positions"].flat_values, pn),
-            atomic_numbers=pad_rows(batch["atomic_numbers"].flat_values, pn),
-            senders=pad_rows(batch["senders"].flat_values + edge_offset, pe, N),
-            receivers=pad_rows(batch["receivers"].flat_values + edge_offset, pe, N),
-            shifts=pad_rows(batch["shifts"].flat_values, pe),
-            cell=pad_rows(batch["cell"], pg),
+            positions=pad_rows(batch[K.POSITIONS].flat_values, pn),
+            atomic_numbers=pad_rows(batch[K.ATOMIC_NUMBERS].flat_values, pn),
+            senders=pad_rows(batch[K.SENDERS].flat_values + edge_offset, pe, N),
+            receivers=pad_rows(batch[K.RECEIVERS].flat_values + edge_offset, pe, N),
+            shifts=pad_rows(batch[K.SHIFTS].flat_values, pe),
+            cell=pad_rows(batch[K.CELL], pg),
             n_node=tf.concat([nodes, [pn], tf.zeros([pg - 1], tf.int32)], 0),
             n_edge=tf.concat([edges, [pe], tf.zeros([pg - 1], tf.int32)], 0),
             node_graph=tf.concat([tf.repeat(tf.range(b), nodes), tf.fill([pn], b)], 0),

@@ -14,6 +14,7 @@ from ..backend import geometry_dtype
 from ..o3 import Irreps
 from .batch import batch_graphs, graph_from_arrays, pad_batch
 from .neighbors_tensor import MAX_EDGES, neighbor_list_tensor
+from . import keys as K
 
 __all__ = ["potential_signatures", "gated_conv_signatures", "hamiltonian_signatures", "graph_model_signatures"]
 
@@ -52,9 +53,9 @@ def _batch_feed(structures, cutoff, keys, dtype, extra_fn=None):
     graphs = [graph_from_arrays(p, z, cutoff, c, b) for _, p, z, c, b in structures]
     if extra_fn is not None:
         for g in graphs:
-            g.update(extra_fn(len(g["atomic_numbers"])))
+            g.update(extra_fn(len(g[K.ATOMIC_NUMBERS])))
     b = batch_graphs(graphs)
-    b = pad_batch(b, len(b["atomic_numbers"]) + 2, len(b["senders"]) + 3, len(graphs) + 1)
+    b = pad_batch(b, len(b[K.ATOMIC_NUMBERS]) + 2, len(b[K.SENDERS]) + 3, len(graphs) + 1)
     return {k: (b[k].astype(dtype) if b[k].dtype.kind == "f" else b[k].astype(np.int32)) for k in keys}
 
 
@@ -91,8 +92,8 @@ def _check_species(atomic_numbers, species, name):
 
 
 def _structure_specs(dtype, extra=()):
-    return [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers"),
-            tf.TensorSpec((3, 3), dtype, name="cell"), tf.TensorSpec((3,), tf.bool, name="pbc"), *extra]
+    return [tf.TensorSpec((None, 3), dtype, name=K.POSITIONS), tf.TensorSpec((None,), tf.int32, name=K.ATOMIC_NUMBERS),
+            tf.TensorSpec((3, 3), dtype, name=K.CELL), tf.TensorSpec((3,), tf.bool, name=K.PBC), *extra]
 
 
 def _batch_specs(dtype, keys, extra=()):
@@ -113,12 +114,12 @@ def potential_signatures(model, dtype, max_edges=None):
             batch = _structure_batch(positions, atomic_numbers, cell, pbc, model.cutoff, ctype, max_edges,
                                      "Potential serving_default")
         out = model(batch, training=False)
-        result = {"energy": tf.cast(out["energy"][0], dtype), "forces": tf.cast(out["forces"], dtype)}
-        if "stress" in out:
-            result["stress"] = tf.cast(out["stress"][0], dtype)
+        result = {K.ENERGY: tf.cast(out[K.ENERGY][0], dtype), K.FORCES: tf.cast(out[K.FORCES], dtype)}
+        if K.STRESS in out:
+            result[K.STRESS] = tf.cast(out[K.STRESS][0], dtype)
         return result
 
-    keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "node_graph")
+    keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL, K.NODE_GRAPH)
 
     def predict_batch(positions, atomic_numbers, senders, receivers, shifts, cell, node_graph):
         with tf.control_dependencies(_check_finite("Potential predict_batch", positions=positions, cell=cell, shifts=shifts)):
@@ -144,18 +145,18 @@ def gated_conv_signatures(model, dtype, max_edges=None):
     max_edges = MAX_EDGES if max_edges is None else int(max_edges)
     ctype = geometry_dtype(model.dtype_policy)
     dim = Irreps(model.irreps_in).dim
-    feat_spec = tf.TensorSpec((None, dim), dtype, name="node_features")
+    feat_spec = tf.TensorSpec((None, dim), dtype, name=K.NODE_FEATURES)
 
     def serving_default(node_features, positions, cell, pbc):
         with tf.control_dependencies([_check_lengths(positions, node_features, "GatedConvNetwork serving_default")]):
             ones = tf.ones([tf.shape(positions)[0]], tf.int32)
         batch = _structure_batch(positions, ones, cell, pbc, model.max_radius, ctype, max_edges,
                                  "GatedConvNetwork serving_default")
-        batch["node_features"] = tf.cast(node_features, ctype)
+        batch[K.NODE_FEATURES] = tf.cast(node_features, ctype)
         out = model(batch, training=False)
         return {"output": tf.cast(out[0] if model.pool is not None else out, dtype)}
 
-    keys = ("positions", "senders", "receivers", "shifts", "cell", "node_graph")
+    keys = (K.POSITIONS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL, K.NODE_GRAPH)
 
     def predict_batch(node_features, positions, senders, receivers, shifts, cell, node_graph, node_mask):
         with tf.control_dependencies(_check_finite("GatedConvNetwork predict_batch", positions=positions, cell=cell,
@@ -175,14 +176,14 @@ def gated_conv_signatures(model, dtype, max_edges=None):
 
     serving = {}
     for name, p, z, c, b in structures:
-        serving[name] = dict(node_features=feats(len(z))["node_features"].astype(dtype),
-                             **{k: v for k, v in _structure_feed(p, z, c, b, dtype).items() if k != "atomic_numbers"})
-    bkeys = ("node_features",) + keys + ("node_mask",)
+        serving[name] = dict(node_features=feats(len(z))[K.NODE_FEATURES].astype(dtype),
+                             **{k: v for k, v in _structure_feed(p, z, c, b, dtype).items() if k != K.ATOMIC_NUMBERS})
+    bkeys = (K.NODE_FEATURES,) + keys + (K.NODE_MASK,)
     examples = {"serving_default": serving,
                 "predict_batch": {"all_structures": _batch_feed(structures, model.max_radius, bkeys, dtype, feats),
                                   "zero_edges": _batch_feed(structures[:2], model.max_radius, bkeys, dtype, feats)}}
-    struct_specs = [feat_spec] + [s for s in _structure_specs(dtype) if s.name != "atomic_numbers"]
-    batch_specs = [feat_spec] + _batch_specs(dtype, keys, [tf.TensorSpec((None,), dtype, name="node_mask")])
+    struct_specs = [feat_spec] + [s for s in _structure_specs(dtype) if s.name != K.ATOMIC_NUMBERS]
+    batch_specs = [feat_spec] + _batch_specs(dtype, keys, [tf.TensorSpec((None,), dtype, name=K.NODE_MASK)])
     return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, batch_specs)], examples
 
 
@@ -214,12 +215,12 @@ def hamiltonian_signatures(model, dtype, max_edges=None):
         name = "HamiltonianModel gamma_point"
         with tf.control_dependencies([_check_species(atomic_numbers, model.species, name)]):
             batch = _structure_batch(positions, atomic_numbers, cell, pbc, model.cutoff, ctype, max_edges, name)
-        n_ao = tf.reduce_sum(tf.gather(n_ao_table, batch["atomic_numbers"]))
-        batch["orbital_mask"] = tf.ones(tf.stack([1, n_ao]), ctype)
+        n_ao = tf.reduce_sum(tf.gather(n_ao_table, batch[K.ATOMIC_NUMBERS]))
+        batch[K.ORBITAL_MASK] = tf.ones(tf.stack([1, n_ao]), ctype)
         out = model(batch, training=False)
         return {k: tf.cast(v[0], dtype) for k, v in out.items()}
 
-    specs = [tf.TensorSpec((None, 3), dtype, name="positions"), tf.TensorSpec((None,), tf.int32, name="atomic_numbers")]
+    specs = [tf.TensorSpec((None, 3), dtype, name=K.POSITIONS), tf.TensorSpec((None,), tf.int32, name=K.ATOMIC_NUMBERS)]
     rng = np.random.default_rng(0)
     z0 = np.array(model.species[:1], np.int32)
     zs = np.array(model.species, np.int32)

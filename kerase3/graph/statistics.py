@@ -7,6 +7,7 @@ computes it while writing, and stores it beside the records).
 """
 
 import numpy as np
+from . import keys as K
 
 __all__ = ["GraphStatistics"]
 
@@ -53,8 +54,8 @@ class GraphStatistics:
     def update(self, g, name=None):
         """Add one graph dict (``atomic_numbers``, ``senders`` and optional ``energy``, ``forces``)."""
         name = f"structure {self.n_structures}" if name is None else name
-        z = np.asarray(g["atomic_numbers"]).reshape(-1)
-        n, e_count = len(z), len(g["senders"])
+        z = np.asarray(g[K.ATOMIC_NUMBERS]).reshape(-1)
+        n, e_count = len(z), len(g[K.SENDERS])
         for zi in np.unique(z):
             if int(zi) not in self.elements:
                 self._grow(zi)
@@ -66,8 +67,8 @@ class GraphStatistics:
         self.n_atoms += n
         self.n_edges += e_count
         self.max_atoms, self.max_edges = max(self.max_atoms, n), max(self.max_edges, e_count)
-        if "energy" in g:
-            e = float(np.asarray(g["energy"]))
+        if K.ENERGY in g:
+            e = float(np.asarray(g[K.ENERGY]))
             if not np.isfinite(e):
                 raise ValueError(f"GraphStatistics: non-finite energy in {name}")
             if self._offset is None:
@@ -81,8 +82,8 @@ class GraphStatistics:
             self._ee_w += w * e * e
         else:
             self.all_energy = False
-        if "forces" in g:
-            f = np.asarray(g["forces"], np.float64)
+        if K.FORCES in g:
+            f = np.asarray(g[K.FORCES], np.float64)
             if not np.all(np.isfinite(f)):
                 raise ValueError(f"GraphStatistics: non-finite forces in {name}")
             self._f2 += float(np.sum(f * f))

@@ -15,6 +15,7 @@ from keras import ops
 from ..layers import ChannelwiseTensorProduct, FullyConnectedNet, Linear
 from ..layers.base import IrrepsLayer
 from ..o3 import Irrep, Irreps, OrbitalBasis, shell_change_of_basis, wigner_3j
+from ..graph import keys as K
 
 __all__ = ["OrbitalBlocks", "OrbitalTensorHead", "HamiltonianHead", "block_irreps", "as_orbital_basis", "sorted_layout"]
 
@@ -410,7 +411,7 @@ class OrbitalTensorHead(IrrepsLayer):
         layout, before assembly: for periodic graphs, edge ``e`` is the real-space block between the
         receiver and the sender's image ``shifts[e]`` (symmetric matrices: ``(B_e + B_e'^T) / 2`` with
         ``e'`` the reverse edge)."""
-        self.check_input(node_features, self.irreps_in, "node_features")
+        self.check_input(node_features, self.irreps_in, K.NODE_FEATURES)
         if self.irreps_node_attr is not None and node_attr is None:
             raise ValueError(f"{type(self).__name__}: node_attr ({self.irreps_node_attr}) is required. Received: node_attr=None")
         own, pair_in = self.readout_features(node_features, edge_sh, edge_radial, senders, receivers)

@@ -18,11 +18,12 @@ import numpy as np
 
 from ..interop.e3nn import load_weights
 from ..models.mace import INTERACTIONS, MACE, conv_path_signs
+from ..graph import keys as K
 
 __all__ = ["load"]
 
 _REQUIRED = ("r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "hidden_irreps", "MLP_irreps",
-             "correlation", "avg_num_neighbors", "atomic_energies", "atomic_numbers")
+             "correlation", "avg_num_neighbors", "atomic_energies", K.ATOMIC_NUMBERS)
 _UNSUPPORTED = ("pair_repulsion", "distance_transform", "heads", "cueq_config", "oeq_config", "embedding_specs",
                 "edge_irreps", "use_so3", "use_agnostic_product", "use_last_readout_only", "use_embedding_readout",
                 "radial_type", "apply_cutoff", "keep_last_layer_irreps", "use_edge_irreps_first", "lammps_mliap")
@@ -87,10 +88,10 @@ def load(state_dict, config, dtype="float32"):
     n_int = int(cfg["num_interactions"])
     e0 = cfg["atomic_energies"]
     if isinstance(e0, dict):  # {Z: E0}, as mace-torch's training scripts write them
-        missing_z = [int(z) for z in cfg["atomic_numbers"] if int(z) not in {int(k) for k in e0}]
+        missing_z = [int(z) for z in cfg[K.ATOMIC_NUMBERS] if int(z) not in {int(k) for k in e0}]
         if missing_z:
             raise ValueError(f"mace.load: config['atomic_energies'] has no energy for elements {missing_z}")
-        e0 = [float({int(k): v for k, v in e0.items()}[int(z)]) for z in cfg["atomic_numbers"]]
+        e0 = [float({int(k): v for k, v in e0.items()}[int(z)]) for z in cfg[K.ATOMIC_NUMBERS]]
     e0 = np.asarray(e0, np.float64)
     if e0.ndim == 2:
         if e0.shape[0] != 1 and e0.shape[1] != 1:
@@ -98,7 +99,7 @@ def load(state_dict, config, dtype="float32"):
         e0 = e0.reshape(-1)
     correlation = cfg["correlation"]
     corr = [int(correlation)] * n_int if np.ndim(correlation) == 0 else [int(c) for c in correlation]
-    model = MACE(species=[int(z) for z in cfg["atomic_numbers"]], cutoff=float(cfg["r_max"]), hidden_irreps=str(cfg["hidden_irreps"]),
+    model = MACE(species=[int(z) for z in cfg[K.ATOMIC_NUMBERS]], cutoff=float(cfg["r_max"]), hidden_irreps=str(cfg["hidden_irreps"]),
                  max_ell=int(cfg["max_ell"]), num_interactions=n_int, correlation=corr, num_bessel=int(cfg["num_bessel"]),
                  num_polynomial_cutoff=int(cfg["num_polynomial_cutoff"]), radial_mlp=list(cfg.get("radial_MLP") or [64, 64, 64]),
                  mlp_irreps=str(cfg["MLP_irreps"]), avg_num_neighbors=float(cfg["avg_num_neighbors"]), atomic_energies=e0,
@@ -155,7 +156,7 @@ def load(state_dict, config, dtype="float32"):
     # buffers that only repeat the config (checked), masks and e3nn's cached constants
     for key in state:
         if state[key].size == 0 or key.endswith(("output_mask", "_zeroed", "bessel_weights", "prefactor", "r_max", ".p")) or "._compiled_main" in key \
-                or key in ("atomic_numbers", "num_interactions"):
+                or key in (K.ATOMIC_NUMBERS, "num_interactions"):
             used.add(key)
     if "r_max" in state and abs(float(state["r_max"]) - model.cutoff) > 1e-6:
         raise ValueError(f"mace.load: state_dict r_max={float(state['r_max'])} but config['r_max']={model.cutoff}")

@@ -6,6 +6,7 @@ import numpy as np
 from ..backend import compiled_call, geometry_dtype
 from ..graph import batch_graphs, graph_from_arrays, next_bucket, pad_batch
 from ..graph.elements import symbol
+from ..graph import keys as K
 
 __all__ = ["StructureEvaluator"]
 
@@ -39,13 +40,13 @@ class StructureEvaluator:
         b = batch_graphs([g])
         n = len(atomic_numbers)
         if self.pad:
-            b = pad_batch(b, next_bucket(n + 1), next_bucket(len(b["senders"])), 2)
+            b = pad_batch(b, next_bucket(n + 1), next_bucket(len(b[K.SENDERS])), 2)
         else:
-            b = pad_batch(b, n + 1, len(b["senders"]), 2)
+            b = pad_batch(b, n + 1, len(b[K.SENDERS]), 2)
         dtype = geometry_dtype(self.model.dtype_policy)
         x = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
         out = self._fn(x)
-        energy = float(np.asarray(out["energy"])[0])
-        forces = np.asarray(out["forces"], dtype=np.float64)[:n]
-        stress = np.asarray(out["stress"], dtype=np.float64)[0] if "stress" in out else None
+        energy = float(np.asarray(out[K.ENERGY])[0])
+        forces = np.asarray(out[K.FORCES], dtype=np.float64)[:n]
+        stress = np.asarray(out[K.STRESS], dtype=np.float64)[0] if K.STRESS in out else None
         return energy, forces, stress

@@ -6,6 +6,7 @@ from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ._structure_eval import StructureEvaluator
+from ..graph import keys as K
 
 __all__ = ["Calculator"]
 
@@ -21,7 +22,7 @@ class Calculator(_AseCalculator):
     Elements outside the model's ``species`` raise a ``ValueError`` naming them.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = [K.ENERGY, "free_energy", K.FORCES, K.STRESS]
 
     def __init__(self, model, pad=True, jit_compile=True, **kwargs):
         super().__init__(**kwargs)
@@ -29,12 +30,12 @@ class Calculator(_AseCalculator):
         self.pad = pad
         self._eval = StructureEvaluator(model, pad=pad, jit_compile=jit_compile, name="kerase3 Calculator")
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+    def calculate(self, atoms=None, properties=(K.ENERGY,), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         energy, forces, stress = self._eval.evaluate(atoms.get_positions(), atoms.get_atomic_numbers(),
                                                      np.asarray(atoms.get_cell()), atoms.get_pbc())
-        self.results["energy"] = self.results["free_energy"] = energy
-        self.results["forces"] = forces
+        self.results[K.ENERGY] = self.results["free_energy"] = energy
+        self.results[K.FORCES] = forces
         if stress is not None and atoms.pbc.all():
-            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+            self.results[K.STRESS] = full_3x3_to_voigt_6_stress(stress)

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from ..o3 import OrbitalBasis
+from ..graph import keys as K
 
 __all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset",
            "density_from_fock", "run_scf", "make_cell", "compute_cell_matrices", "crystal_dataset"]
@@ -123,12 +124,12 @@ def hamiltonian_dataset(atomic_numbers, positions, n, basis="def2-svp", method="
     meta = dict(method=method, basis=basis, xc=xc or "", displacement=float(displacement), seed=int(seed))
     if cache is not None and os.path.exists(cache):
         data = load_dataset(cache)
-        same = all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data["energy"]) == n \
-            and np.array_equal(data["atomic_numbers"], z)
+        same = all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data[K.ENERGY]) == n \
+            and np.array_equal(data[K.ATOMIC_NUMBERS], z)
         if same:
             return data
     confs = random_conformations(positions, n, displacement, seed, random_orientation)
-    keys = ("fock", "overlap", "core", "energy")
+    keys = ("fock", K.OVERLAP, "core", K.ENERGY)
     out = {k: [] for k in keys}
     dm = None
     for i, p in enumerate(confs):
@@ -242,12 +243,12 @@ def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseu
                 seed=int(seed))
     if cache is not None and os.path.exists(cache):
         data = load_dataset(cache)
-        if all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data["energy"]) == n \
-                and np.array_equal(data["atomic_numbers"], z):
+        if all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data[K.ENERGY]) == n \
+                and np.array_equal(data[K.ATOMIC_NUMBERS], z):
             return data
     rng = np.random.default_rng(seed)
     lattice, positions = np.asarray(lattice, np.float64), np.asarray(positions, np.float64)
-    out = {k: [] for k in ("positions", "cells", "fock", "overlap", "energy")}
+    out = {k: [] for k in (K.POSITIONS, "cells", "fock", K.OVERLAP, K.ENERGY)}
     dm = None
     for i in range(n):
         eps = rng.normal(scale=strain, size=(3, 3))
@@ -256,8 +257,8 @@ def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseu
         pos = positions @ deform + displacement * rng.normal(size=positions.shape)
         mats = compute_cell_matrices(make_cell(z, pos, cell_vectors, basis, pseudo, ke_cutoff), method, xc, dm0=dm)
         dm = mats["density"]
-        for k, v in (("positions", pos), ("cells", cell_vectors), ("fock", mats["fock"]), ("overlap", mats["overlap"]),
-                     ("energy", mats["energy"])):
+        for k, v in ((K.POSITIONS, pos), ("cells", cell_vectors), ("fock", mats["fock"]), (K.OVERLAP, mats[K.OVERLAP]),
+                     (K.ENERGY, mats[K.ENERGY])):
             out[k].append(v)
         if verbose and (i + 1) % 10 == 0:
             print(f"  {i + 1}/{n} cells")

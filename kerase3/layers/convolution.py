@@ -11,6 +11,7 @@ from .base import IrrepsLayer
 from .fully_connected_net import FullyConnectedNet
 from .linear import Linear
 from .tensor_product_variants import FullyConnectedTensorProduct
+from ..graph import keys as K
 
 
 def conv_instructions(irreps_in, irreps_sh, irreps_out):
@@ -102,7 +103,7 @@ class Convolution(IrrepsLayer):
             self.self_connection.build((None, n), (None, self.irreps_node_attr.dim))
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
-        self.check_input(node_features, self.irreps_in, "node_features")
+        self.check_input(node_features, self.irreps_in, K.NODE_FEATURES)
         x = ops.cast(node_features, self.compute_dtype)
         out = self.call_blocks(layout.to_blocks(x, self.irreps_in), edge_sh, edge_radial, senders, receivers, node_attr)
         return layout.from_blocks(out, self.irreps_out, (-1,), x)

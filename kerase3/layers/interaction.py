@@ -8,6 +8,7 @@ from ..ops import layout
 from .base import IrrepsLayer
 from .convolution import Convolution
 from .gate import Gate
+from ..graph import keys as K
 
 __all__ = ["InteractionStack", "gated_block_irreps", "path_exists"]
 
@@ -101,7 +102,7 @@ class InteractionStack(IrrepsLayer):
         self.built = True
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
-        self.check_input(node_features, self.irreps_in, "node_features")
+        self.check_input(node_features, self.irreps_in, K.NODE_FEATURES)
         x = ops.cast(node_features, self.compute_dtype)
         # features stay in ir_mul blocks from the first convolution to the last gate
         blocks = layout.to_blocks(x, self.irreps_in)

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from .. import backend
+from ..graph import keys as K
 
 
 #: Inputs with this many rows (edges) or more, or a number unknown when traced, have the memory
@@ -122,7 +123,6 @@ class TracesOnce:
         return super().fit(x, *args, **kwargs)
 
 
-GEOMETRY_KEYS = ("positions", "cell", "shifts")
 
 
 def _check_finite_arrays(name, data, what):
@@ -169,7 +169,7 @@ class KeepsGeometry:
                 continue
             v = ops.convert_to_tensor(v)
             if "float" in keras.backend.standardize_dtype(v.dtype):
-                v = ops.cast(v, geometry if k in GEOMETRY_KEYS else compute)
+                v = ops.cast(v, geometry if k in K.GEOMETRY_KEYS else compute)
             out[k] = v
         return out
 

@@ -8,6 +8,7 @@ from ..layers import Convolution, EdgeEmbedding, InteractionStack
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
+from ..graph import keys as K
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -80,18 +81,18 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
         self.built = True
 
     def call(self, inputs):
-        senders, receivers = inputs["senders"], inputs["receivers"]
-        node_graph = inputs.get("node_graph")
-        edges = self.edges(inputs["positions"], senders, receivers, inputs.get("shifts"), inputs.get("cell"), node_graph)
-        x = ops.cast(inputs["node_features"], self.compute_dtype)
+        senders, receivers = inputs[K.SENDERS], inputs[K.RECEIVERS]
+        node_graph = inputs.get(K.NODE_GRAPH)
+        edges = self.edges(inputs[K.POSITIONS], senders, receivers, inputs.get(K.SHIFTS), inputs.get(K.CELL), node_graph)
+        x = ops.cast(inputs[K.NODE_FEATURES], self.compute_dtype)
         x = self.interactions(x, edges["sh"], edges["radial"], senders, receivers)
         x = self.final(x, edges["sh"], edges["radial"], senders, receivers)
         if self.pool is None:
             return x
-        num_graphs = axis_size(inputs["graph_mask"], 0)
+        num_graphs = axis_size(inputs[K.GRAPH_MASK], 0)
         if node_graph is None:
             raise ValueError("GatedConvNetwork: pooling needs inputs['node_graph']. Received: no node_graph")
-        out = k3ops.graph_pool(x, node_graph, num_graphs, self.pool, inputs.get("node_mask"))
+        out = k3ops.graph_pool(x, node_graph, num_graphs, self.pool, inputs.get(K.NODE_MASK))
         return out / math.sqrt(self.num_nodes) if self.pool == "sum" else out
 
     def serving_signatures(self, dtype="float32", max_edges=None):

@@ -12,6 +12,7 @@ from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
+from ..graph import keys as K
 
 __all__ = ["HamiltonianModel", "hamiltonian_graphs"]
 
@@ -53,7 +54,7 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
         c = None if cell is None else (np.asarray(cell)[k] if np.ndim(cell) == 3 else np.asarray(cell))
         g = graph_from_arrays(pos, z, cutoff, cell=c, pbc=(True if pbc is None else pbc) if c is not None else None,
                               name=f"conformation {k}")
-        g["orbital_mask"] = (np.arange(n) < sizes[k]).astype(np.float64)
+        g[K.ORBITAL_MASK] = (np.arange(n) < sizes[k]).astype(np.float64)
         for name, mats in matrices.items():
             m = np.asarray(mats[k], np.float64)
             if m.shape != (sizes[k], sizes[k]):
@@ -140,7 +141,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
                                              irreps_node_attr=attr, **dt)
         irreps = self.irreps_features = self.interactions.irreps_out
         head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=attr, **dt)
-        self.targets = ["hamiltonian"] + (["overlap"] if self.predict_overlap else [])
+        self.targets = [K.HAMILTONIAN] + ([K.OVERLAP] if self.predict_overlap else [])
         self.heads = [HamiltonianHead(self.basis, irreps, irreps_sh, self.number_of_basis, **head_kw) for _ in self.targets]
         dim = self.heads[0].irreps_blocks.dim
         self.shifts = [self.add_weight(name=f"{k}_onsite_shift", shape=(t + 1, dim), initializer="zeros", trainable=False)
@@ -162,7 +163,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             sums = np.zeros((len(self.species) + 1, head.blocks.n_row, head.blocks.n_row))
             counts = np.zeros(len(self.species) + 1)
             for gi, g in enumerate(graphs):
-                mat, z = g[name], g["atomic_numbers"]
+                mat, z = g[name], g[K.ATOMIC_NUMBERS]
                 if not np.all(np.isfinite(mat)):
                     raise ValueError(f"HamiltonianModel.fit_statistics: {name} of graph {gi} is not finite")
                 unknown = sorted(set(int(a) for a in z) - set(index))
@@ -185,8 +186,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             self.shifts[k].assign(sorted_feats.astype(self.shifts[k].dtype))
             resid = []
             for g in graphs:
-                shifted = self._shift_matrix(sorted_feats, g["atomic_numbers"], head)
-                n = int(g["orbital_mask"].sum())
+                shifted = self._shift_matrix(sorted_feats, g[K.ATOMIC_NUMBERS], head)
+                n = int(g[K.ORBITAL_MASK].sum())
                 resid.append((g[name][:n, :n] - shifted).ravel())
             scale = float(np.sqrt(np.mean(np.concatenate(resid) ** 2))) or 1.0
             self.scales[k].assign(scale)
@@ -212,7 +213,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         `fit_statistics`; the history gets ``readout_rms`` (Hartree, per target: on-site, off-site)."""
         history = super().fit(*args, **kwargs)
         graphs = self._readout_graphs
-        if self.refit_readout and graphs and not any(np.any(g["shifts"] != 0) for g in graphs):
+        if self.refit_readout and graphs and not any(np.any(g[K.SHIFTS] != 0) for g in graphs):
             rms = self.fit_readout(graphs)
             if history is not None:
                 history.history["readout_rms"] = rms
@@ -239,13 +240,13 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
-            if any(np.any(g["shifts"] != 0) for g in chunk):
+            if any(np.any(g[K.SHIFTS] != 0) for g in chunk):
                 raise ValueError("HamiltonianModel.fit_readout: periodic graphs (edges to images) hold Gamma-point sums of "
                                  "several edges' blocks; train them with model.fit")
-            b = batch_graphs([{k: g[k] for k in ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell")}
+            b = batch_graphs([{k: g[k] for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)}
                               for g in chunk])
-            z, senders, receivers = b["atomic_numbers"], b["senders"], b["receivers"]
-            edges = self.edges(b["positions"].astype(dtype), senders, receivers)
+            z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
+            edges = self.edges(b[K.POSITIONS].astype(dtype), senders, receivers)
             attr = self.embedding(z)
             x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
             attrs.append(ops.convert_to_numpy(attr))
@@ -270,13 +271,13 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         s = head.blocks.n_row
         on_t, on_m, pair_t, pair_m = [], [], [], []
         for g in graphs:
-            z, mat = np.asarray(g["atomic_numbers"]), np.asarray(g[name], np.float64)
+            z, mat = np.asarray(g[K.ATOMIC_NUMBERS]), np.asarray(g[name], np.float64)
             index = [self.basis.max_layout_index(zi) for zi in z]
             start = np.cumsum([0] + [len(i) for i in index])
             blocks = np.zeros((len(z), s, s))
             for a, idx in enumerate(index):
                 blocks[a][np.ix_(idx, idx)] = mat[start[a]:start[a + 1], start[a]:start[a + 1]]
-            r, c = np.asarray(g["receivers"]), np.asarray(g["senders"])
+            r, c = np.asarray(g[K.RECEIVERS]), np.asarray(g[K.SENDERS])
             eb = np.zeros((len(r), s, s))
             for e, (i, j) in enumerate(zip(r, c)):
                 eb[e][np.ix_(index[i], index[j])] = mat[start[i]:start[i + 1], start[j]:start[j + 1]]
@@ -299,9 +300,9 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
     def call(self, inputs, training=False):
         dtype = geometry_dtype(self.dtype_policy)
-        z = inputs["atomic_numbers"]
-        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
-        omask = inputs["orbital_mask"]
+        z = inputs[K.ATOMIC_NUMBERS]
+        senders, receivers, node_graph = inputs[K.SENDERS], inputs[K.RECEIVERS], inputs[K.NODE_GRAPH]
+        omask = inputs[K.ORBITAL_MASK]
         num_graphs = axis_size(omask, 0)
         num_orbitals = axis_size(omask, 1)
         edges = self._edges(inputs)
@@ -318,14 +319,14 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         return out
 
     def _edges(self, inputs):
-        cell = inputs.get("cell")
-        return self.edges(inputs["positions"], inputs["senders"], inputs["receivers"], inputs.get("shifts"), cell,
-                          inputs["node_graph"] if cell is not None else None)
+        cell = inputs.get(K.CELL)
+        return self.edges(inputs[K.POSITIONS], inputs[K.SENDERS], inputs[K.RECEIVERS], inputs.get(K.SHIFTS), cell,
+                          inputs[K.NODE_GRAPH] if cell is not None else None)
 
     def onsite_mask(self, inputs):
         """``(G, n, n)``: 1 where both AOs sit on the same atom."""
         head = self.heads[0]
-        z, node_graph, omask = inputs["atomic_numbers"], inputs["node_graph"], inputs["orbital_mask"]
+        z, node_graph, omask = inputs[K.ATOMIC_NUMBERS], inputs[K.NODE_GRAPH], inputs[K.ORBITAL_MASK]
         num_graphs = axis_size(omask, 0)
         num_orbitals = axis_size(omask, 1)
         s = head.blocks.n_row
@@ -337,8 +338,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Masked MSE of the matrix entries (per target, weighted); tracks on-site and off-site MAE."""
-        dtype = y_pred["hamiltonian"].dtype
-        omask = ops.cast(x["orbital_mask"], dtype) * ops.cast(x["graph_mask"], dtype)[:, None]
+        dtype = y_pred[K.HAMILTONIAN].dtype
+        omask = ops.cast(x[K.ORBITAL_MASK], dtype) * ops.cast(x[K.GRAPH_MASK], dtype)[:, None]
         pair = omask[:, :, None] * omask[:, None, :]
         count = ops.maximum(ops.sum(pair), 1.0)
         loss = 0.0
@@ -346,7 +347,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             if name in y:
                 d = (y_pred[name] - ops.cast(y[name], dtype)) * pair
                 loss = loss + weight * ops.sum(d * d) / count
-                if name == "hamiltonian":
+                if name == K.HAMILTONIAN:
                     onsite = ops.cast(self.onsite_mask(x), dtype) * pair
                     offsite = pair - onsite
                     self.mae_onsite.update_state(ops.sum(ops.abs(d) * onsite) / ops.maximum(ops.sum(onsite), 1.0))
@@ -366,12 +367,12 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         z = np.asarray(atomic_numbers)
         pbc = (True if pbc is None else pbc) if cell is not None else None
         g = graph_from_arrays(positions, z, self.cutoff, cell=cell, pbc=pbc)
-        g["orbital_mask"] = np.ones(self.basis.n_orbitals_of(z))
-        b = pad_batch(batch_graphs([g]), len(z) + 1, len(g["senders"]), 2)
+        g[K.ORBITAL_MASK] = np.ones(self.basis.n_orbitals_of(z))
+        b = pad_batch(batch_graphs([g]), len(z) + 1, len(g[K.SENDERS]), 2)
         dtype = geometry_dtype(self.dtype_policy)
         return g, {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in b.items()}
 
-    def predict_matrix(self, atomic_numbers, positions, target="hamiltonian", cell=None, pbc=None):
+    def predict_matrix(self, atomic_numbers, positions, target=K.HAMILTONIAN, cell=None, pbc=None):
         """The dense ``(n_ao, n_ao)`` matrix of one molecule in the basis's AO order (numpy, float64);
         with ``cell`` (and ``pbc``, default all periodic): the Gamma-point matrix of a crystal (sum over images)."""
         if target not in self.targets:
@@ -379,7 +380,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         _, x = self._one_graph(atomic_numbers, positions, cell, pbc)
         return np.asarray(ops.convert_to_numpy(self(x)[target])[0], np.float64)
 
-    def predict_image_blocks(self, atomic_numbers, positions, cell, pbc=True, target="hamiltonian"):
+    def predict_image_blocks(self, atomic_numbers, positions, cell, pbc=True, target=K.HAMILTONIAN):
         """Real-space blocks ``H_ij(R)`` of a crystal: ``{(i, j, (n1, n2, n3)): (n_ao_i, n_ao_j) array}``
         for every atom ``i``, every atom ``j`` in the image cell ``R = n1 a1 + n2 a2 + n3 a3`` within
         the cutoff, and ``(i, i, (0, 0, 0))`` on-site; AO order of the basis. ``H_ji(-R) = H_ij(R)^T``,
@@ -392,17 +393,17 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         head = self.heads[self.targets.index(target)]
         k = self.targets.index(target)
         edges = self._edges(x)
-        attr = self.embedding(x["atomic_numbers"])
-        s, r = x["senders"], x["receivers"]
+        attr = self.embedding(x[K.ATOMIC_NUMBERS])
+        s, r = x[K.SENDERS], x[K.RECEIVERS]
         feats = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], s, r, attr)
-        types = self.embedding.type_index(x["atomic_numbers"])
+        types = self.embedding.type_index(x[K.ATOMIC_NUMBERS])
         shift = ops.take(ops.cast(self.shifts[k], feats.dtype), types, axis=0)
         nodes, blocks = head.predict_blocks(feats, edges["sh"], edges["radial"], s, r, shift,
                                             ops.cast(self.scales[k], feats.dtype), attr)
         nodes, blocks = ops.convert_to_numpy(nodes).astype(np.float64), ops.convert_to_numpy(blocks).astype(np.float64)
         index = [self.basis.max_layout_index(zi) for zi in z]
-        shifts = np.rint(g["shifts"]).astype(int)
-        keys = [(int(i), int(j), tuple(int(v) for v in t)) for i, j, t in zip(g["receivers"], g["senders"], shifts)]
+        shifts = np.rint(g[K.SHIFTS]).astype(int)
+        keys = [(int(i), int(j), tuple(int(v) for v in t)) for i, j, t in zip(g[K.RECEIVERS], g[K.SENDERS], shifts)]
         where = {key: e for e, key in enumerate(keys)}
         out = {(i, i, (0, 0, 0)): nodes[i][np.ix_(index[i], index[i])] for i in range(len(z))}
         for e, (i, j, t) in enumerate(keys):
@@ -414,7 +415,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             out[key] = out.get(key, 0) + b[np.ix_(index[i], index[j])]
         return out
 
-    def predict_matrices(self, graphs, target="hamiltonian", batch_size=32):
+    def predict_matrices(self, graphs, target=K.HAMILTONIAN, batch_size=32):
         """Dense matrices of many graphs (from `hamiltonian_graphs`), batched and compiled (XLA on
         TensorFlow): a list of ``(n_ao_k, n_ao_k)`` numpy float64 arrays in the basis's AO order."""
         from ..backend import compiled_call
@@ -422,9 +423,9 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
         if target not in self.targets:
             raise ValueError(f"HamiltonianModel.predict_matrices: target must be one of {self.targets}. Received: {target!r}")
-        keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "orbital_mask")
+        keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL, K.ORBITAL_MASK)
         ds = GraphDataset([{k: g[k] for k in keys} for g in graphs], batch_size, targets=(), shuffle=False,
-                          extra_inputs=("orbital_mask",))
+                          extra_inputs=(K.ORBITAL_MASK,))
         if getattr(self, "_predict_compiled", None) is None:
             self._predict_compiled = compiled_call(self.__call__)
         dtype = geometry_dtype(self.dtype_policy)
@@ -432,8 +433,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         for b in ds.batches():
             x = {key: (v.astype(dtype) if v.dtype.kind == "f" else v) for key, v in b.items()}
             mats = ops.convert_to_numpy(self._predict_compiled(x)[target])
-            for g in range(int(b["graph_mask"].sum())):
-                n = int(graphs[k]["orbital_mask"].sum())
+            for g in range(int(b[K.GRAPH_MASK].sum())):
+                n = int(graphs[k][K.ORBITAL_MASK].sum())
                 out.append(np.asarray(mats[g, :n, :n], np.float64))
                 k += 1
         return out

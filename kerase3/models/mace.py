@@ -14,6 +14,7 @@ from ..layers import AtomEmbedding, EdgeEmbedding, FullyConnectedNet, FullyConne
 from ..o3 import E3NN_04_FLIPS, Irreps
 from ..ops.activations import normalize2mom
 from .potential import Potential, energy_statistics
+from ..graph import keys as K
 
 INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
 
@@ -203,9 +204,9 @@ class MACE(Potential):
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)``: ``E0`` plus the scaled interaction energy (zero for padding)."""
         pos, cell = self.deformed_geometry(inputs, positions, strain)
-        z = inputs["atomic_numbers"]
-        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
-        shifts = inputs.get("shifts")
+        z = inputs[K.ATOMIC_NUMBERS]
+        senders, receivers, node_graph = inputs[K.SENDERS], inputs[K.RECEIVERS], inputs[K.NODE_GRAPH]
+        shifts = inputs.get(K.SHIFTS)
         # mace's edge vector points from the sender to the receiver (kerase3's the other way)
         edges = self.edges(pos, receivers, senders, None if shifts is None else -ops.cast(shifts, pos.dtype), cell, node_graph)
         attrs = self.embedding(z)
@@ -236,7 +237,7 @@ class MACE(Potential):
         e_inter = ops.cast(e_inter, pos.dtype)
         types = self.embedding.type_index(z)
         e0 = backend.take(ops.concatenate([ops.cast(self.atomic_energies_e0, pos.dtype), ops.zeros((1,), pos.dtype)]), types, axis=0)
-        mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
+        mask = ops.cast(inputs[K.NODE_MASK], pos.dtype) if K.NODE_MASK in inputs else ops.cast(z > 0, pos.dtype)
         return (e0 + ops.cast(self.scale, pos.dtype) * e_inter + ops.cast(self.shift, pos.dtype)) * mask
 
     def get_config(self):

@@ -10,6 +10,7 @@ from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
+from ..graph import keys as K
 
 
 LOSSES = ("mse", "huber")
@@ -56,41 +57,41 @@ class PotentialTraining:
         (``loss="huber"``: quadratic up to ``huber_delta``, linear beyond; equal to the MSE below it).
         ``sample_weight`` (one per structure, e.g. from `GraphDataset`'s ``sample_weight``) weights each
         structure's terms; every term is a weighted mean, so weights of 1 give the plain means."""
-        dtype = y_pred["energy"].dtype
-        gmask = ops.cast(x["graph_mask"], dtype)
-        nmask = ops.cast(x["node_mask"], dtype)
+        dtype = y_pred[K.ENERGY].dtype
+        gmask = ops.cast(x[K.GRAPH_MASK], dtype)
+        nmask = ops.cast(x[K.NODE_MASK], dtype)
         if sample_weight is not None:
             gmask = gmask * ops.cast(ops.reshape(sample_weight, (-1,)), dtype)
-            nmask = nmask * backend.take(gmask, x["node_graph"], axis=0)
+            nmask = nmask * backend.take(gmask, x[K.NODE_GRAPH], axis=0)
         n_graphs = ops.maximum(ops.sum(gmask), 1e-12)
         n_atoms = ops.maximum(ops.sum(nmask), 1e-12)
-        per_graph_atoms = ops.maximum(ops.cast(x["n_node"], dtype), 1.0)
+        per_graph_atoms = ops.maximum(ops.cast(x[K.N_NODE], dtype), 1.0)
         loss = 0.0
-        species = ops.cast(x["atomic_numbers"], "int32")
+        species = ops.cast(x[K.ATOMIC_NUMBERS], "int32")
         if self.species_metrics:
             # atoms of each species per structure: a structure counts for a species' energy / stress MAE by its atoms of it
-            counts = {z: ops.segment_sum(ops.cast(species == z, dtype) * nmask, x["node_graph"],
+            counts = {z: ops.segment_sum(ops.cast(species == z, dtype) * nmask, x[K.NODE_GRAPH],
                                          num_segments=ops.shape(gmask)[0]) for z in self.species_metrics}
-        if "energy" in y:
-            de = (y_pred["energy"] - ops.cast(y["energy"], dtype)) / per_graph_atoms
+        if K.ENERGY in y:
+            de = (y_pred[K.ENERGY] - ops.cast(y[K.ENERGY], dtype)) / per_graph_atoms
             loss = loss + self.energy_weight * ops.sum(self._penalty(de) * gmask) / n_graphs
             self.energy_mae.update_state(ops.abs(de), sample_weight=gmask)
             for z, m in self.species_metrics.items():
-                m["energy"].update_state(ops.abs(de), sample_weight=counts[z])
-        if "forces" in y:
-            df = y_pred["forces"] - ops.cast(y["forces"], dtype)
+                m[K.ENERGY].update_state(ops.abs(de), sample_weight=counts[z])
+        if K.FORCES in y:
+            df = y_pred[K.FORCES] - ops.cast(y[K.FORCES], dtype)
             loss = loss + self.forces_weight * ops.sum(self._penalty(df) * nmask[:, None]) / (3 * n_atoms)
             per_atom = ops.mean(ops.abs(df), axis=-1)
             self.forces_mae.update_state(per_atom, sample_weight=nmask)
             for z, m in self.species_metrics.items():
-                m["forces"].update_state(per_atom, sample_weight=nmask * ops.cast(species == z, dtype))
-        if "stress" in y and self.compute_stress:
-            ds = y_pred["stress"] - ops.cast(y["stress"], dtype)
+                m[K.FORCES].update_state(per_atom, sample_weight=nmask * ops.cast(species == z, dtype))
+        if K.STRESS in y and self.compute_stress:
+            ds = y_pred[K.STRESS] - ops.cast(y[K.STRESS], dtype)
             loss = loss + self.stress_weight * ops.sum(self._penalty(ds) * gmask[:, None, None]) / (9 * n_graphs)
             per_graph = ops.mean(ops.abs(ds), axis=(1, 2))
             self.stress_mae.update_state(per_graph, sample_weight=gmask)
             for z, m in self.species_metrics.items():
-                m["stress"].update_state(per_graph, sample_weight=counts[z])
+                m[K.STRESS].update_state(per_graph, sample_weight=counts[z])
         return scale_loss_for_replicas(loss)
 
 
@@ -209,11 +210,11 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
     def deformed_geometry(self, inputs, positions=None, strain=None):
         """``(positions, cell)`` in the geometry dtype, deformed by ``(1 + strain)`` of their graph
         when ``strain`` is given (cell None without one in ``inputs``)."""
-        pos = inputs["positions"] if positions is None else positions
+        pos = inputs[K.POSITIONS] if positions is None else positions
         pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
-        cell = ops.cast(inputs["cell"], pos.dtype) if "cell" in inputs else None
+        cell = ops.cast(inputs[K.CELL], pos.dtype) if K.CELL in inputs else None
         if strain is not None:
-            pos = pos + backend.einsum("ni,nij->nj", pos, backend.take(strain, inputs["node_graph"], axis=0))
+            pos = pos + backend.einsum("ni,nij->nj", pos, backend.take(strain, inputs[K.NODE_GRAPH], axis=0))
             if cell is not None:
                 cell = cell + backend.einsum("gij,gjk->gik", cell, strain)
         return pos, cell
@@ -221,9 +222,9 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)`` (zero for padding atoms)."""
         pos, cell = self.deformed_geometry(inputs, positions, strain)
-        z = inputs["atomic_numbers"]
-        senders, receivers, node_graph = inputs["senders"], inputs["receivers"], inputs["node_graph"]
-        edges = self.edges(pos, senders, receivers, inputs.get("shifts"), cell, node_graph)
+        z = inputs[K.ATOMIC_NUMBERS]
+        senders, receivers, node_graph = inputs[K.SENDERS], inputs[K.RECEIVERS], inputs[K.NODE_GRAPH]
+        edges = self.edges(pos, senders, receivers, inputs.get(K.SHIFTS), cell, node_graph)
         attr = self.embedding(z)
         x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
         e = self.readout2(ops.silu(self.readout1(x)))[:, 0]
@@ -231,28 +232,28 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
         types = self.embedding.type_index(z)
         scale = backend.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
         shift = backend.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
-        mask = ops.cast(inputs["node_mask"], pos.dtype) if "node_mask" in inputs else ops.cast(z > 0, pos.dtype)
+        mask = ops.cast(inputs[K.NODE_MASK], pos.dtype) if K.NODE_MASK in inputs else ops.cast(z > 0, pos.dtype)
         return (e * scale + shift) * mask
 
     def call(self, inputs, training=False):
         dtype = geometry_dtype(self.dtype_policy)
-        pos = ops.cast(inputs["positions"], dtype)
-        num_graphs = axis_size(inputs["graph_mask"], 0)
+        pos = ops.cast(inputs[K.POSITIONS], dtype)
+        num_graphs = axis_size(inputs[K.GRAPH_MASK], 0)
         strain = ops.zeros((num_graphs, 3, 3), dtype=dtype)
 
         def energy_fn(p, s):
             e_atoms = self.atomic_energies(inputs, p, s if self.compute_stress else None)
-            return ops.segment_sum(e_atoms, inputs["node_graph"], num_segments=num_graphs)
+            return ops.segment_sum(e_atoms, inputs[K.NODE_GRAPH], num_segments=num_graphs)
 
         energy, g_pos, g_strain = energy_and_gradients(energy_fn, pos, strain)
-        out = {"energy": energy, "forces": -g_pos}
+        out = {K.ENERGY: energy, K.FORCES: -g_pos}
         if self.compute_stress:
-            cell = ops.cast(inputs["cell"], dtype)
+            cell = ops.cast(inputs[K.CELL], dtype)
             # |a . (b x c)| written out: XLA has no determinant kernel on the CPU
             a, b, c = cell[:, 0], cell[:, 1], cell[:, 2]
             volume = ops.abs(ops.sum(a * ops.cross(b, c), axis=-1))
             safe = ops.where(volume > 0, volume, ops.ones_like(volume))
-            out["stress"] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
+            out[K.STRESS] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
         return out
 
     def serving_signatures(self, dtype="float32", max_edges=None):

@@ -145,7 +145,7 @@ def scatter_tensor_product(plan, node_features, edge_features, edge_weights, sen
     """
     name = plan.name
     x = float_tensor(node_features, edge_weights)
-    check_last_dim(x, plan.irreps_in1, name, "node_features")
+    check_last_dim(x, plan.irreps_in1, name, "node features")
     if weight_matrix is not None and plan.kernel != "coupled":
         edge_weights, weight_matrix = _weights_of(edge_weights, weight_matrix, plan, x.dtype), None
     if plan.kernel != "coupled":
