@@ -71,7 +71,8 @@ def _case(name):
     if name == "hamiltonian":
         from kerase3.graph import GraphDataset
         from kerase3.io import OrbitalBasis
-        from kerase3.models import HamiltonianModel, hamiltonian_graphs
+        from kerase3.graph import hamiltonian_graphs
+        from kerase3.models import HamiltonianModel
 
         basis = OrbitalBasis({8: [0, 0, 0, 1, 1, 2], 1: [0, 0, 1]}, "pyscf", "def2-svp")
         rng = np.random.default_rng(0)

@@ -35,7 +35,8 @@ from kerase3.export import check_serving_ready, export_saved_model
 from kerase3.graph import GraphDataset
 from kerase3.heads import block_errors, occupied_orbital_similarity, orbital_energy_mae
 from kerase3.io import pyscf as k3pyscf
-from kerase3.models import HamiltonianModel, hamiltonian_graphs
+from kerase3.graph import hamiltonian_graphs
+from kerase3.models import HamiltonianModel
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "06_water")
 Z = np.array([8, 1, 1])

@@ -24,7 +24,8 @@ from kerase3 import o3
 from kerase3.graph import GraphDataset
 from kerase3.heads import block_errors
 from kerase3.io import pyscf as k3pyscf
-from kerase3.models import HamiltonianModel, hamiltonian_graphs
+from kerase3.graph import hamiltonian_graphs
+from kerase3.models import HamiltonianModel
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "08_crystal")
 A = 3.567

@@ -59,7 +59,7 @@ def _endpoints(model, tf, dtype, max_edges):
             return model.serving_signatures(dtype)
         return model.serving_signatures(dtype, max_edges=max_edges)
     if not getattr(model, "inputs", None) and hasattr(model, "species") and hasattr(model, "cutoff"):
-        from ..graph.serving import graph_model_signatures
+        from ..models.serving import graph_model_signatures
 
         return graph_model_signatures(model, dtype, max_edges)
     return _functional_endpoints(model, tf, dtype)

@@ -4,6 +4,7 @@ from . import keys
 from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
 from .data import GraphDataset, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
+from .orbitals import hamiltonian_graphs
 from .records import GraphRecordDataset, write_graph_records
 from .statistics import GraphStatistics
 
@@ -35,4 +36,5 @@ __all__ = [
     "GraphStatistics",
     "GraphRecordDataset",
     "write_graph_records",
+    "hamiltonian_graphs",
 ]

@@ -1,7 +1,8 @@
 """Ready networks: gated convolution networks, interatomic potentials, Hamiltonian models."""
 
 from .gated_conv_network import GatedConvNetwork
-from .hamiltonian import HamiltonianModel, hamiltonian_graphs
+from ..graph import hamiltonian_graphs  # made by the data floor; kept here for older imports
+from .hamiltonian import HamiltonianModel
 from .mace import MACE
 from .potential import Potential
 

@@ -98,7 +98,7 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
     def serving_signatures(self, dtype="float32", max_edges=None):
         """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
-        from ..graph.serving import gated_conv_signatures
+        from .serving import gated_conv_signatures
 
         return gated_conv_signatures(self, dtype, max_edges)
 

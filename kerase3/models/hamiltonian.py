@@ -14,57 +14,7 @@ from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
 from ..graph import keys as K
 
-__all__ = ["HamiltonianModel", "hamiltonian_graphs"]
-
-
-def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=None, cell=None, pbc=None, **matrices):
-    """Graphs for `HamiltonianModel`: one per conformation, matrices padded to ``num_orbitals``.
-
-    Args:
-        basis: the `OrbitalBasis` of the matrices.
-        atomic_numbers: ``(n_atoms,)`` (one molecule) or a list of arrays (several molecules).
-        positions: ``(n_conf, n_atoms, 3)`` or a list of ``(n_atoms_k, 3)``.
-        cutoff: neighbour cutoff (Angstrom).
-        num_orbitals: padded matrix size (default: the largest molecule's AO count).
-        cell, pbc: for crystals: ``(3, 3)`` lattice vectors (rows, Angstrom) or one per conformation
-            ``(n_conf, 3, 3)``, and periodic directions (default: all); edges then reach periodic images and the
-            matrices are Gamma-point matrices (sums over images).
-        **matrices: e.g. ``hamiltonian=(n_conf, n_ao, n_ao)``, ``overlap=...`` (lists allowed).
-
-    Returns:
-        list of graph dicts with ``orbital_mask (num_orbitals,)`` and the padded matrices.
-    """
-    positions = list(positions)
-    zs = [np.asarray(atomic_numbers)] * len(positions) if np.ndim(atomic_numbers[0]) == 0 else [np.asarray(z) for z in atomic_numbers]
-    if len(zs) != len(positions):
-        raise ValueError(f"hamiltonian_graphs: {len(positions)} conformations but {len(zs)} lists of atomic numbers")
-    for name, mats in matrices.items():
-        if len(mats) != len(positions):
-            raise ValueError(f"hamiltonian_graphs: {len(mats)} {name} matrices for {len(positions)} conformations")
-        for k, m in enumerate(mats):
-            if not np.all(np.isfinite(np.asarray(m, np.float64))):
-                raise ValueError(f"hamiltonian_graphs: {name}[{k}] is not finite (conformation {k}); "
-                                 "remove it or fix its matrix")
-    sizes = [basis.n_orbitals_of(z) for z in zs]
-    n = max(sizes) if num_orbitals is None else int(num_orbitals)
-    if max(sizes) > n:
-        raise ValueError(f"hamiltonian_graphs: num_orbitals={n} is smaller than a molecule's {max(sizes)} orbitals")
-    graphs = []
-    for k, (z, pos) in enumerate(zip(zs, positions)):
-        c = None if cell is None else (np.asarray(cell)[k] if np.ndim(cell) == 3 else np.asarray(cell))
-        g = graph_from_arrays(pos, z, cutoff, cell=c, pbc=(True if pbc is None else pbc) if c is not None else None,
-                              name=f"conformation {k}")
-        g[K.ORBITAL_MASK] = (np.arange(n) < sizes[k]).astype(np.float64)
-        for name, mats in matrices.items():
-            m = np.asarray(mats[k], np.float64)
-            if m.shape != (sizes[k], sizes[k]):
-                raise ValueError(f"hamiltonian_graphs: {name}[{k}] has shape {m.shape}; the basis gives "
-                                 f"{sizes[k]} orbitals for atomic numbers {z.tolist()}")
-            padded = np.zeros((n, n))
-            padded[: sizes[k], : sizes[k]] = m
-            g[name] = padded
-        graphs.append(g)
-    return graphs
+__all__ = ["HamiltonianModel"]
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -357,7 +307,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     def serving_signatures(self, dtype="float32", max_edges=None):
         """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
-        from ..graph.serving import hamiltonian_signatures
+        from .serving import hamiltonian_signatures
 
         return hamiltonian_signatures(self, dtype, max_edges)
 

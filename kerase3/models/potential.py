@@ -259,9 +259,9 @@ class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
     def serving_signatures(self, dtype="float32", max_edges=None):
         """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
         ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
-        from ..graph.serving import potential_signatures
+        from .serving import energy_model_signatures
 
-        return potential_signatures(self, dtype, max_edges)
+        return energy_model_signatures(self, dtype, max_edges)
 
     # -- training --------------------------------------------------------------------------------------
 

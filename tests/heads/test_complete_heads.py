@@ -8,7 +8,8 @@ from kerase3 import o3
 from kerase3.heads import HamiltonianHead, OrbitalBlocks, OrbitalTensorHead, block_irreps
 from kerase3.io import OrbitalBasis
 from kerase3.layers import ChannelwiseTensorProduct, Linear, TensorProduct
-from kerase3.models import HamiltonianModel, hamiltonian_graphs
+from kerase3.graph import hamiltonian_graphs
+from kerase3.models import HamiltonianModel
 from kerase3.testing import check_layer
 
 RNG = np.random.default_rng(3)

@@ -4,7 +4,8 @@ import pytest
 
 from kerase3.graph import GraphDataset, batch_graphs, pad_batch
 from kerase3.io import OrbitalBasis
-from kerase3.models import HamiltonianModel, hamiltonian_graphs
+from kerase3.graph import hamiltonian_graphs
+from kerase3.models import HamiltonianModel
 from kerase3.testing import assert_graph_model_equivariant
 
 requires_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training runs on the tensorflow backend here")

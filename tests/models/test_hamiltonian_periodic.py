@@ -6,7 +6,8 @@ import pytest
 
 from kerase3 import o3
 from kerase3.graph import GraphDataset
-from kerase3.models import HamiltonianModel, hamiltonian_graphs
+from kerase3.graph import hamiltonian_graphs
+from kerase3.models import HamiltonianModel
 
 A = 3.567  # diamond
 LATTICE = np.array([[0.0, A / 2, A / 2], [A / 2, 0.0, A / 2], [A / 2, A / 2, 0.0]])
