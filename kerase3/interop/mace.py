@@ -16,11 +16,12 @@ kerase3's basis of the same polynomials, so either of mace-torch's constructions
 
 import numpy as np
 
-from ..interop.e3nn import load_weights
-from ..models.mace import INTERACTIONS, MACE, conv_path_signs
 from ..graph import keys as K
+from ..interop.e3nn import load_weights
+from ..models.mace import INTERACTIONS, MACE
+from ..o3 import E3NN_04_FLIPS
 
-__all__ = ["load"]
+__all__ = ["load", "conv_path_signs", "symmetric_contraction_weights"]
 
 _REQUIRED = ("r_max", "num_bessel", "num_polynomial_cutoff", "max_ell", "num_interactions", "hidden_irreps", "MLP_irreps",
              "correlation", "avg_num_neighbors", "atomic_energies", K.ATOMIC_NUMBERS)
@@ -31,6 +32,32 @@ _DEFAULTS = dict(pair_repulsion=False, distance_transform="None", heads=None, cu
                  embedding_specs=None, edge_irreps=None, use_so3=False, use_agnostic_product=False,
                  use_last_readout_only=False, use_embedding_readout=False, radial_type="bessel", apply_cutoff=True,
                  keep_last_layer_irreps=False, use_edge_irreps_first=False, lammps_mliap=False)
+
+
+def conv_path_signs(plan):
+    """Per weight of a convolution plan, +1 or -1: the sign e3nn 0.4.4's Wigner 3j (mace-torch's)
+    has against kerase3's on that path. A mace-torch radial MLP's last layer times these gives
+    kerase3 the same messages (the per-edge weights absorb the sign)."""
+    signs = np.ones(plan.weight_numel)
+    for ins, sl in plan.weight_slices():
+        ls = (plan.irreps_in1[ins.i_in1].ir.l, plan.irreps_in2[ins.i_in2].ir.l, plan.irreps_out[ins.i_out].ir.l)
+        if ls in E3NN_04_FLIPS:
+            signs[sl] = -1.0
+    return signs
+
+
+def symmetric_contraction_weights(layer, i, nu, u, w):
+    """mace-torch's weights ``w [E, K, c]`` on its coupling tensor ``u`` (``U_matrix_nu`` of output
+    ``i``) -> the `kerase3.layers.SymmetricContraction`'s ``[E, r, c]`` for the same polynomials
+    (None where neither has one); a ``ValueError`` if ``u`` is outside the layer's basis."""
+    coeffs = layer.express_in_basis(i, nu, u)
+    if coeffs is None:
+        return None
+    w = np.asarray(w, np.float64)
+    if w.ndim != 3 or w.shape[1] != coeffs.shape[1]:
+        raise ValueError(f"mace.load: weights of shape {w.shape} do not fit a coupling tensor of {coeffs.shape[1]} paths "
+                         f"(output {i}, degree {nu})")
+    return np.einsum("rk,ekc->erc", coeffs, w)
 
 
 def _np(x):
@@ -122,29 +149,29 @@ def load(state_dict, config, dtype="float32"):
                 raise ValueError(f"mace.load: {prefix}.bias is not empty; kerase3's MACE has no biases there")
 
     linear(model.node_embedding, "node_embedding.linear")
-    for i, blk in enumerate(model.blocks):
+    for i, (block, product, readout) in enumerate(zip(model.interactions, model.products, model.readouts)):
         p = f"interactions.{i}"
-        linear(blk["linear_up"], p + ".linear_up")
+        linear(block.linear_up, p + ".linear_up")
         radial = [get(f"{p}.conv_tp_weights.layer{j}.weight") for j in range(len(model.radial_mlp) + 1)]
-        radial[-1] = radial[-1] * conv_path_signs(blk["plan"])[None, :]  # e3nn 0.4.4's Wigner signs
-        load_weights(blk["radial"], radial)
-        linear(blk["linear"], p + ".linear")
-        load_weights(blk["skip"], get(p + ".skip_tp.weight"))
-        sc = blk["product"]
+        radial[-1] = radial[-1] * conv_path_signs(block.conv_tp)[None, :]  # e3nn 0.4.4's Wigner signs
+        load_weights(block.conv_tp_weights, radial)
+        linear(block.linear, p + ".linear")
+        load_weights(block.skip_tp, get(p + ".skip_tp.weight"))
+        sc = product.symmetric_contractions
         for k in range(len(sc.irreps_out)):
             q = f"products.{i}.symmetric_contractions.contractions.{k}"
             for nu in range(1, sc.correlation + 1):
                 key = "weights_max" if nu == sc.correlation else f"weights.{sc.correlation - 1 - nu}"
                 # mace's redundant coupling paths -> kerase3's basis of the same polynomials
-                w = sc.weights_from_mace(k, nu, get(f"{q}.U_matrix_{nu}"), get(f"{q}.{key}"))
+                w = symmetric_contraction_weights(sc, k, nu, get(f"{q}.U_matrix_{nu}"), get(f"{q}.{key}"))
                 if w is not None:
                     sc.weights_nu[k][nu - 1].assign(w.astype(sc.weights_nu[k][nu - 1].dtype))
-        linear(blk["product_linear"], f"products.{i}.linear")
-        if len(blk["readout"]) == 1:
-            linear(blk["readout"][0], f"readouts.{i}.linear")
+        linear(product.linear, f"products.{i}.linear")
+        if readout.irreps_hidden is None:
+            linear(readout.linear, f"readouts.{i}.linear")
         else:
-            linear(blk["readout"][0], f"readouts.{i}.linear_1")
-            linear(blk["readout"][1], f"readouts.{i}.linear_2")
+            linear(readout.linear_1, f"readouts.{i}.linear_1")
+            linear(readout.linear_2, f"readouts.{i}.linear_2")
     for key in ("scale_shift.scale", "scale_shift.shift", "atomic_energies_fn.atomic_energies"):
         if key in state:
             used.add(key)

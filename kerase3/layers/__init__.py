@@ -7,11 +7,13 @@ from .batch_norm import BatchNorm
 from .convolution import Convolution
 from .dropout import Dropout
 from .edge_embedding import EdgeEmbedding
+from .encoder import GraphEncoder
 from .extract import Extract
 from .fully_connected_net import FullyConnectedNet
 from .gate import Gate
 from .interaction import InteractionStack
 from .linear import Linear
+from .mace import MACEInteraction, MACEProduct, MACEReadout
 from .norm import Norm
 from .norm_activation import NormActivation
 from .radial_basis import RadialBasis
@@ -48,6 +50,10 @@ __all__ = [
     "AtomEmbedding",
     "EdgeEmbedding",
     "InteractionStack",
+    "GraphEncoder",
+    "MACEInteraction",
+    "MACEProduct",
+    "MACEReadout",
     "SymmetricContraction",
     "IrrepsLayer",
 ]

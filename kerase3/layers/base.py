@@ -6,13 +6,15 @@ An `IrrepsLayer` holds its irreps as `Irreps` attributes (``layer.irreps_in``,
 ``"<Layer>: <arg> must have a last axis of size <dim> for irreps <irreps>. Received: ..."``.
 """
 
+import warnings
+
 import keras
 
 from ..backend import geometry_dtype as _geometry_dtype
 from ..o3 import Irreps
 from ..ops.layout import check_last_dim
 
-__all__ = ["IrrepsLayer", "irreps_arg", "geometry_dtype", "normal_init"]
+__all__ = ["IrrepsLayer", "Statistic", "irreps_arg", "geometry_dtype", "normal_init", "renamed_arguments"]
 
 
 def irreps_arg(value, layer, arg):
@@ -21,6 +23,18 @@ def irreps_arg(value, layer, arg):
         return Irreps(value)
     except ValueError as e:
         raise ValueError(f"{layer}: {arg} is not valid irreps ({e}). Received: {arg}={value!r}") from None
+
+
+def renamed_arguments(kwargs, renames, where):
+    """Arguments given under an older name (``renames``: ``{old: new}``; saved configs still use
+    them) taken out of ``kwargs``: ``{new: value}``, with a ``DeprecationWarning`` each. Both names
+    at once raise a ``ValueError``."""
+    out = {}
+    for old, new in renames.items():
+        if old in kwargs:
+            warnings.warn(f"{where}: argument {old!r} is now {new!r}", DeprecationWarning, stacklevel=3)
+            out[new] = kwargs.pop(old)
+    return out
 
 
 def geometry_dtype(dtype):
@@ -38,6 +52,66 @@ def geometry_dtype(dtype):
 def normal_init():
     """N(0, 1): e3nn's initialisation; normalisation lives in the forward pass."""
     return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+
+
+class Statistic:
+    """A number a layer or model takes from data (``avg_num_neighbors``...), held as a non-trainable
+    scalar variable once built: saved with the weights, settable before and after ``build``.
+
+    Declared on the class (``avg_num_neighbors = Statistic()``); reading gives a Python float,
+    setting assigns the variable when it exists; ``build`` calls `create`, and ``call`` reads
+    `variable` (the traced graph reads the variable, so a new value needs no new trace).
+
+    Example:
+        >>> class Scale(keras.layers.Layer):
+        ...     factor = Statistic()
+        ...     def __init__(self, factor=1.0, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.factor = factor
+        ...     def build(self, input_shape=None):
+        ...         Scale.factor.create(self)
+        ...     def call(self, x):
+        ...         return x * Scale.factor.variable(self)
+        >>> layer = Scale(2.0)
+        >>> layer.build()
+        >>> layer.factor = 3.0
+        >>> layer.factor, float(layer(np.ones(1))[0]), [w.name for w in layer.non_trainable_weights]
+        (3.0, 3.0, ['factor'])
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        var = obj.__dict__.get(f"_{self.name}_variable")
+        if var is not None:
+            return float(keras.ops.convert_to_numpy(var))
+        try:
+            return obj.__dict__[f"_{self.name}_value"]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        value = float(value)
+        obj.__dict__[f"_{self.name}_value"] = value
+        var = obj.__dict__.get(f"_{self.name}_variable")
+        if var is not None:
+            var.assign(value)
+
+    def create(self, obj):
+        """The variable, made once (in ``build``) from the value set so far."""
+        var = obj.__dict__.get(f"_{self.name}_variable")
+        if var is None:
+            var = obj.add_weight(name=self.name, shape=(), trainable=False,
+                                 initializer=keras.initializers.Constant(obj.__dict__[f"_{self.name}_value"]))
+            obj.__dict__[f"_{self.name}_variable"] = var
+        return var
+
+    def variable(self, obj):
+        """The variable (`create` it first)."""
+        return obj.__dict__[f"_{self.name}_variable"]
 
 
 class IrrepsLayer(keras.layers.Layer):

@@ -1,5 +1,3 @@
-import math
-
 import keras
 from keras import ops
 
@@ -7,7 +5,7 @@ from .. import ops as k3ops
 from ..ops import layout
 from ..ops.layout import axis_size
 from ..o3 import Irreps
-from .base import IrrepsLayer
+from .base import IrrepsLayer, Statistic
 from .fully_connected_net import FullyConnectedNet
 from .linear import Linear
 from .tensor_product_variants import FullyConnectedTensorProduct
@@ -48,7 +46,8 @@ class Convolution(IrrepsLayer):
         irreps_out: node features out.
         number_of_basis: `int`, size of the radial embedding.
         radial_neurons: list of hidden widths of the radial network.
-        avg_num_neighbors: `float`.
+        avg_num_neighbors: `float`, a `Statistic` (a non-trainable variable once built: settable after
+            ``build``, saved with the weights).
         irreps_node_attr: optional irreps of node attributes for the self-connection.
         radial_act: activation of the radial network.
 
@@ -70,6 +69,7 @@ class Convolution(IrrepsLayer):
     """
 
     _float_args = (0, 1, 2)
+    avg_num_neighbors = Statistic()
 
     def __init__(self, irreps_in, irreps_sh, irreps_out, number_of_basis, radial_neurons=(64,), avg_num_neighbors=1.0,
                  irreps_node_attr=None, radial_act="silu", **kwargs):
@@ -101,6 +101,7 @@ class Convolution(IrrepsLayer):
             self.self_connection.build((None, n))
         else:
             self.self_connection.build((None, n), (None, self.irreps_node_attr.dim))
+        Convolution.avg_num_neighbors.create(self)
 
     def call(self, node_features, edge_sh, edge_radial, senders, receivers, node_attr=None):
         self.check_input(node_features, self.irreps_in, K.NODE_FEATURES)
@@ -128,7 +129,7 @@ class Convolution(IrrepsLayer):
         mixed = self.lin1.call_blocks(blocks, like=like)
         agg = k3ops.scatter_tensor_product_blocks(self.plan, mixed, edge_sh, hidden, senders, receivers, num_nodes,
                                                   weight_matrix=last)
-        scale = 1.0 / math.sqrt(self.avg_num_neighbors)
+        scale = 1.0 / ops.sqrt(ops.cast(Convolution.avg_num_neighbors.variable(self), like.dtype))
         out = self.lin2.call_blocks([None if t is None else t * scale for t in agg], like=like)
         if node_attr is None:
             sc = self.self_connection.call_blocks(blocks, like=like)

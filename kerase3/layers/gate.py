@@ -80,27 +80,27 @@ class Gate(IrrepsLayer):
     def __init__(self, irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated, **kwargs):
         super().__init__(**kwargs)
         # blocks as given (e3nn's activation lists have one entry per block, zero multiplicities included)
-        sc = irreps_arg(irreps_scalars, "Gate", "irreps_scalars")
-        ga = irreps_arg(irreps_gates, "Gate", "irreps_gates")
-        gd = irreps_arg(irreps_gated, "Gate", "irreps_gated")
-        if len(ga) > 0 and ga.lmax > 0:
-            raise ValueError(f"Gate: irreps_gates must hold only scalars (l=0). Received: irreps_gates={ga}")
-        if len(sc) > 0 and sc.lmax > 0:
-            raise ValueError(f"Gate: irreps_scalars must hold only scalars (l=0). Received: irreps_scalars={sc}")
-        if ga.num_irreps != gd.num_irreps:
+        scalars = irreps_arg(irreps_scalars, "Gate", "irreps_scalars")
+        gates = irreps_arg(irreps_gates, "Gate", "irreps_gates")
+        gated = irreps_arg(irreps_gated, "Gate", "irreps_gated")
+        if len(gates) > 0 and gates.lmax > 0:
+            raise ValueError(f"Gate: irreps_gates must hold only scalars (l=0). Received: irreps_gates={gates}")
+        if len(scalars) > 0 and scalars.lmax > 0:
+            raise ValueError(f"Gate: irreps_scalars must hold only scalars (l=0). Received: irreps_scalars={scalars}")
+        if gates.num_irreps != gated.num_irreps:
             raise ValueError(
-                f"Gate: there must be one gate per gated irrep copy. Received: irreps_gates={ga} "
-                f"({ga.num_irreps}), irreps_gated={gd} ({gd.num_irreps})"
+                f"Gate: there must be one gate per gated irrep copy. Received: irreps_gates={gates} "
+                f"({gates.num_irreps}), irreps_gated={gated} ({gated.num_irreps})"
             )
-        self.set_irreps(irreps_scalars=sc, irreps_gates=ga, irreps_gated=gd)
+        self.set_irreps(irreps_scalars=scalars, irreps_gates=gates, irreps_gated=gated)
         self.act_scalars, self.act_gates = act_scalars, act_gates
-        acts_s, acts_g = _as_list(act_scalars, len(sc)), _as_list(act_gates, len(ga))
-        sc_out = _check_scalar_acts(sc, acts_s, "Gate", "irreps_scalars")
-        ga_out = _check_scalar_acts(ga, acts_g, "Gate", "irreps_gates")
+        acts_s, acts_g = _as_list(act_scalars, len(scalars)), _as_list(act_gates, len(gates))
+        scalars_out = _check_scalar_acts(scalars, acts_s, "Gate", "irreps_scalars")
+        gates_out = _check_scalar_acts(gates, acts_g, "Gate", "irreps_gates")
         self._fns_s = [normalize2mom(a) for a in acts_s]
         self._fns_g = [normalize2mom(a) for a in acts_g]
                 # input layout: e3nn's sorted concatenation; remember where each piece sits
-        cat = sc + ga + gd
+        cat = scalars + gates + gated
         srt = cat.sort()
         self.irreps_in = srt.irreps.simplify()
         starts, j = {}, 0
@@ -108,14 +108,14 @@ class Gate(IrrepsLayer):
             starts[old] = j
             j += cat[old].dim
         self._pieces = [
-            [(starts[k], cat[k].dim) for k in range(0, len(sc))],
-            [(starts[k], cat[k].dim) for k in range(len(sc), len(sc) + len(ga))],
-            [(starts[k], cat[k].dim) for k in range(len(sc) + len(ga), len(cat))],
+            [(starts[k], cat[k].dim) for k in range(0, len(scalars))],
+            [(starts[k], cat[k].dim) for k in range(len(scalars), len(scalars) + len(gates))],
+            [(starts[k], cat[k].dim) for k in range(len(scalars) + len(gates), len(cat))],
         ]
         # like e3nn's ElementwiseTensorProduct(gated, gates): blocks split where either side splits
-        g1, g2 = split_to_match(gd.simplify(), ga_out.simplify())
+        g1, g2 = split_to_match(gated.simplify(), gates_out.simplify())
         self._gated_out = Irreps([(m1, (ir1.l, ir1.p * ir2.p)) for (m1, ir1), (_, ir2) in zip(g1, g2)])
-        self.irreps_out = sc_out + self._gated_out
+        self.irreps_out = scalars_out + self._gated_out
         self._segs = self._segments()
 
     def _segments(self):

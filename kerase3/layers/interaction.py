@@ -5,7 +5,7 @@ from keras import ops
 
 from ..o3 import Irrep, Irreps
 from ..ops import layout
-from .base import IrrepsLayer
+from .base import IrrepsLayer, renamed_arguments
 from .convolution import Convolution
 from .gate import Gate
 from ..graph import keys as K
@@ -34,7 +34,7 @@ def gated_block_irreps(irreps_node, irreps_sh, irreps_hidden):
 
 @keras.saving.register_keras_serializable(package="kerase3")
 class InteractionStack(IrrepsLayer):
-    """``layers`` gated interaction blocks: `Convolution` (radial filters x spherical harmonics,
+    """``num_interactions`` gated interaction blocks: `Convolution` (radial filters x spherical harmonics,
     optional species self-connection) followed by a `Gate`, each block reaching the hidden irreps
     its input can reach (`gated_block_irreps`).
 
@@ -42,10 +42,11 @@ class InteractionStack(IrrepsLayer):
         irreps_in: node features entering the first block.
         irreps_sh: irreps of the edge spherical harmonics.
         irreps_hidden: hidden irreps, e.g. ``"32x0e + 32x1o + 32x2e"``.
-        layers: `int`, number of blocks.
+        num_interactions: `int`, number of blocks (formerly ``layers``).
         number_of_basis: `int`, size of the radial embedding.
         radial_neurons: hidden widths of the radial networks.
-        avg_num_neighbors: `float` (messages are divided by its root).
+        avg_num_neighbors: `float` (messages are divided by its root; held by every `Convolution`
+            as a `Statistic`, settable after build).
         irreps_node_attr: optional node attributes (one-hot species) for the self-connections.
 
     Call arguments:
@@ -56,27 +57,32 @@ class InteractionStack(IrrepsLayer):
         `(N, irreps_out.dim)`; ``irreps_out`` is the last gate's output.
 
     Example:
-        >>> stack = InteractionStack("4x0e", "0e + 1o", "4x0e + 4x1o", layers=2, number_of_basis=3)
+        >>> stack = InteractionStack("4x0e", "0e + 1o", "4x0e + 4x1o", num_interactions=2, number_of_basis=3)
         >>> str(stack.irreps_out), len(stack.convs)
         ('4x0e+4x1o', 2)
     """
 
     _float_args = (0, 1, 2)
 
-    def __init__(self, irreps_in, irreps_sh, irreps_hidden, layers, number_of_basis, radial_neurons=(64,),
+    def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_interactions=None, number_of_basis=None, radial_neurons=(64,),
                  avg_num_neighbors=1.0, irreps_node_attr=None, **kwargs):
+        num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "InteractionStack").get(
+            "num_interactions", num_interactions)
+        if num_interactions is None or number_of_basis is None:
+            raise ValueError(f"InteractionStack: num_interactions and number_of_basis are required. Received: "
+                             f"num_interactions={num_interactions}, number_of_basis={number_of_basis}")
         super().__init__(**kwargs)
         self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_hidden=irreps_hidden,
                         irreps_node_attr=irreps_node_attr)
-        self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
+        self.num_interactions, self.number_of_basis = int(num_interactions), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self._avg_num_neighbors = float(avg_num_neighbors)
         dt = dict(dtype=self.dtype_policy)
         self.convs, self.gates = [], []
         irreps = self.irreps_in
-        for _ in range(self.num_layers):
-            sc, act_s, ga, act_g, gd = gated_block_irreps(irreps, self.irreps_sh, self.irreps_hidden)
-            gate = Gate(sc, act_s, ga, act_g, gd, **dt)
+        for _ in range(self.num_interactions):
+            scalars, act_scalars, gates, act_gates, gated = gated_block_irreps(irreps, self.irreps_sh, self.irreps_hidden)
+            gate = Gate(scalars, act_scalars, gates, act_gates, gated, **dt)
             self.convs.append(Convolution(irreps, self.irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
                                           self._avg_num_neighbors, self.irreps_node_attr, **dt))
             self.gates.append(gate)
@@ -85,11 +91,11 @@ class InteractionStack(IrrepsLayer):
 
     @property
     def avg_num_neighbors(self):
-        return self._avg_num_neighbors
+        return self.convs[0].avg_num_neighbors if self.convs else self._avg_num_neighbors
 
     @avg_num_neighbors.setter
     def avg_num_neighbors(self, value):
-        """Set on every convolution too (before the first call: it is a constant of the traced graph)."""
+        """Set on every convolution (a variable of each once built: no new trace needed)."""
         self._avg_num_neighbors = float(value)
         for conv in self.convs:
             conv.avg_num_neighbors = self._avg_num_neighbors
@@ -115,9 +121,9 @@ class InteractionStack(IrrepsLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(layers=self.num_layers, number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                      avg_num_neighbors=self._avg_num_neighbors)
+        config.update(num_interactions=self.num_interactions, number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
+                      avg_num_neighbors=self.avg_num_neighbors)
         return config
 
     def __repr__(self):
-        return f"InteractionStack({self.irreps_in} -> {self.irreps_out}, {self.num_layers} blocks)"
+        return f"InteractionStack({self.irreps_in} -> {self.irreps_out}, {self.num_interactions} blocks)"

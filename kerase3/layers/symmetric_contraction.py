@@ -72,7 +72,7 @@ class SymmetricContraction(IrrepsLayer):
     of all equivariant polynomials of degree ``nu`` (Gram-Schmidt over the symmetrized coupling
     tensors of `kerase3.o3.product_basis`). MACE's ``U`` tensors hold the same polynomials in a
     redundant basis (K paths, e.g. 51 for 1o at degree 3 from 0e+1o+2e+3o, where 12 are
-    independent): mace-torch weights map to these by a fixed linear map (`weights_from_mace`;
+    independent): mace-torch weights map to these by a fixed linear map (`express_in_basis`;
     `kerase3.interop.mace.load` applies it) and then give mace-torch's numbers
     (``tests/layers/test_symmetric_contraction.py``). The polynomials are evaluated on the
     distinct monomials of the degree below (136 at degree 2 in 16 variables): degree ``nu`` is
@@ -168,31 +168,34 @@ class SymmetricContraction(IrrepsLayer):
             self.weights_nu.append(ws)
         self.built = True
 
-    def weights_from_mace(self, i, nu, u, w):
-        """mace-torch's weights ``w [E, K, c]`` of coupling tensor ``u`` (``U_matrix_nu`` of output
-        ``i``; any shape holding ``ir.dim * D^nu * K`` values) -> this layer's ``[E, r, c]``: the same
-        polynomials. Raises if ``u`` holds a polynomial outside this layer's basis."""
+    def express_in_basis(self, i, nu, u):
+        """A coupling tensor ``u`` of degree-``nu`` polynomials of output ``i`` (any shape holding
+        ``ir.dim * D**nu * K`` values: the output component, ``nu`` input axes of size
+        ``D = coupling_irreps.dim``, then ``K`` polynomials) in this layer's basis: ``p [r, K]`` with
+        the same polynomials as ``basis @ p`` (``u`` is symmetrised over its input axes first, as the
+        product of the inputs is), so weights ``w [E, K, c]`` on ``u``'s polynomials are
+        ``einsum("rk,ekc->erc", p, w)`` here. None where this layer has no such polynomial and ``u``
+        none either; a ``ValueError`` when ``u`` holds a polynomial outside this layer's span."""
         ir = self.irreps_out[i].ir
         d = self.coupling_irreps.dim
         u = np.asarray(u)
         eps = np.finfo(u.dtype).eps if u.dtype.kind == "f" else np.finfo(np.float64).eps
         u = u.astype(np.float64)
-        w = np.asarray(w, np.float64)
-        k = w.shape[1]
+        k = u.size // (ir.dim * d**nu)
         u = _symmetrized(u.reshape((ir.dim,) + (d,) * nu + (k,))).reshape(-1, k)
         b = self._basis[i][nu - 1]
         if b is None:
             if np.abs(u).max() > 1e-9:
-                raise ValueError(f"SymmetricContraction.weights_from_mace: output {ir}, degree {nu} has no polynomial here "
+                raise ValueError(f"SymmetricContraction.express_in_basis: output {ir}, degree {nu} has no polynomial here "
                                  f"but the given coupling tensor has one")
             return None
         b = b.reshape(-1, b.shape[-1])
         p = b.T @ u  # [r, K]
         resid = np.abs(u - b @ p).max()
         if resid > max(1e-8, 1e3 * eps) * max(1.0, np.abs(u).max()):  # float32 tensors: their rounding
-            raise ValueError(f"SymmetricContraction.weights_from_mace: output {ir}, degree {nu}: the given coupling tensor "
+            raise ValueError(f"SymmetricContraction.express_in_basis: output {ir}, degree {nu}: the given coupling tensor "
                              f"is not in this layer's span (residual {resid:.1e})")
-        return np.einsum("rk,ekc->erc", p, w)
+        return p
 
     def call(self, x, node_attrs):
         self.check_input(x, self.irreps_in, "x")

@@ -1,9 +1,10 @@
 """Ready networks: gated convolution networks, interatomic potentials, Hamiltonian models."""
 
+from .energy import EnergyModel
 from .gated_conv_network import GatedConvNetwork
 from ..graph import hamiltonian_graphs  # made by the data floor; kept here for older imports
 from .hamiltonian import HamiltonianModel
 from .mace import MACE
 from .potential import Potential
 
-__all__ = ["GatedConvNetwork", "Potential", "MACE", "HamiltonianModel", "hamiltonian_graphs"]
+__all__ = ["EnergyModel", "GatedConvNetwork", "Potential", "MACE", "HamiltonianModel", "hamiltonian_graphs"]

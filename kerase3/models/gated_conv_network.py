@@ -5,6 +5,7 @@ from keras import ops
 
 from .. import ops as k3ops
 from ..layers import Convolution, EdgeEmbedding, InteractionStack
+from ..layers.base import renamed_arguments
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
@@ -15,7 +16,7 @@ from ..graph import keys as K
 class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
     """e3nn's gated convolution network with parity (``gate_points_2101``): any irreps in and out.
 
-    ``layers`` blocks of `Convolution` + `Gate` on hidden irreps ``mul x (0e+0o+1o+1e+...)`` up to
+    ``num_interactions`` blocks of `Convolution` + `Gate` on hidden irreps ``mul x (0e+0o+1o+1e+...)`` up to
     ``lmax``, then a final `Convolution` to ``irreps_out``; per-graph pooling optional.
 
     Args:
@@ -23,11 +24,12 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
         irreps_out: output irreps.
         mul: `int`, multiplicity of every hidden irrep.
         lmax: `int`, largest degree of hidden features and spherical harmonics.
-        layers: `int`, number of gated blocks.
-        max_radius: `float`, cutoff of the radial basis.
+        num_interactions: `int`, number of gated blocks (formerly ``layers``).
+        cutoff: `float`, cutoff of the radial basis (formerly ``max_radius``).
         number_of_basis: `int`.
         radial_neurons: hidden widths of the radial networks.
-        num_neighbors: `float`, typical number of neighbours (messages are divided by its root).
+        avg_num_neighbors: `float`, typical number of neighbours (messages are divided by its root;
+            formerly ``num_neighbors``).
         num_nodes: `float`, typical atoms per graph (pooled sums are divided by its root).
         pool: ``"sum"``, ``"mean"`` or None (per-node outputs).
 
@@ -42,36 +44,50 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
     Example:
         >>> import numpy as np
         >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
-        >>> net = GatedConvNetwork("0e", "1o", mul=4, lmax=1, layers=1, max_radius=2.0)
+        >>> net = GatedConvNetwork("0e", "1o", mul=4, lmax=1, num_interactions=1, cutoff=2.0)
         >>> g = graph_from_arrays(np.array([[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]), [1, 1, 1], 2.0)
         >>> tuple(net(dict(pad_batch(batch_graphs([g]), 4, 8, 2), node_features=np.ones((4, 1)))).shape)
         (2, 3)
     """
 
-    def __init__(self, irreps_in, irreps_out, mul=16, lmax=2, layers=3, max_radius=2.0, number_of_basis=10,
-                 radial_neurons=(100,), num_neighbors=1.0, num_nodes=1.0, pool="sum", **kwargs):
+    def __init__(self, irreps_in, irreps_out, mul=16, lmax=2, num_interactions=3, cutoff=2.0, number_of_basis=10,
+                 radial_neurons=(100,), avg_num_neighbors=1.0, num_nodes=1.0, pool="sum", **kwargs):
+        renamed = renamed_arguments(kwargs, {"layers": "num_interactions", "max_radius": "cutoff",
+                                             "num_neighbors": "avg_num_neighbors"}, "GatedConvNetwork")
+        num_interactions = renamed.get("num_interactions", num_interactions)
+        cutoff = renamed.get("cutoff", cutoff)
+        avg_num_neighbors = renamed.get("avg_num_neighbors", avg_num_neighbors)
         super().__init__(**kwargs)
         self.irreps_in, self.irreps_out = str(Irreps(irreps_in)), str(Irreps(irreps_out))
-        self.mul, self.lmax, self.num_layers = int(mul), int(lmax), int(layers)
-        self.max_radius, self.number_of_basis = float(max_radius), int(number_of_basis)
+        self.mul, self.lmax, self.num_interactions = int(mul), int(lmax), int(num_interactions)
+        self.cutoff, self.number_of_basis = float(cutoff), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
-        self.num_neighbors, self.num_nodes, self.pool = float(num_neighbors), float(num_nodes), pool
+        self.num_nodes, self.pool = float(num_nodes), pool
         if pool not in ("sum", "mean", None):
             raise ValueError(f"GatedConvNetwork: pool must be 'sum', 'mean' or None. Received: pool={pool!r}")
         hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (-1, 1)])
         dt = dict(dtype=self.dtype_policy)
-        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.max_radius, radial_basis="smooth_finite",
+        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, radial_basis="smooth_finite",
                                    radial_cutoff=True, radial_scale=math.sqrt(self.number_of_basis), **dt)
         irreps_sh = self.edges.irreps_sh
-        self.interactions = InteractionStack(irreps_in, irreps_sh, hidden, self.num_layers, self.number_of_basis,
-                                             self.radial_neurons, self.num_neighbors, **dt)
+        self.interactions = InteractionStack(irreps_in, irreps_sh, hidden, self.num_interactions, self.number_of_basis,
+                                             self.radial_neurons, avg_num_neighbors, **dt)
         reach = {ir for _, ir1 in self.interactions.irreps_out for _, ir2 in irreps_sh for ir in ir1 * ir2}
         missing = [str(ir) for _, ir in Irreps(irreps_out) if ir not in reach]
         if missing:
             raise ValueError(f"GatedConvNetwork: irreps_out={Irreps(irreps_out)} holds {missing}, which the last convolution "
                              f"of {self.interactions.irreps_out} with {irreps_sh} can not reach; raise lmax")
         self.final = Convolution(self.interactions.irreps_out, irreps_sh, irreps_out, self.number_of_basis,
-                                 self.radial_neurons, self.num_neighbors, **dt)
+                                 self.radial_neurons, avg_num_neighbors, **dt)
+
+    @property
+    def avg_num_neighbors(self):
+        return self.final.avg_num_neighbors
+
+    @avg_num_neighbors.setter
+    def avg_num_neighbors(self, value):
+        self.interactions.avg_num_neighbors = value
+        self.final.avg_num_neighbors = value
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
@@ -105,10 +121,10 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(irreps_in=self.irreps_in, irreps_out=self.irreps_out, mul=self.mul, lmax=self.lmax,
-                      layers=self.num_layers, max_radius=self.max_radius, number_of_basis=self.number_of_basis,
-                      radial_neurons=self.radial_neurons, num_neighbors=self.num_neighbors, num_nodes=self.num_nodes,
+                      num_interactions=self.num_interactions, cutoff=self.cutoff, number_of_basis=self.number_of_basis,
+                      radial_neurons=self.radial_neurons, avg_num_neighbors=self.avg_num_neighbors, num_nodes=self.num_nodes,
                       pool=self.pool)
         return config
 
     def __repr__(self):
-        return f"GatedConvNetwork({self.irreps_in} -> {self.irreps_out}, mul={self.mul}, lmax={self.lmax}, layers={self.num_layers})"
+        return f"GatedConvNetwork({self.irreps_in} -> {self.irreps_out}, mul={self.mul}, lmax={self.lmax}, num_interactions={self.num_interactions})"

@@ -8,7 +8,8 @@ from keras import ops
 from ..backend import geometry_dtype, scale_loss_for_replicas
 from ..graph import average_num_neighbors, batch_graphs, graph_from_arrays, pad_batch
 from ..heads import HamiltonianHead, as_orbital_basis
-from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
+from ..layers import GraphEncoder
+from ..layers.base import renamed_arguments
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
@@ -21,7 +22,7 @@ __all__ = ["HamiltonianModel"]
 class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     """Hamiltonian (and optionally overlap) matrices of molecules and crystals from their geometry.
 
-    One-hot species -> `Linear` -> ``layers`` x (`Convolution` + `Gate`) on
+    One-hot species -> `Linear` -> ``num_interactions`` x (`Convolution` + `Gate`) on
     ``mul x (0e + 0o + 1o + 1e + ...)`` up to ``lmax`` (default: the largest shell degree, at
     least 3: an atom on a tetrahedral site, the carbon of methane, has no l = 1, 2 features, and
     the 3-fold parts of its C-H blocks need its l = 3 ones; octahedral sites need ``lmax=4`` for
@@ -41,7 +42,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     Args:
         basis: `kerase3.o3.OrbitalBasis` (also `kerase3.io.OrbitalBasis`; its convention is the AO order of inputs and outputs).
         cutoff: neighbour cutoff (Angstrom).
-        mul, lmax, layers, number_of_basis, radial_neurons: network sizes.
+        mul, lmax, num_interactions (formerly ``layers``), number_of_basis, radial_neurons: network sizes
+            (the `GraphEncoder`).
         mul_pair: channels of the head's pair features.
         avg_num_neighbors: `float` (``fit_statistics`` sets it).
         predict_overlap: `bool`, also predict the overlap matrix (output ``overlap``).
@@ -57,23 +59,24 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
     Example:
         >>> from kerase3.io import OrbitalBasis
-        >>> model = HamiltonianModel(OrbitalBasis({8: [0, 0, 1], 1: [0]}, "pyscf"), cutoff=3.0, mul=4, layers=1)
+        >>> model = HamiltonianModel(OrbitalBasis({8: [0, 0, 1], 1: [0]}, "pyscf"), cutoff=3.0, mul=4, num_interactions=1)
         >>> H = model.predict_matrix([8, 1, 1], np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
         >>> H.shape, bool(np.allclose(H, H.T))
         ((7, 7), True)
     """
 
-    def __init__(self, basis, cutoff, mul=16, lmax=None, layers=2, number_of_basis=8, radial_neurons=(64,), mul_pair=16,
+    def __init__(self, basis, cutoff, mul=16, lmax=None, num_interactions=2, number_of_basis=8, radial_neurons=(64,), mul_pair=16,
                  avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, refit_readout=True, **kwargs):
+        num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "HamiltonianModel").get(
+            "num_interactions", num_interactions)
         super().__init__(**kwargs)
         self.basis = as_orbital_basis(basis, "HamiltonianModel")
         self.cutoff = float(cutoff)
         self.mul = int(mul)
         self.lmax = max(3, max(self.basis.max_shells)) if lmax is None else int(lmax)
-        self.num_layers, self.number_of_basis = int(layers), int(number_of_basis)
+        self.num_interactions, self.number_of_basis = int(num_interactions), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.mul_pair = int(mul_pair)
-        self.avg_num_neighbors = float(avg_num_neighbors)
         self.predict_overlap, self.overlap_weight = bool(predict_overlap), float(overlap_weight)
         self.refit_readout = bool(refit_readout)
         self._readout_graphs = None
@@ -81,15 +84,11 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         t = len(self.species)
         hidden = Irreps([(self.mul, (l, p)) for l in range(self.lmax + 1) for p in (1, -1)])
         dt = dict(dtype=self.dtype_policy)
-        self.embedding = AtomEmbedding(self.species, **dt)
-        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, **dt)
-        irreps_sh = self.edges.irreps_sh
-        attr = self.embedding.irreps_out
-        self.embed_linear = Linear(attr, f"{self.mul}x0e", **dt)
-        self.interactions = InteractionStack(self.embed_linear.irreps_out, irreps_sh, hidden, self.num_layers,
-                                             self.number_of_basis, self.radial_neurons, self.avg_num_neighbors,
-                                             irreps_node_attr=attr, **dt)
-        irreps = self.irreps_features = self.interactions.irreps_out
+        self.encoder = GraphEncoder(self.species, self.cutoff, hidden, self.num_interactions, self.lmax, self.number_of_basis,
+                                    self.radial_neurons, avg_num_neighbors, **dt)
+        irreps_sh = self.encoder.irreps_sh
+        attr = self.encoder.embedding.irreps_out
+        irreps = self.irreps_features = self.encoder.irreps_out
         head_kw = dict(mul_pair=self.mul_pair, radial_neurons=self.radial_neurons, irreps_node_attr=attr, **dt)
         self.targets = [K.HAMILTONIAN] + ([K.OVERLAP] if self.predict_overlap else [])
         self.heads = [HamiltonianHead(self.basis, irreps, irreps_sh, self.number_of_basis, **head_kw) for _ in self.targets]
@@ -143,8 +142,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             self.scales[k].assign(scale)
             out[name] = dict(scale=scale)
         avg = average_num_neighbors(graphs)
-        if not self.built:
-            self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
+        self.avg_num_neighbors = avg
         out["avg_num_neighbors"] = avg
         self._readout_graphs = list(graphs)  # the readouts are refitted on them after fit (refit_readout)
         return out
@@ -196,13 +194,12 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             b = batch_graphs([{k: g[k] for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)}
                               for g in chunk])
             z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
-            edges = self.edges(b[K.POSITIONS].astype(dtype), senders, receivers)
-            attr = self.embedding(z)
-            x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
+            enc = self.encoder(b, positions=b[K.POSITIONS].astype(dtype), cell=b[K.CELL].astype(dtype))
+            x, attr = enc["features"], enc["node_attr"]
             attrs.append(ops.convert_to_numpy(attr))
-            types = ops.convert_to_numpy(self.embedding.type_index(z))
+            types = ops.convert_to_numpy(self.encoder.type_index(z))
             for name, head, shift, sc in zip(self.targets, self.heads, self.shifts, scales):
-                own, pair = head.readout_features(x, edges["sh"], edges["radial"], senders, receivers)
+                own, pair = head.readout_features(x, enc["sh"], enc["radial"], senders, receivers)
                 on_t, on_m, pair_t, pair_m = self._readout_targets(chunk, head, name)
                 on_t = (on_t - ops.convert_to_numpy(shift)[types]) / sc
                 for lst, v in zip(feats[name], (ops.convert_to_numpy(own), on_t, on_m, ops.convert_to_numpy(pair), pair_t / sc,
@@ -240,10 +237,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     # -- forward -------------------------------------------------------------------------------------------
 
     def build(self, input_shape=None):
-        self.embedding.build((None,))
-        self.edges.build()
-        self.embed_linear.build((None, self.embed_linear.irreps_in.dim))
-        self.interactions.build()
+        self.encoder.build()
         for head in self.heads:
             head.build()
         self.built = True
@@ -255,11 +249,9 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         omask = inputs[K.ORBITAL_MASK]
         num_graphs = axis_size(omask, 0)
         num_orbitals = axis_size(omask, 1)
-        edges = self._edges(inputs)
-        sh, radial = edges["sh"], edges["radial"]
-        attr = self.embedding(z)
-        x = self.interactions(self.embed_linear(attr), sh, radial, senders, receivers, attr)
-        types = self.embedding.type_index(z)
+        enc = self.encoder(inputs)
+        x, attr, sh, radial = enc["features"], enc["node_attr"], enc["sh"], enc["radial"]
+        types = self.encoder.type_index(z)
         out = {}
         for name, head, shift, scale in zip(self.targets, self.heads, self.shifts, self.scales):
             onsite_shift = ops.take(ops.cast(shift, x.dtype), types, axis=0)
@@ -268,10 +260,13 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             out[name] = ops.cast(mat, dtype)
         return out
 
-    def _edges(self, inputs):
-        cell = inputs.get(K.CELL)
-        return self.edges(inputs[K.POSITIONS], inputs[K.SENDERS], inputs[K.RECEIVERS], inputs.get(K.SHIFTS), cell,
-                          inputs[K.NODE_GRAPH] if cell is not None else None)
+    @property
+    def avg_num_neighbors(self):
+        return self.encoder.avg_num_neighbors
+
+    @avg_num_neighbors.setter
+    def avg_num_neighbors(self, value):
+        self.encoder.avg_num_neighbors = value
 
     def onsite_mask(self, inputs):
         """``(G, n, n)``: 1 where both AOs sit on the same atom."""
@@ -342,11 +337,10 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         g, x = self._one_graph(z, positions, cell, pbc)
         head = self.heads[self.targets.index(target)]
         k = self.targets.index(target)
-        edges = self._edges(x)
-        attr = self.embedding(x[K.ATOMIC_NUMBERS])
+        edges = self.encoder(x)
+        feats, attr = edges["features"], edges["node_attr"]
         s, r = x[K.SENDERS], x[K.RECEIVERS]
-        feats = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], s, r, attr)
-        types = self.embedding.type_index(x[K.ATOMIC_NUMBERS])
+        types = self.encoder.type_index(x[K.ATOMIC_NUMBERS])
         shift = ops.take(ops.cast(self.shifts[k], feats.dtype), types, axis=0)
         nodes, blocks = head.predict_blocks(feats, edges["sh"], edges["radial"], s, r, shift,
                                             ops.cast(self.scales[k], feats.dtype), attr)
@@ -391,12 +385,12 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(basis=self.basis.get_config(), cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
+        config.update(basis=self.basis.get_config(), cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, num_interactions=self.num_interactions,
                       number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons, mul_pair=self.mul_pair,
                       avg_num_neighbors=self.avg_num_neighbors, predict_overlap=self.predict_overlap,
                       overlap_weight=self.overlap_weight, refit_readout=self.refit_readout)
         return config
 
     def __repr__(self):
-        return f"HamiltonianModel({self.basis!r}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, layers={self.num_layers})"
+        return f"HamiltonianModel({self.basis!r}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, num_interactions={self.num_interactions})"
 

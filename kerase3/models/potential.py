@@ -3,276 +3,106 @@ import numpy as np
 from keras import ops
 
 from .. import backend
-from ..backend import energy_and_gradients, geometry_dtype, scale_loss_for_replicas
-from ..graph.statistics import GraphStatistics
-from ..graph.elements import symbol
-from ..layers import AtomEmbedding, EdgeEmbedding, InteractionStack, Linear
-from ..o3 import Irreps
-from ..ops.layout import axis_size
-from ._training import KeepsGeometry, TracesOnce
 from ..graph import keys as K
+from ..layers import GraphEncoder, Linear
+from ..layers.base import renamed_arguments
+from ..o3 import Irreps
+from .energy import EnergyModel
 
-
-LOSSES = ("mse", "huber")
-
-
-class PotentialTraining:
-    """The loss and metrics of `Potential` and `MACE`: masked, per-structure weighted, MSE or Huber,
-    with energy / force / stress MAE overall and, optionally, per species."""
-
-    def _init_training(self, energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics):
-        name = type(self).__name__
-        self.energy_weight, self.forces_weight, self.stress_weight = float(energy_weight), float(forces_weight), float(stress_weight)
-        if loss not in LOSSES:
-            raise ValueError(f"{name}: loss must be one of {LOSSES}. Received: loss={loss!r}")
-        if not huber_delta > 0:
-            raise ValueError(f"{name}: huber_delta must be positive. Received: huber_delta={huber_delta!r}")
-        self.loss_function, self.huber_delta = loss, float(huber_delta)
-        self.per_species_metrics = bool(per_species_metrics)
-        self.energy_mae = keras.metrics.Mean(name="energy_mae_per_atom")
-        self.forces_mae = keras.metrics.Mean(name="forces_mae")
-        self.stress_mae = keras.metrics.Mean(name="stress_mae") if self.compute_stress else None
-        self.species_metrics = {}
-        if self.per_species_metrics:
-            for z in self.species:
-                sym = symbol(z)
-                self.species_metrics[z] = dict(
-                    energy=keras.metrics.Mean(name=f"energy_mae_per_atom_{sym}"),
-                    forces=keras.metrics.Mean(name=f"forces_mae_{sym}"),
-                    stress=keras.metrics.Mean(name=f"stress_mae_{sym}") if self.compute_stress else None)
-
-    def _training_config(self):
-        return dict(energy_weight=self.energy_weight, forces_weight=self.forces_weight, stress_weight=self.stress_weight,
-                    loss=self.loss_function, huber_delta=self.huber_delta, per_species_metrics=self.per_species_metrics)
-
-    def _penalty(self, d):
-        if self.loss_function == "mse":
-            return d * d
-        a = ops.abs(d)
-        delta = ops.cast(self.huber_delta, d.dtype)
-        return ops.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)) * 2.0  # = d^2 for small |d|
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Masked loss of the energy per atom, force components and stress components: MSE, or Huber
-        (``loss="huber"``: quadratic up to ``huber_delta``, linear beyond; equal to the MSE below it).
-        ``sample_weight`` (one per structure, e.g. from `GraphDataset`'s ``sample_weight``) weights each
-        structure's terms; every term is a weighted mean, so weights of 1 give the plain means."""
-        dtype = y_pred[K.ENERGY].dtype
-        gmask = ops.cast(x[K.GRAPH_MASK], dtype)
-        nmask = ops.cast(x[K.NODE_MASK], dtype)
-        if sample_weight is not None:
-            gmask = gmask * ops.cast(ops.reshape(sample_weight, (-1,)), dtype)
-            nmask = nmask * backend.take(gmask, x[K.NODE_GRAPH], axis=0)
-        n_graphs = ops.maximum(ops.sum(gmask), 1e-12)
-        n_atoms = ops.maximum(ops.sum(nmask), 1e-12)
-        per_graph_atoms = ops.maximum(ops.cast(x[K.N_NODE], dtype), 1.0)
-        loss = 0.0
-        species = ops.cast(x[K.ATOMIC_NUMBERS], "int32")
-        if self.species_metrics:
-            # atoms of each species per structure: a structure counts for a species' energy / stress MAE by its atoms of it
-            counts = {z: ops.segment_sum(ops.cast(species == z, dtype) * nmask, x[K.NODE_GRAPH],
-                                         num_segments=ops.shape(gmask)[0]) for z in self.species_metrics}
-        if K.ENERGY in y:
-            de = (y_pred[K.ENERGY] - ops.cast(y[K.ENERGY], dtype)) / per_graph_atoms
-            loss = loss + self.energy_weight * ops.sum(self._penalty(de) * gmask) / n_graphs
-            self.energy_mae.update_state(ops.abs(de), sample_weight=gmask)
-            for z, m in self.species_metrics.items():
-                m[K.ENERGY].update_state(ops.abs(de), sample_weight=counts[z])
-        if K.FORCES in y:
-            df = y_pred[K.FORCES] - ops.cast(y[K.FORCES], dtype)
-            loss = loss + self.forces_weight * ops.sum(self._penalty(df) * nmask[:, None]) / (3 * n_atoms)
-            per_atom = ops.mean(ops.abs(df), axis=-1)
-            self.forces_mae.update_state(per_atom, sample_weight=nmask)
-            for z, m in self.species_metrics.items():
-                m[K.FORCES].update_state(per_atom, sample_weight=nmask * ops.cast(species == z, dtype))
-        if K.STRESS in y and self.compute_stress:
-            ds = y_pred[K.STRESS] - ops.cast(y[K.STRESS], dtype)
-            loss = loss + self.stress_weight * ops.sum(self._penalty(ds) * gmask[:, None, None]) / (9 * n_graphs)
-            per_graph = ops.mean(ops.abs(ds), axis=(1, 2))
-            self.stress_mae.update_state(per_graph, sample_weight=gmask)
-            for z, m in self.species_metrics.items():
-                m[K.STRESS].update_state(per_graph, sample_weight=counts[z])
-        return scale_loss_for_replicas(loss)
-
-
-def energy_statistics(graphs, species, name):
-    """``(per-species energies, scale, avg_num_neighbors)`` of a list of graphs or a `GraphStatistics`
-    (e.g. a streamed dataset's): least squares of the energies on the composition, the RMS force
-    (the RMS residual energy per atom without forces; 1 if zero) and edges per atom. Unknown
-    elements and non-finite energies or forces raise a ``ValueError`` naming the structure."""
-    try:
-        stats = GraphStatistics.of(graphs)
-    except ValueError as err:
-        raise ValueError(f"{name}: {err}") from None
-    sol, scale = stats.energy_statistics(species, name)
-    return sol, scale, stats.avg_num_neighbors
+__all__ = ["Potential"]
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
-class Potential(PotentialTraining, KeepsGeometry, TracesOnce, keras.Model):
+class Potential(EnergyModel):
     """NequIP-style interatomic potential: energies, forces and stress of atomic structures.
 
-    One-hot species -> `Linear` -> ``layers`` x (`Convolution` with species self-connection +
-    `Gate`) on ``mul x (0e + 1o + 2e + ...)`` -> two `Linear` readouts -> per-atom energy,
-    scaled and shifted per species, summed per structure. Forces ``-dE/dr`` and the stress
-    ``(1/V) dE/d(strain)`` come from automatic differentiation inside the model.
+    One-hot species -> `Linear` -> ``num_interactions`` x (`Convolution` with species
+    self-connection + `Gate`) on ``mul x (0e + 1o + 2e + ...)`` (the `GraphEncoder`) -> two
+    `Linear` readouts -> per-atom energy, scaled and shifted per species, summed per structure.
+    Forces, stress, loss, statistics, serving and calculators are those of `EnergyModel`.
 
     Args:
         species: list of atomic numbers.
         cutoff: `float`, neighbour cutoff (Angstrom).
         mul: `int`, channels per irrep.
         lmax: `int`.
-        layers: `int`, interaction blocks.
+        num_interactions: `int`, interaction blocks (formerly ``layers``).
         number_of_basis: `int`, Bessel functions.
         radial_neurons: hidden widths of the radial networks.
-        avg_num_neighbors: `float` (``fit_statistics`` sets it from data).
+        avg_num_neighbors: `float` (``fit_statistics`` sets it from data, also after build).
         parity: `bool`; if False every hidden irrep is even (no odd/even distinction).
-        compute_stress: `bool`, also return the stress of periodic structures.
-        energy_weight, forces_weight, stress_weight: loss weights (energy is per atom).
-        loss: ``"mse"`` or ``"huber"`` (per component, quadratic up to ``huber_delta``, then linear).
-        huber_delta: `float`.
-        per_species_metrics: `bool`, also report energy, force (and stress) MAE per element
-            (``forces_mae_Cu``...; a structure counts for an element by its atoms of it).
-
-    Inputs:
-        the batch dict of ``kerase3.graph`` (``positions``, ``atomic_numbers``, ``senders``,
-        ``receivers``, ``shifts``, ``cell``, ``node_graph``, ``node_mask``, ``graph_mask``...).
-
-    Outputs:
-        dict with ``energy (G,)``, ``forces (N, 3)`` and, with ``compute_stress``, ``stress (G, 3, 3)``.
+        **kwargs: of `EnergyModel` (``compute_stress``, loss weights, ``loss``, ``huber_delta``,
+            ``per_species_metrics``) and ``keras.Model``.
 
     Example:
         >>> from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
-        >>> model = Potential(species=[1, 8], cutoff=3.0, mul=4, layers=1)
+        >>> model = Potential(species=[1, 8], cutoff=3.0, mul=4, num_interactions=1)
         >>> water = graph_from_arrays(np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), [8, 1, 1], 3.0)
         >>> out = model(pad_batch(batch_graphs([water]), 4, 8, 2))
         >>> tuple(out["energy"].shape), tuple(out["forces"].shape)
         ((2,), (4, 3))
     """
 
-    def __init__(self, species, cutoff, mul=32, lmax=2, layers=3, number_of_basis=8, radial_neurons=(64,),
-                 avg_num_neighbors=10.0, parity=True, compute_stress=False, energy_weight=1.0, forces_weight=10.0,
-                 stress_weight=1.0, loss="mse", huber_delta=0.01, per_species_metrics=False, **kwargs):
-        super().__init__(**kwargs)
-        self.species = [int(z) for z in species]
-        self.cutoff = float(cutoff)
-        self.mul, self.lmax, self.num_layers = int(mul), int(lmax), int(layers)
+    def __init__(self, species, cutoff, mul=32, lmax=2, num_interactions=3, number_of_basis=8, radial_neurons=(64,),
+                 avg_num_neighbors=10.0, parity=True, **kwargs):
+        num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "Potential").get(
+            "num_interactions", num_interactions)
+        super().__init__(species, cutoff, **kwargs)
+        self.mul, self.lmax, self.num_interactions = int(mul), int(lmax), int(num_interactions)
         self.number_of_basis = int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
-        self.avg_num_neighbors = float(avg_num_neighbors)
         self.parity = bool(parity)
-        self.compute_stress = bool(compute_stress)
-        self._init_training(energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics)
         t = len(self.species)
         p = -1 if parity else 1
         hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
         dt = dict(dtype=self.dtype_policy)
-        self.embedding = AtomEmbedding(self.species, **dt)
-        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, sh_parity=p, **dt)
-        self.embed_linear = Linear(self.embedding.irreps_out, f"{self.mul}x0e", **dt)
-        self.interactions = InteractionStack(self.embed_linear.irreps_out, self.edges.irreps_sh, hidden, self.num_layers,
-                                             self.number_of_basis, self.radial_neurons, self.avg_num_neighbors,
-                                             irreps_node_attr=self.embedding.irreps_out, **dt)
-        self.readout1 = Linear(self.interactions.irreps_out, f"{max(self.mul // 2, 1)}x0e", **dt)
+        self.encoder = GraphEncoder(self.species, self.cutoff, hidden, self.num_interactions, self.lmax, self.number_of_basis,
+                                    self.radial_neurons, avg_num_neighbors, sh_parity=p, **dt)
+        self.readout1 = Linear(self.encoder.irreps_out, f"{max(self.mul // 2, 1)}x0e", **dt)
         self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
 
-    # -- statistics from data ----------------------------------------------------------------------
+    @property
+    def avg_num_neighbors(self):
+        return self.encoder.avg_num_neighbors
 
-    def fit_statistics(self, graphs):
-        """Per-species energy shifts (least squares on composition), a common scale (RMS force,
-        or RMS residual energy per atom without forces) and the average number of neighbours, from
-        a list of graphs or a `kerase3.graph.GraphStatistics` (``GraphRecordDataset.statistics``).
-        Call before training (and before the first call: it also fixes ``avg_num_neighbors``)."""
+    @avg_num_neighbors.setter
+    def avg_num_neighbors(self, value):
+        self.encoder.avg_num_neighbors = value
+
+    def set_energy_statistics(self, energies, scale):
+        """Per-species shifts (padding's 0) and one scale for every species."""
         t = len(self.species)
-        sol, scale, avg = energy_statistics(graphs, self.species, "Potential.fit_statistics")
         shift = np.zeros(t + 1)
-        shift[:t] = sol
+        shift[:t] = energies
         self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
         self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
-        if not self.built:
-            self.avg_num_neighbors = self.interactions.avg_num_neighbors = avg
-        return dict(energy_shift=shift[:t], energy_scale=scale, avg_num_neighbors=avg)
+        return dict(energy_shift=shift[:t], energy_scale=scale)
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
-        self.embedding.build((None,))
-        self.edges.build()
-        self.embed_linear.build((None, self.embed_linear.irreps_in.dim))
-        self.interactions.build()
+        self.encoder.build()
         self.readout1.build((None, self.readout1.irreps_in.dim))
         self.readout2.build((None, self.readout2.irreps_in.dim))
         self.built = True
 
-    # -- forward ---------------------------------------------------------------------------------------
-
-    def deformed_geometry(self, inputs, positions=None, strain=None):
-        """``(positions, cell)`` in the geometry dtype, deformed by ``(1 + strain)`` of their graph
-        when ``strain`` is given (cell None without one in ``inputs``)."""
-        pos = inputs[K.POSITIONS] if positions is None else positions
-        pos = ops.cast(pos, geometry_dtype(self.dtype_policy))
-        cell = ops.cast(inputs[K.CELL], pos.dtype) if K.CELL in inputs else None
-        if strain is not None:
-            pos = pos + backend.einsum("ni,nij->nj", pos, backend.take(strain, inputs[K.NODE_GRAPH], axis=0))
-            if cell is not None:
-                cell = cell + backend.einsum("gij,gjk->gik", cell, strain)
-        return pos, cell
-
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)`` (zero for padding atoms)."""
         pos, cell = self.deformed_geometry(inputs, positions, strain)
-        z = inputs[K.ATOMIC_NUMBERS]
-        senders, receivers, node_graph = inputs[K.SENDERS], inputs[K.RECEIVERS], inputs[K.NODE_GRAPH]
-        edges = self.edges(pos, senders, receivers, inputs.get(K.SHIFTS), cell, node_graph)
-        attr = self.embedding(z)
-        x = self.interactions(self.embed_linear(attr), edges["sh"], edges["radial"], senders, receivers, attr)
-        e = self.readout2(ops.silu(self.readout1(x)))[:, 0]
-        e = ops.cast(e, pos.dtype)
-        types = self.embedding.type_index(z)
+        x = self.encoder(inputs, positions=pos, cell=cell)["features"]
+        e = ops.cast(self.readout2(ops.silu(self.readout1(x)))[:, 0], pos.dtype)
+        types = self.encoder.type_index(inputs[K.ATOMIC_NUMBERS])
         scale = backend.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
         shift = backend.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
-        mask = ops.cast(inputs[K.NODE_MASK], pos.dtype) if K.NODE_MASK in inputs else ops.cast(z > 0, pos.dtype)
-        return (e * scale + shift) * mask
-
-    def call(self, inputs, training=False):
-        dtype = geometry_dtype(self.dtype_policy)
-        pos = ops.cast(inputs[K.POSITIONS], dtype)
-        num_graphs = axis_size(inputs[K.GRAPH_MASK], 0)
-        strain = ops.zeros((num_graphs, 3, 3), dtype=dtype)
-
-        def energy_fn(p, s):
-            e_atoms = self.atomic_energies(inputs, p, s if self.compute_stress else None)
-            return ops.segment_sum(e_atoms, inputs[K.NODE_GRAPH], num_segments=num_graphs)
-
-        energy, g_pos, g_strain = energy_and_gradients(energy_fn, pos, strain)
-        out = {K.ENERGY: energy, K.FORCES: -g_pos}
-        if self.compute_stress:
-            cell = ops.cast(inputs[K.CELL], dtype)
-            # |a . (b x c)| written out: XLA has no determinant kernel on the CPU
-            a, b, c = cell[:, 0], cell[:, 1], cell[:, 2]
-            volume = ops.abs(ops.sum(a * ops.cross(b, c), axis=-1))
-            safe = ops.where(volume > 0, volume, ops.ones_like(volume))
-            out[K.STRESS] = ops.where((volume > 0)[:, None, None], g_strain / safe[:, None, None], ops.zeros_like(g_strain))
-        return out
-
-    def serving_signatures(self, dtype="float32", max_edges=None):
-        """TF Serving endpoints (see `kerase3.export.export_saved_model`): ``(endpoints, examples)``;
-        ``max_edges`` bounds the in-graph neighbour list (default 1 million)."""
-        from .serving import energy_model_signatures
-
-        return energy_model_signatures(self, dtype, max_edges)
-
-    # -- training --------------------------------------------------------------------------------------
-
+        return (e * scale + shift) * self.node_mask(inputs, pos.dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update(species=self.species, cutoff=self.cutoff, mul=self.mul, lmax=self.lmax, layers=self.num_layers,
-                      number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                      avg_num_neighbors=self.avg_num_neighbors, parity=self.parity, compute_stress=self.compute_stress,
-                      **self._training_config())
+        config.update(mul=self.mul, lmax=self.lmax, num_interactions=self.num_interactions, number_of_basis=self.number_of_basis,
+                      radial_neurons=self.radial_neurons, parity=self.parity)
         return config
 
     def __repr__(self):
-        return f"Potential(species={self.species}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, layers={self.num_layers})"
+        return (f"Potential(species={self.species}, cutoff={self.cutoff}, mul={self.mul}, lmax={self.lmax}, "
+                f"num_interactions={self.num_interactions})")

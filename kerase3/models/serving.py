@@ -69,7 +69,7 @@ def gated_conv_signatures(model, dtype, max_edges=None):
     def serving_default(node_features, positions, cell, pbc):
         with tf.control_dependencies([assert_same_length(positions, node_features, "GatedConvNetwork serving_default")]):
             ones = tf.ones([tf.shape(positions)[0]], tf.int32)
-        batch = structure_batch(positions, ones, cell, pbc, model.max_radius, ctype, max_edges,
+        batch = structure_batch(positions, ones, cell, pbc, model.cutoff, ctype, max_edges,
                                  "GatedConvNetwork serving_default")
         batch[K.NODE_FEATURES] = tf.cast(node_features, ctype)
         out = model(batch, training=False)
@@ -88,7 +88,7 @@ def gated_conv_signatures(model, dtype, max_edges=None):
         return {"output": tf.cast(model(batch, training=False), dtype)}
 
     rng = np.random.default_rng(1)
-    structures = example_structures([1], model.max_radius, periodic=True)
+    structures = example_structures([1], model.cutoff, periodic=True)
 
     def feats(n):
         return dict(node_features=rng.normal(size=(n, dim)))
@@ -99,8 +99,8 @@ def gated_conv_signatures(model, dtype, max_edges=None):
                              **{k: v for k, v in structure_feed(p, z, c, b, dtype).items() if k != K.ATOMIC_NUMBERS})
     bkeys = (K.NODE_FEATURES,) + keys + (K.NODE_MASK,)
     examples = {"serving_default": serving,
-                "predict_batch": {"all_structures": batch_feed(structures, model.max_radius, bkeys, dtype, feats),
-                                  "zero_edges": batch_feed(structures[:2], model.max_radius, bkeys, dtype, feats)}}
+                "predict_batch": {"all_structures": batch_feed(structures, model.cutoff, bkeys, dtype, feats),
+                                  "zero_edges": batch_feed(structures[:2], model.cutoff, bkeys, dtype, feats)}}
     struct_specs = [feat_spec] + [s for s in structure_specs(dtype) if s.name != K.ATOMIC_NUMBERS]
     bspecs = [feat_spec] + batch_specs(dtype, keys, [tf.TensorSpec((None,), dtype, name=K.NODE_MASK)])
     return [("serving_default", serving_default, struct_specs), ("predict_batch", predict_batch, bspecs)], examples

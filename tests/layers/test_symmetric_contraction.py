@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerase3.interop.mace import symmetric_contraction_weights
 from kerase3.layers import SymmetricContraction
 from kerase3.o3 import Irreps, product_basis, rand_matrix
 from kerase3.testing import check_layer
@@ -30,7 +31,7 @@ def _load(layer, case):
     for i in range(len(layer.irreps_out)):
         for nu in range(1, layer.correlation + 1):
             key = "weights_max" if nu == layer.correlation else f"weights.{layer.correlation - 1 - nu}"
-            w = layer.weights_from_mace(i, nu, st[f"contractions.{i}.U_matrix_{nu}"], st[f"contractions.{i}.{key}"])
+            w = symmetric_contraction_weights(layer, i, nu, st[f"contractions.{i}.U_matrix_{nu}"], st[f"contractions.{i}.{key}"])
             if w is None:
                 assert layer.weights_nu[i][nu - 1] is None
             else:
@@ -64,7 +65,7 @@ def test_basis_is_smaller_than_mace_paths_and_refuses_foreign_tensors():
     assert u.shape[-1] == 51 and layer.num_params[1][2] == 12  # 51 coupling paths, 12 independent polynomials
     assert layer.num_params[0] == [1, 4, 8]
     with pytest.raises(ValueError, match="span"):  # a 1e tensor offered as 1o
-        layer.weights_from_mace(1, 2, np.random.default_rng(0).normal(size=(3, 16, 16, 5)), np.ones((1, 5, 2)))
+        symmetric_contraction_weights(layer, 1, 2, np.random.default_rng(0).normal(size=(3, 16, 16, 5)), np.ones((1, 5, 2)))
 
 
 @pytest.mark.parametrize("irreps_in, irreps_out, correlation", [
