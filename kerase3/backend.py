@@ -30,7 +30,8 @@ be is here:
 - `known_zero`: whether a traced tensor is a constant of zeros (TensorFlow's tape passes them
   as the cotangents of outputs nothing used);
 - `enable_compilation_cache`: compiled XLA programs kept on disk and reused by later processes
-  (on by default; ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it);
+  (`default_compilation_cache`: turned on at a model's first compile, not at import;
+  ``KERASE3_COMPILATION_CACHE=0`` turns it off, ``=DIR`` moves it);
 - `return_freed_memory`: glibc's malloc gives freed memory back to the operating system while a
   model's train step on large inputs is compiled (the XLA compiler frees most of what it used
   before the compiled program runs; ``KERASE3_RETURN_FREED_MEMORY=0`` turns it off).
@@ -51,7 +52,7 @@ import numpy as np
 from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
-           "compiled_call", "xla_traced", "enable_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
+           "compiled_call", "xla_traced", "enable_compilation_cache", "default_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
            "block_rows", "write_block_rows", "stacked_block_rows"]
 
 
@@ -116,17 +117,26 @@ def enable_compilation_cache(directory=None):
     return None
 
 
-def _default_compilation_cache():
-    setting = os.environ.get("KERASE3_COMPILATION_CACHE", "1")
-    if setting in ("0", "false", "off", ""):
-        return None
-    try:
-        return enable_compilation_cache(None if setting in ("1", "true", "on") else setting)
-    except OSError:  # read-only home: run without the cache
-        return None
+_default_cache = []  # [directory or None] once decided in this process
 
 
-COMPILATION_CACHE = _default_compilation_cache()
+def default_compilation_cache():
+    """Turn the compilation cache on as kerase3's models do at their first compile (``fit``,
+    ``evaluate``, ``predict``, `compiled_call`), never at import: `enable_compilation_cache` in its
+    default directory unless ``KERASE3_COMPILATION_CACHE`` says otherwise (``0`` off, a path
+    another directory), read when this is first called. Once per process; returns the directory
+    or None (off, a read-only home, or the user's own ``TF_XLA_FLAGS`` directory)."""
+    if not _default_cache:
+        setting = os.environ.get("KERASE3_COMPILATION_CACHE", "1")
+        directory = None
+        if setting not in ("0", "false", "off", ""):
+            try:
+                directory = enable_compilation_cache(None if setting in ("1", "true", "on") else setting)
+            except OSError:  # read-only home: run without the cache
+                directory = None
+        _default_cache.append(directory)
+    return _default_cache[0]
+
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _returning = False
@@ -156,11 +166,11 @@ def return_freed_memory(on=True):
     """Switch glibc's ``malloc`` between giving freed memory back to the operating system at once
     (``on``) and keeping it for later allocations (off, its usual behaviour).
 
-    XLA's compiler allocates and frees about 0.7 GB while compiling a 4,000-atom `Potential`'s
-    training step on a CPU; glibc kept that memory, and the compiled program then ran on top of
-    it (peak 3.2 GB; 2.8 GB when it is given back; ``benchmarks/RESULTS.md``). kerase3's models
-    switch this on at the end of tracing their train step when an input is large (TensorFlow;
-    `kerase3.models` ``RETURN_MEMORY_ROWS``; compilation follows) and off when that call returns,
+    XLA's compiler allocates and frees much memory while compiling a large model's training step
+    on a CPU; glibc kept that memory, and the compiled program then ran on top of it (the peaks
+    measured are in ``benchmarks/RESULTS.md``). kerase3's models switch this on at the end of
+    tracing their train step when an input is large (TensorFlow; `kerase3.models`
+    ``RETURN_MEMORY_ROWS``; compilation follows) and off when that call returns,
     so that steady steps reuse their buffers as before. Set ``KERASE3_RETURN_FREED_MEMORY=0`` to
     leave ``malloc`` alone.
 
@@ -339,7 +349,9 @@ def xla_traced():
 
 def compiled_call(fn):
     """``fn`` compiled with XLA where the backend can compile a stateful model call
-    (TensorFlow: ``tf.function(jit_compile=True)``, one program per input shape); else ``fn``."""
+    (TensorFlow: ``tf.function(jit_compile=True)``, one program per input shape); else ``fn``.
+    Turns the compilation cache on first (`default_compilation_cache`)."""
+    default_compilation_cache()
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -9,6 +9,19 @@ import pytest  # noqa: E402
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 
 
+@pytest.fixture
+def kernel_opts(request):
+    """``kernel_opts(edge_chunk=4, ...)``: `kerase3.ops.kernel_options` for the rest of the test."""
+    from kerase3.ops import kernel_options
+
+    def set_options(**overrides):
+        block = kernel_options(**overrides)
+        block.__enter__()
+        request.addfinalizer(lambda: block.__exit__(None, None, None))
+
+    return set_options
+
+
 @pytest.fixture(scope="session")
 def o3_ref():
     """e3nn 0.6 numbers made by tests/reference/make_o3_fixtures.py."""

@@ -6,8 +6,10 @@ import sys
 
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kerase3")
+import kerase3
+
 # lower floors first; a module may import from its own floor or any floor listed before it
-FLOORS = [("backend", "o3"), ("ops", "graph"), ("layers",), ("heads",), ("models",), ("io", "export", "interop", "testing")]
+FLOORS = kerase3.FLOORS
 FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}
 
 
@@ -87,3 +89,39 @@ def test_lower_floors_do_not_import_tensorflow():
             "kerase3.models; print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_importing_kerase3_has_no_side_effects(tmp_path):
+    """No environment variable set, no file or folder written, by importing every subpackage."""
+    import subprocess
+
+    # the libraries kerase3 uses first (TensorFlow sets variables of its own when imported)
+    code = ("import os, sys, numpy, scipy, keras, tensorflow, matplotlib; before = dict(os.environ); import kerase3, kerase3.backend, kerase3.o3, kerase3.ops, "
+            "kerase3.graph, kerase3.layers, kerase3.heads, kerase3.models, kerase3.io, kerase3.export, kerase3.interop, "
+            "kerase3.testing; changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)); "
+            "print(changed)")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_XLA_FLAGS", "KERASE3_COMPILATION_CACHE")}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=os.path.dirname(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    written = [p for p in tmp_path.rglob("*") if "kerase3" in str(p.relative_to(tmp_path))]
+    assert not written, written
+
+
+def test_one_statement_of_the_floors():
+    """Every subpackage is on a floor, and the package docstring and README state the same floors."""
+    packages = {n[:-3] if n.endswith(".py") else n for n in os.listdir(ROOT)
+                if not n.startswith("_") and (n.endswith(".py") or os.path.isdir(os.path.join(ROOT, n, "")) and
+                                              os.path.exists(os.path.join(ROOT, n, "__init__.py")))}
+    assert packages == set(FLOOR), packages ^ set(FLOOR)
+    line = kerase3.floors_text()
+    assert line in kerase3.__doc__
+    with open(os.path.join(os.path.dirname(ROOT), "README.md"), encoding="utf-8") as fh:
+        assert line in fh.read()
+
+
+def test_no_duplicate_tutorial_numbers():
+    folder = os.path.join(os.path.dirname(ROOT), "tutorials")
+    numbers = [f.split("_")[0] for f in os.listdir(folder) if f[:2].isdigit() and f.endswith(".py")]
+    assert len(numbers) == len(set(numbers)), sorted(numbers)

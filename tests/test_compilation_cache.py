@@ -1,5 +1,5 @@
-"""Compiled XLA programs are kept on disk (on by default) and the directory is tagged with the
-backend, its version and the CPU."""
+"""Compiled XLA programs are kept on disk (on from a model's first compile, never at import) and
+the directory is tagged with the backend, its version and the CPU."""
 
 import os
 import subprocess
@@ -14,6 +14,8 @@ import numpy as np
 import kerase3.backend as b
 import keras
 from kerase3.layers import Linear
+assert "TF_XLA_FLAGS" not in os.environ  # importing kerase3 turns nothing on
+cache = b.default_compilation_cache()  # what a model's first compile calls
 layer = Linear("4x0e + 2x1o", "3x0e + 1x1o")
 x = np.ones((5, 10), np.float32)
 if keras.backend.backend() == "tensorflow":
@@ -24,7 +26,7 @@ else:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     layer.build((None, 10))
     out = jax.jit(lambda w, a: layer.stateless_call([w], [], a)[0])(layer.weights[0].value, x)
-print(b.COMPILATION_CACHE)
+print(cache)
 """
 
 
@@ -41,10 +43,24 @@ def test_programs_are_written_to_the_cache(tmp_path):
 def test_off_and_user_setting_respected(tmp_path, monkeypatch):
     from kerase3 import backend
 
-    assert backend.COMPILATION_CACHE is None  # the suite turns it off (tests/conftest.py)
+    assert backend.default_compilation_cache() is None  # the suite turns it off (tests/conftest.py)
     if keras.backend.backend() == "tensorflow":
         monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={tmp_path}")
         assert backend.enable_compilation_cache(str(tmp_path / "other")) is None  # the user's directory wins
         assert not (tmp_path / "other").exists()
     tag = backend._machine_tag()
     assert tag.startswith(keras.backend.backend() + "-")
+
+
+def test_first_compile_of_a_model_turns_the_cache_on(monkeypatch):
+    from kerase3 import backend
+    from kerase3.models import Potential
+
+    calls = []
+    monkeypatch.setattr(backend, "default_compilation_cache", lambda: calls.append(1))
+    model = Potential([1], cutoff=2.0, mul=2, lmax=1, num_interactions=1, number_of_basis=4, radial_neurons=(4,))
+    model.compile(optimizer="adam")
+    model.make_predict_function()
+    model.make_test_function()
+    model.make_train_function()
+    assert len(calls) == 3

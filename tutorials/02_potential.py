@@ -15,10 +15,10 @@ import keras
 import numpy as np
 from ase import units
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
+
+from _emt import emt_trajectory
 
 from kerase3.graph import GraphDataset, batch_graphs, make_graphs, pad_batch
 from kerase3.io.ase import Calculator
@@ -30,17 +30,7 @@ CUTOFF = 4.0
 def trajectory(temperature, n_frames, seed):
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
     del atoms[0]  # a vacancy
-    atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=np.random.default_rng(seed))
-    frames = []
-    for _ in range(n_frames):
-        dyn.run(5)
-        frame = atoms.copy()
-        frame.calc = EMT()
-        frame.get_potential_energy()
-        frames.append(frame)
-    return frames
+    return emt_trajectory(atoms, temperature, n_frames, seed)
 
 
 def main():

@@ -27,11 +27,9 @@ import time
 
 import keras
 import numpy as np
-from ase import units
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+from _emt import emt_trajectory
 
 from kerase3.graph import GraphDataset, batch_graphs, make_graphs, pad_batch
 from kerase3.models import MACE, Potential
@@ -46,17 +44,7 @@ def trajectory(temperature, n_frames, seed):
     symbols = np.array(atoms.get_chemical_symbols())
     symbols[rng.choice(len(atoms), len(atoms) // 4, replace=False)] = "Au"
     atoms.set_chemical_symbols(symbols.tolist())
-    atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
-    frames = []
-    for _ in range(n_frames):
-        dyn.run(4)
-        frame = atoms.copy()
-        frame.calc = EMT()
-        frame.get_potential_energy()
-        frames.append(frame)
-    return frames
+    return emt_trajectory(atoms, temperature, n_frames, rng, steps=4, fixcm=False)
 
 
 def models():

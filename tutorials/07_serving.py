@@ -26,11 +26,9 @@ import time
 
 import keras
 import numpy as np
-from ase import units
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+from _emt import emt_trajectory
 
 from kerase3.export import BLOCKED_MODULES, check_serving_ready, export_saved_model, rest_request
 from kerase3.graph import GraphDataset, batch_graphs, make_graphs, pad_batch
@@ -59,19 +57,8 @@ json.dump(answers, open(sys.argv[3], "w"))
 def frames(n, seed):
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
     del atoms[0]
-    atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(seed))
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=600, friction=0.02, rng=np.random.default_rng(seed))
-    out = []
-    for i in range(n):
-        dyn.run(5)
-        frame = atoms.copy()
-        # a little strain so that the stress varies
-        frame.set_cell(frame.get_cell() * (1 + 0.01 * np.sin(i)), scale_atoms=True)
-        frame.calc = EMT()
-        frame.get_potential_energy()
-        out.append(frame)
-    return out
+    # a little strain so that the stress varies
+    return emt_trajectory(atoms, 600, n, seed, deform=lambda i: 1 + 0.01 * np.sin(i))
 
 
 def main():

@@ -35,6 +35,8 @@ from ase.md.langevin import Langevin  # noqa: E402
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 
+from _emt import emt_trajectory  # noqa: E402
+
 from kerase3.graph import GraphDataset, make_graphs  # noqa: E402
 from kerase3.io.ase import Calculator  # noqa: E402
 from kerase3.io.lammps import LammpsPotential, make_lammps  # noqa: E402
@@ -49,15 +51,7 @@ def emt_frames(seed=0):
     for k, temperature in enumerate([300, 600, 1000, 1500, 2000]):
         for strain in (-0.03, 0.0, 0.03):
             atoms = bulk("Cu", "fcc", a=3.59 * (1 + strain), cubic=True).repeat((2, 2, 2))
-            atoms.calc = EMT()
-            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-            dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.05, rng=rng)
-            for _ in range(12):
-                dyn.run(8)
-                frame = atoms.copy()
-                frame.calc = EMT()
-                frame.get_potential_energy(), frame.get_stress()
-                frames.append(frame)
+            frames += emt_trajectory(atoms, temperature, 12, rng, steps=8, friction=0.05, stress=True)
     return frames
 
 

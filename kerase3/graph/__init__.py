@@ -2,7 +2,7 @@
 
 from . import keys
 from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
-from .data import GraphDataset, make_graphs
+from .data import GraphDataset, graph_dataset_of, make_graphs
 from .neighbors import edge_vectors_numpy, neighbor_list
 from .orbitals import hamiltonian_graphs
 from .records import GraphRecordDataset, write_graph_records
@@ -32,6 +32,7 @@ __all__ = [
     "INPUT_KEYS",
     "GraphDataset",
     "make_graphs",
+    "graph_dataset_of",
     "average_num_neighbors",
     "GraphStatistics",
     "GraphRecordDataset",

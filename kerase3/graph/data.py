@@ -1,11 +1,25 @@
 """``tf.data`` pipelines of padded, bucketed graph batches."""
 
+import weakref
+
 import numpy as np
 
-from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, next_bucket, pad_batch
 from . import keys as K
+from .batch import INPUT_KEYS, batch_graphs, graph_from_arrays, graph_from_atoms, next_bucket, pad_batch
 
-__all__ = ["GraphDataset", "make_graphs"]
+__all__ = ["GraphDataset", "make_graphs", "graph_dataset_of"]
+
+# the GraphDataset behind each tf.data pipeline it made (weak: a pipeline dropped is forgotten)
+_SOURCES = weakref.WeakKeyDictionary()
+
+
+def graph_dataset_of(data):
+    """The `GraphDataset` whose ``dataset()`` or ``distributed_dataset()`` made ``data``, else None
+    (kerase3's models' ``fit`` adds its ``epoch_callback``)."""
+    try:
+        return _SOURCES.get(data)
+    except TypeError:  # not weakly referable or not hashable: not one of ours
+        return None
 
 
 def graph_of_structure(s, cutoff, name=None, **kwargs):
@@ -160,7 +174,7 @@ class GraphDataset:
         steps = len(self.graphs) // (n_rep * self.batch_size)
         ds = self.dataset().take(steps * n_rep)  # round robin over replicas, no partial step
         dist = strategy.distribute_datasets_from_function(lambda ctx: ds)
-        dist._kerase3_graph_dataset = self
+        _SOURCES[dist] = self
         return dist
 
     def dataset(self):
@@ -187,5 +201,5 @@ class GraphDataset:
         ds = tf.data.Dataset.from_generator(lambda: (split(b) for b in self.batches()), output_signature=signature)
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras knows the epoch's length
         ds = ds.prefetch(tf.data.AUTOTUNE)
-        ds._kerase3_graph_dataset = self  # kerase3's models' fit add `epoch_callback` for it
+        _SOURCES[ds] = self  # kerase3's models' fit add `epoch_callback` for it (`graph_dataset_of`)
         return ds

@@ -5,7 +5,9 @@ import numpy as np
 from keras import ops
 
 from .. import backend
+from ..graph import graph_dataset_of
 from ..graph import keys as K
+from ._keras_compat import SymbolicBuildWithoutBatch, keep_input_dtypes, multi_worker
 
 
 #: Inputs with this many rows (edges) or more, or a number unknown when traced, have the memory
@@ -13,7 +15,7 @@ from ..graph import keys as K
 RETURN_MEMORY_ROWS = 32768
 
 
-class TracesOnce:
+class TracesOnce(SymbolicBuildWithoutBatch):
     """Mixin for ``keras.Model``: build the optimizer's slots before the train step is traced.
 
     Keras creates Adam's moments inside the first trace of the train step when the optimizer is
@@ -25,8 +27,12 @@ class TracesOnce:
     On TensorFlow, what XLA's compiler frees while compiling the train step goes back to the
     operating system before the compiled step first runs when an input has `RETURN_MEMORY_ROWS` rows
     or more (`kerase3.backend.return_freed_memory`, switched on once the step is traced and off
-    when that call returns): 2.9 GB instead of 3.2 GB at the peak of a 4,000-atom `Potential`'s
-    training.
+    when that call returns; ``benchmarks/RESULTS.md`` has the peaks measured).
+
+    The first compile of a model turns the compilation cache on
+    (`kerase3.backend.default_compilation_cache`); importing kerase3 does not.
+
+    ``fit`` also adds the callbacks the model asks for (`default_callbacks`).
 
     ``fit`` on a `kerase3.graph.GraphDataset`'s ``dataset()`` also adds the dataset's
     ``epoch_callback`` (shuffling seeded by the epoch: exact resumes with ``BackupAndRestore``),
@@ -36,6 +42,7 @@ class TracesOnce:
     """
 
     def make_train_function(self, force=False):
+        backend.default_compilation_cache()
         if not self.built:
             # every kerase3 model creates its weights from its irreps alone; on TensorFlow without
             # a distribution strategy Keras would otherwise create them inside the first trace
@@ -57,45 +64,43 @@ class TracesOnce:
             self.train_function = train_function
         return self.train_function
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (TensorFlow trainer, under a strategy) averages one batch over the replicas to build
-        # the model symbolically; MultiWorkerMirroredStrategy cannot reduce a dict of graph arrays,
-        # and a kerase3 model built from its irreps needs no batch: only the optimizer is left.
-        compile_unbuilt = any(getattr(self, a, None) is not None and not getattr(self, a).built
-                              for a in ("_compile_metrics", "_compile_loss"))
-        if getattr(self, "_distribute_strategy", None) is not None and self.built and not compile_unbuilt \
-                and all(layer.built for layer in self._flatten_layers()):
-            with self.distribute_strategy.scope():
-                self._symbolic_build(data_batch=None)
-            return
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+    def make_predict_function(self, force=False):
+        backend.default_compilation_cache()
+        return super().make_predict_function(force)
 
-    def _multi_worker(self):
-        strategy = getattr(self, "_distribute_strategy", None)
-        extended = getattr(strategy, "extended", None)
-        return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+    def make_test_function(self, force=False):
+        backend.default_compilation_cache()
+        return super().make_test_function(force)
 
     def _per_replica_logs(self, logs):
         # Keras averages the logs of several workers with reduce("MEAN", v, axis=0), which fails on
         # scalars: give each worker's values a leading axis of 1 (their mean is then a scalar)
-        if not self._multi_worker():
+        if not multi_worker(self):
             return logs
         return {k: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v for k, v in logs.items()}
 
-    if keras.backend.backend() == "tensorflow":  # the JAX trainer's steps take (state, data)
+    def train_step(self, *args):
+        # TensorFlow's trainer calls train_step(data); JAX's is a pure function of (state, data)
+        out = super().train_step(*args)
+        if len(args) != 1:
+            return out
+        logs = self._per_replica_logs(out)
+        # this runs when the step is traced, and XLA compiles it next: for large inputs, what
+        # the compiler frees goes back to the operating system before the program runs
+        # (`backend.return_freed_memory`; it slows tracing down, by 1-2 s for small models)
+        rows = [t.shape[0] if len(t.shape) else 1 for t in keras.tree.flatten(args[0]) if hasattr(t, "shape")]
+        if keras.backend.backend() == "tensorflow" and any(r is None or r >= RETURN_MEMORY_ROWS for r in rows):
+            backend.return_freed_memory(True)
+        return logs
 
-        def train_step(self, data):
-            logs = self._per_replica_logs(super().train_step(data))
-            # this runs when the step is traced, and XLA compiles it next: for large inputs, what
-            # the compiler frees goes back to the operating system before the program runs
-            # (`backend.return_freed_memory`; it slows tracing down, by 1-2 s for small models)
-            rows = [t.shape[0] if len(t.shape) else 1 for t in keras.tree.flatten(data) if hasattr(t, "shape")]
-            if any(r is None or r >= RETURN_MEMORY_ROWS for r in rows):
-                backend.return_freed_memory(True)
-            return logs
+    def test_step(self, *args):
+        out = super().test_step(*args)
+        return self._per_replica_logs(out) if len(args) == 1 else out
 
-        def test_step(self, data):
-            return self._per_replica_logs(super().test_step(data))
+    def default_callbacks(self):
+        """Callbacks every ``fit`` of this model adds (none here; `HamiltonianModel` adds its
+        readout refit)."""
+        return []
 
     def fit(self, x=None, *args, **kwargs):
         if not self.built:
@@ -110,7 +115,7 @@ class TracesOnce:
         # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
         if _is_dataset(x):
             kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself (Keras warns otherwise)
-        graph_dataset = getattr(x, "_kerase3_graph_dataset", None)
+        graph_dataset = graph_dataset_of(x)
         if graph_dataset is not None:
             callbacks = list(kwargs.get("callbacks") or [])
             if not any(getattr(cb, "graph_dataset", None) is graph_dataset for cb in callbacks):
@@ -120,9 +125,11 @@ class TracesOnce:
             callbacks = list(kwargs.get("callbacks") or [])
             if not any(isinstance(cb, keras.callbacks.SwapEMAWeights) for cb in callbacks):
                 kwargs["callbacks"] = callbacks + [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+        extra = [cb for cb in self.default_callbacks()
+                 if not any(type(own) is type(cb) for own in kwargs.get("callbacks") or [])]
+        if extra:
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
         return super().fit(x, *args, **kwargs)
-
-
 
 
 def _check_finite_arrays(name, data, what):
@@ -151,7 +158,7 @@ class KeepsGeometry:
     """
 
     def __call__(self, *args, **kwargs):
-        self._convert_input_args = False  # set here: some models call keras.Model.__init__ directly
+        keep_input_dtypes(self)
         if args and isinstance(args[0], dict):
             args = (self._convert_graph_inputs(args[0]),) + tuple(args[1:])
         return super().__call__(*args, **kwargs)

@@ -15,7 +15,28 @@ from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
 from ..graph import keys as K
 
-__all__ = ["HamiltonianModel"]
+__all__ = ["HamiltonianModel", "RefitReadout"]
+
+
+class RefitReadout(keras.callbacks.Callback):
+    """At the end of ``fit``: `HamiltonianModel.fit_readout` on ``graphs`` (the least-squares
+    readouts on the trained features); the history gets ``readout_rms`` (Hartree, per target:
+    on-site, off-site). `HamiltonianModel` adds one to every ``fit`` with ``refit_readout=True``.
+
+    Args:
+        graphs: molecules' graphs (`kerase3.graph.hamiltonian_graphs`).
+        **kwargs: of `HamiltonianModel.fit_readout` (``ridge``, ``batch_size``).
+    """
+
+    def __init__(self, graphs, **kwargs):
+        super().__init__()
+        self.graphs, self.kwargs = list(graphs), kwargs
+
+    def on_train_end(self, logs=None):
+        rms = self.model.fit_readout(self.graphs, **self.kwargs)
+        history = getattr(self.model, "history", None)
+        if history is not None and hasattr(history, "history"):
+            history.history["readout_rms"] = rms
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -48,8 +69,9 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         avg_num_neighbors: `float` (``fit_statistics`` sets it).
         predict_overlap: `bool`, also predict the overlap matrix (output ``overlap``).
         overlap_weight: loss weight of the overlap.
-        refit_readout: `bool`: at the end of every ``fit``, solve the readouts by least squares
-            (`fit_readout`) on the graphs given to `fit_statistics` (molecules; skipped for crystals).
+        refit_readout: `bool`: every ``fit`` ends with a `RefitReadout` callback, the least-squares
+            readouts (`fit_readout`) on the graphs given to `fit_statistics` (molecules; skipped
+            for crystals).
 
     Inputs:
         batch dict of ``kerase3.graph`` plus ``orbital_mask (G, n)`` (made by `hamiltonian_graphs`).
@@ -156,16 +178,13 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             blocks.append(b[np.ix_(idx, idx)])
         return scipy.linalg.block_diag(*blocks)
 
-    def fit(self, *args, **kwargs):
-        """`keras.Model.fit`, then (``refit_readout``) the least-squares readouts on the graphs of
-        `fit_statistics`; the history gets ``readout_rms`` (Hartree, per target: on-site, off-site)."""
-        history = super().fit(*args, **kwargs)
+    def default_callbacks(self):
+        """With ``refit_readout``: a `RefitReadout` on the graphs given to `fit_statistics`
+        (molecules; crystals are trained by ``fit`` alone)."""
         graphs = self._readout_graphs
         if self.refit_readout and graphs and not any(np.any(g[K.SHIFTS] != 0) for g in graphs):
-            rms = self.fit_readout(graphs)
-            if history is not None:
-                history.history["readout_rms"] = rms
-        return history
+            return [RefitReadout(graphs)]
+        return []
 
     def fit_readout(self, graphs, ridge=1e-8, batch_size=32):
         """Solve the heads' final readouts by least squares on ``graphs`` (features fixed), in one step.

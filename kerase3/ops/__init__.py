@@ -1,6 +1,7 @@
 """Stateless tensor functions on ``keras.ops``: they run on every Keras backend."""
 
 from . import layout
+from .options import KernelOptions, current_kernel_options, kernel_options
 from .plan import Instruction, LinearPlan, TensorProductPlan
 from .linear import linear, linear_blocks
 from .spherical_harmonics import sh_irreps, spherical_harmonics
@@ -12,6 +13,9 @@ from .cartesian import CartesianTensor
 from .s2grid import from_s2grid, s2_grid, to_s2grid
 
 __all__ = [
+    "KernelOptions",
+    "kernel_options",
+    "current_kernel_options",
     "layout",
     "spherical_harmonics",
     "sh_irreps",

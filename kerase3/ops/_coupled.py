@@ -33,13 +33,14 @@ First and second derivatives equal automatic differentiation of the general kern
 On graphs, `coupled_scatter` makes gather, product and sum at the receivers one map (linear in
 the sender features, the harmonics and the weights, or in the radial network's last hidden
 features and last matrix when the weights are their product) and computes it, and every
-derivative of it, in a loop over blocks of `EDGE_CHUNK` edges: no tensor of all edges' messages
+derivative of it, in a loop over blocks of `KernelOptions.edge_chunk` edges: no tensor of all edges' messages
 or path weights is ever formed (``benchmarks/RESULTS.md``, "edges a block at a time"). The
 products and partials of a second derivative share one loop (their path weights are formed
 once per block).
 """
 
-import os
+
+from typing import NamedTuple
 
 import numpy as np
 from keras import ops
@@ -47,6 +48,7 @@ from keras import ops
 from .. import backend
 from ..o3 import wigner_3j
 from .layout import from_blocks, split_sizes
+from .options import current_kernel_options
 
 
 def coupled_paths(plan):
@@ -66,16 +68,33 @@ def coupled_paths(plan):
     return out or None
 
 
+class CoupledPath(NamedTuple):
+    """One path of a `CoupledBlock`."""
+
+    weights: slice  # its weights' slice in the plan's weights
+    components: slice  # its range among the block's num_components output components
+    output: int  # the output block it reaches (index in irreps_out)
+    dim_out: int  # 2l+1 of that output
+
+
+class CoupledBlock(NamedTuple):
+    """The paths of one input block of a coupled plan, side by side."""
+
+    index: int  # the block's index in irreps_in1
+    mul: int
+    dim_in: int  # 2l+1 of the input irrep
+    num_components: int  # output components of all its paths together
+    paths: list  # its `CoupledPath`s
+    path_of: np.ndarray  # the path of each output component (the compact form's gather)
+
+
 class CoupledTables:
     """Constant tables of a coupled plan, made once with the plan: per input block, the coupling
     matrix of all its paths side by side, each path's weights and its place in the output.
 
     Attributes:
         C: ``[dim2, sum_b (2l1+1) K_b]``, all blocks' coupling matrices.
-        blocks: one dict per input block with paths: ``b`` (its index in ``irreps_in1``), ``mul``,
-            ``d1``, ``K``, ``paths`` (``w`` weight slice, ``k`` range in ``K``, ``o`` output block,
-            ``d3``) and ``path_of`` (the path of each output component, for the compact form:
-            `COMPACT_MAX_ROWS`).
+        blocks: one `CoupledBlock` per input block with paths.
         native_dim: columns of the kernel's output (``sum_b K_b mul_b``).
     """
 
@@ -96,11 +115,11 @@ class CoupledTables:
             for ins, ws in by_block[b]:
                 (_, ir2), (_, iro) = i2[ins.i_in2], io[ins.i_out]
                 C[s2[ins.i_in2], :, k0 : k0 + iro.dim] = ins.path_weight * wigner_3j(ir1.l, ir2.l, iro.l).transpose(1, 0, 2)
-                places.append(dict(w=ws, k=slice(k0, k0 + iro.dim), o=ins.i_out, d3=iro.dim))
+                places.append(CoupledPath(weights=ws, components=slice(k0, k0 + iro.dim), output=ins.i_out, dim_out=iro.dim))
                 k0 += iro.dim
             cols.append(C.reshape(i2.dim, d1 * K))
-            path_of = np.concatenate([np.full(pl["d3"], i) for i, pl in enumerate(places)]).astype(np.int32)
-            self.blocks.append(dict(b=b, mul=mul, d1=d1, K=K, paths=places, path_of=path_of))
+            path_of = np.concatenate([np.full(pl.dim_out, i) for i, pl in enumerate(places)]).astype(np.int32)
+            self.blocks.append(CoupledBlock(index=b, mul=mul, dim_in=d1, num_components=K, paths=places, path_of=path_of))
             wcols.extend(np.arange(ws.start, ws.stop) for ins, ws in by_block[b])
             noff += mul * K
         self.C = np.concatenate(cols, axis=1)
@@ -111,9 +130,9 @@ class CoupledTables:
         # column sizes of the one split per tensor (slices per block would each add a padded
         # gradient; a split's gradient is one concatenate)
         self.x1_sizes = [mul * ir.dim for mul, ir in i1]
-        self.m_sizes = [blk["d1"] * blk["K"] for blk in self.blocks]
-        self.n_sizes = [blk["mul"] * blk["K"] for blk in self.blocks]
-        self.w_sizes = [len(blk["paths"]) * blk["mul"] for blk in self.blocks]
+        self.m_sizes = [blk.dim_in * blk.num_components for blk in self.blocks]
+        self.n_sizes = [blk.mul * blk.num_components for blk in self.blocks]
+        self.w_sizes = [len(blk.paths) * blk.mul for blk in self.blocks]
         self.irreps_in1 = i1
         self.irreps_out = io
         self.out_blocks = [(mul, ir.dim) for mul, ir in io]
@@ -125,11 +144,11 @@ class CoupledTables:
         path reaches it)."""
         outs = [None] * len(self.out_blocks)
         for blk, yb in zip(self.blocks, split_sizes(y, self.n_sizes)):
-            yb = ops.reshape(yb, (-1, blk["K"], blk["mul"]))
-            paths = blk["paths"]
-            ts = [yb] if len(paths) == 1 else backend.split(yb, [p["k"].stop - p["k"].start for p in paths], axis=1)
+            yb = ops.reshape(yb, (-1, blk.num_components, blk.mul))
+            paths = blk.paths
+            ts = [yb] if len(paths) == 1 else backend.split(yb, [p.components.stop - p.components.start for p in paths], axis=1)
             for p, t in zip(paths, ts):
-                outs[p["o"]] = t if outs[p["o"]] is None else outs[p["o"]] + t
+                outs[p.output] = t if outs[p.output] is None else outs[p.output] + t
         return outs
 
     def to_mul_ir(self, y):
@@ -159,7 +178,7 @@ def _block_weights(T, w, shared):
     w = ops.expand_dims(w, 0) if shared else w
     if T.wperm is not None:
         w = backend.take(w, ops.convert_to_tensor(T.wperm, dtype="int32"), axis=1)
-    return [ops.reshape(wb, (-1, len(blk["paths"]), blk["mul"])) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
+    return [ops.reshape(wb, (-1, len(blk.paths), blk.mul)) for blk, wb in zip(T.blocks, split_sizes(w, T.w_sizes))]
 
 
 def _times(a, b, reps):
@@ -175,14 +194,14 @@ def _weighted(y, wb, blk, reps=1, compact=False):
     """``y [Z, K, mul]`` times each path's weights ``wb [reps * Z, P, mul]`` on its range of ``K``:
     one product per path, concatenated along ``K`` (``reps``: `_times`). (A gather of the weights
     along ``K`` fused into the product made XLA compute every element through a dynamic index,
-    unvectorised: the largest kernels of a training step.) ``compact`` (`COMPACT_MAX_ROWS`): that
+    unvectorised: the largest kernels of a training step.) ``compact`` (`KernelOptions.compact_max_rows`): that
     gather, one kernel instead of a product per path and a concatenation."""
-    paths = blk["paths"]
+    paths = blk.paths
     if len(paths) == 1:
         return _times(y, wb, reps)
     if compact:
-        return _times(y, backend.take(wb, ops.convert_to_tensor(blk["path_of"], dtype="int32"), axis=1), reps)
-    ys = backend.split(y, [p["d3"] for p in paths], axis=1)
+        return _times(y, backend.take(wb, ops.convert_to_tensor(blk.path_of, dtype="int32"), axis=1), reps)
+    ys = backend.split(y, [p.dim_out for p in paths], axis=1)
     ws = backend.split(wb, [1] * len(paths), axis=1)
     return ops.concatenate([_times(a, b, reps) for a, b in zip(ys, ws)], axis=1)
 
@@ -191,17 +210,17 @@ def _path_sums(gy, blk, compact=False):
     """``[Z, K, mul]`` -> ``[Z, P * mul]``: the sum over each path's output components (d/dw).
     One split and a sum per path: XLA fuses each sum with the product that makes ``gy``, where a
     product with a 0/1 path-by-component matrix over K needed K innermost (a transpose of ``gy``
-    and back, a quarter of a training step's time in copies). ``compact`` (`COMPACT_MAX_ROWS`):
+    and back, a quarter of a training step's time in copies). ``compact`` (`KernelOptions.compact_max_rows`):
     that product, one matrix product instead of a reduction kernel per path."""
-    paths = blk["paths"]
+    paths = blk.paths
     if len(paths) == 1:
         return ops.sum(gy, axis=1)
     if compact:
-        E = np.eye(len(paths))[blk["path_of"]]  # [K, P]: 1 where component k belongs to path p
+        E = np.eye(len(paths))[blk.path_of]  # [K, P]: 1 where component k belongs to path p
         dw = backend.einsum("zku,kp->zpu", gy, ops.convert_to_tensor(E, dtype=gy.dtype))
-        return ops.reshape(dw, (-1, len(paths) * blk["mul"]))
-    parts = backend.split(gy, [p["d3"] for p in paths], axis=1)
-    sums = [ops.reshape(t, (-1, blk["mul"])) if p["d3"] == 1 else ops.sum(t, axis=1) for p, t in zip(paths, parts)]
+        return ops.reshape(dw, (-1, len(paths) * blk.mul))
+    parts = backend.split(gy, [p.dim_out for p in paths], axis=1)
+    sums = [ops.reshape(t, (-1, blk.mul)) if p.dim_out == 1 else ops.sum(t, axis=1) for p, t in zip(paths, parts)]
     return ops.concatenate(sums, axis=-1)
 
 
@@ -212,9 +231,9 @@ def _contract(x1b, Mb, blk, compact=False):
     The sum over the ``2 l1 + 1`` components is written out term by term: XLA then emits one
     elementwise loop whose innermost index is the channel (vectorised), where a reduction over
     the component axis became a scalar loop per output element (2-3x slower on this project's
-    CPU, the largest kernel of a training step). ``compact`` (`COMPACT_MAX_ROWS`): one batched
+    CPU, the largest kernel of a training step). ``compact`` (`KernelOptions.compact_max_rows`): one batched
     matrix product."""
-    mul, d1, K = blk["mul"], blk["d1"], blk["K"]
+    mul, d1, K = blk.mul, blk.dim_in, blk.num_components
     if compact and d1 > 1:
         return backend.einsum("zik,ziu->zku", ops.reshape(Mb, (-1, d1, K)), ops.reshape(x1b, (-1, d1, mul)))
     x1b = ops.reshape(x1b, (-1, d1, 1, mul))
@@ -233,23 +252,23 @@ def _forward(T, x1, x2, w, shared, compact=False):
     x1p, Mp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes)
     outs = []
     for blk, wb, Mb in zip(T.blocks, _block_weights(T, w, shared), Mp):
-        y = _contract(x1p[blk["b"]], Mb, blk, compact)
-        outs.append(ops.reshape(_weighted(y, wb, blk, compact=compact), (-1, blk["mul"] * blk["K"])))
+        y = _contract(x1p[blk.index], Mb, blk, compact)
+        outs.append(ops.reshape(_weighted(y, wb, blk, compact=compact), (-1, blk.mul * blk.num_components)))
     return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
 
 
 def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1, compact=False):
     """The three partial derivatives of ``<g, TP(x1, x2, w)>`` (``g`` in the kernel's layout); only
     those ``need`` asks for (None for the others). ``reps``: the arguments stack that many terms
-    along their rows, all with the same ``g``. ``compact``: `COMPACT_MAX_ROWS`."""
+    along their rows, all with the same ``g``. ``compact``: `KernelOptions.compact_max_rows`."""
     M = ops.matmul(x2, ops.convert_to_tensor(T.C, dtype=x2.dtype))
     x1p, Mp, gp = split_sizes(x1, T.x1_sizes), split_sizes(M, T.m_sizes), split_sizes(g, T.n_sizes)
     dx1, dw, dM = {}, [], []
     for blk, wb, Mb, gb in zip(T.blocks, _block_weights(T, w, shared), Mp, gp):
-        mul, d1, K = blk["mul"], blk["d1"], blk["K"]
+        mul, d1, K = blk.mul, blk.dim_in, blk.num_components
         gb = ops.reshape(gb, (-1, K, mul))
         if need[2]:
-            y = _contract(x1p[blk["b"]], Mb, blk, compact)
+            y = _contract(x1p[blk.index], Mb, blk, compact)
             gy = _times(gb, y, reps)
             dwb = _path_sums(gy, blk, compact)
             dw.append(ops.sum(dwb, axis=0) if shared else dwb)
@@ -259,9 +278,9 @@ def _partials(T, g, x1, x2, w, shared, need=(True, True, True), reps=1, compact=
         # two small products per edge: XLA materialises gw once for them, where reductions fused
         # with gw recomputed it (and the gather producing g) once per component (20% slower)
         if need[0]:
-            dx1[blk["b"]] = ops.reshape(backend.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
+            dx1[blk.index] = ops.reshape(backend.einsum("zik,zku->ziu", ops.reshape(Mb, (-1, d1, K)), gw), (-1, d1 * mul))
         if need[1]:
-            x1b = ops.reshape(x1p[blk["b"]], (-1, d1, mul))
+            x1b = ops.reshape(x1p[blk.index], (-1, d1, mul))
             dM.append(ops.reshape(backend.einsum("ziu,zku->zik", x1b, gw), (-1, d1 * K)))
     dx2 = None
     if need[1]:
@@ -461,41 +480,14 @@ def coupled_native(T, x1, x2, w, shared_weights):
     return _multilinear(forward_sum, partials_sum, 3)(x1, x2, w)
 
 
-#: Edges per step of `coupled_scatter`'s loop: its per-edge intermediates exist for this many
-#: edges at a time (``KERASE3_EDGE_CHUNK`` overrides it; 0 turns the loop off).
-EDGE_CHUNK = int(os.environ.get("KERASE3_EDGE_CHUNK", "256"))
-#: Edge counts (known when traced) up to which the edges are taken all at once: small graphs
-#: gain nothing from the loop and compile a little faster without it.
-LOOP_MIN_EDGES = 4096
-#: Products over at most this many rows (edges, known when traced; outside the edge loop) are
-#: written in a compact form: the sum over input components one batched matrix product, the
-#: weights expanded over their paths' components by one gather and their gradient one matrix
-#: product, instead of a product and a reduction per path or component, then concatenated.
-#: XLA:CPU compiles it faster (fewer and smaller kernels: a small model's compilation is mostly
-#: LLVM code generation for such kernels; the README demo's first training step 15.2-17.3 s ->
-#: 12.5-13.3 s) and it runs as fast on a few hundred edges. On more edges the other form runs
-#: faster (vectorised along the channels; inference at 1,364 edges 28-40 ms against 47-49 ms),
-#: and the edge loop's blocks always use it (``benchmarks/RESULTS.md``).
-COMPACT_MAX_ROWS = 512
-
-
-#: Graphs that TensorFlow runs without XLA (eager calls; graphs exported for TF Serving, which
-#: disables XLA) take all edges at once, in the compact form: TensorFlow's executor runs one
-#: kernel per op and materialises every intermediate, so fewer and larger kernels win there, and
-#: the ops of a loop's body ran about 1.7x slower than the same ops outside it (default
-#: `Potential`, 1,008 atoms, served predict_batch: 0.88 s whole and compact, 1.19 s whole and
-#: split, 1.72 s compact in one loop block, 1.79 s in blocks of 256; ``benchmarks/RESULTS.md``).
-#: The price is memory: per-edge intermediates exist for all edges at once.
-WHOLE_EDGES_WITHOUT_XLA = True
-
-
 def _executor_forms():
-    """True where the kernel is traced for TensorFlow's executor (no XLA) and takes its forms."""
-    return WHOLE_EDGES_WITHOUT_XLA and not backend.xla_traced()
+    """True where the kernel is traced for TensorFlow's executor (no XLA) and takes its forms
+    (`KernelOptions.whole_edges_without_xla`)."""
+    return current_kernel_options().whole_edges_without_xla and not backend.xla_traced()
 
 
 def _compact(rows):
-    return (rows is not None and rows <= COMPACT_MAX_ROWS) or _executor_forms()
+    return (rows is not None and rows <= current_kernel_options().compact_max_rows) or _executor_forms()
 
 
 def _pad_edges(tensors, num_edges, chunk):
@@ -530,7 +522,7 @@ def _on_edges(x, s, rows):
 
 def _stacked_forward(T, xs, ew, compact=False):
     """The sum of the terms' messages on one set of edges from their arguments there
-    (`_on_edges`); all terms in one product (``compact``: `COMPACT_MAX_ROWS`)."""
+    (`_on_edges`); all terms in one product (``compact``: `KernelOptions.compact_max_rows`)."""
     msg = _forward(T, _rows(xs), _rows([e for e, _ in ew]), _rows([w for _, w in ew]), False, compact)
     return _sum(_parts(msg, len(ew)))
 
@@ -589,10 +581,11 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     instead of for all edges at once (at 4,000 atoms, 171k edges x 1,120 message components are
     0.77 GB per layer and per derivative). The inputs and the derivatives with respect to them are
     the only edge-sized tensors left. The last block starts ``chunk`` edges before the end and
-    leaves out of the sums the edges the previous block had. Up to `LOOP_MIN_EDGES` edges (when
+    leaves out of the sums the edges the previous block had. Up to `KernelOptions.loop_min_edges` edges (when
     their number is known as the program is traced) are taken at once.
     """
-    chunk = EDGE_CHUNK if chunk is None else int(chunk)
+    options = current_kernel_options()
+    chunk = options.edge_chunk if chunk is None else int(chunk)
     # feature sizes static (a distribution strategy may have lost them)
     x = ops.reshape(x, (-1, T.irreps_in1.dim))
     e = ops.reshape(e, (-1, T.C.shape[0]))
@@ -605,7 +598,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         args, n = (x, e, w, W), 4
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
-    if chunk <= 0 or _executor_forms() or (num_edges is not None and num_edges <= max(chunk, LOOP_MIN_EDGES)):
+    if chunk <= 0 or _executor_forms() or (num_edges is not None and num_edges <= max(chunk, options.loop_min_edges)):
         compact = _compact(num_edges)
 
         def forward_sum(terms):

@@ -71,9 +71,9 @@ def spherical_harmonics(ls, vectors, normalize=True, normalization="component"):
         Tensor ``(..., sum(2l+1))``, the degrees in the order requested.
 
     Example:
-
-    >>> spherical_harmonics("0e + 1o", [[0.0, 0.0, 2.0]])  # doctest: +SKIP
-    [[1.0, 0.0, 0.0, 1.7320508]]
+        >>> y = spherical_harmonics("0e + 1o", np.array([[0.0, 0.0, 2.0]]))
+        >>> np.asarray(y).round(6).tolist()
+        [[1.0, 0.0, 0.0, 1.732051]]
     """
     if normalization not in _NORMALIZATIONS:
         raise ValueError(

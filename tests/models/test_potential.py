@@ -60,13 +60,11 @@ def test_equivariance_of_energy_and_forces():
     assert errors["scale"] > 1e-3
 
 
-def test_edges_in_blocks_give_the_same_model(monkeypatch):
+def test_edges_in_blocks_give_the_same_model(kernel_opts):
     """The convolution's loop over blocks of edges (radial weights formed per block, padding edges
     in the batch, a last block overlapping the previous one) gives the energies, forces and
     stresses of the all-at-once computation, is equivariant, and a training step's gradient
     (forces in the loss: second derivatives) equals it too."""
-    from kerase3.ops import _coupled
-
     cell = np.array([[3.2, 0.1, 0.0], [0.0, 2.9, 0.2], [0.3, 0.0, 3.1]])
     crystal = graph_from_arrays(np.random.default_rng(3).uniform(0, 1, (4, 3)) @ cell, [29, 29, 8, 1], CUTOFF, cell,
                                 [True] * 3)
@@ -75,8 +73,8 @@ def test_edges_in_blocks_give_the_same_model(monkeypatch):
     b = as_batch(gs, n_edge=sum(len(g["senders"]) for g in gs) + 3)  # 3 padding edges
 
     def results(chunk):
-        monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
-        monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
+        kernel_opts(edge_chunk=chunk)
+        kernel_opts(loop_min_edges=0)
         model = small_model(layers=2)
         out = run(model, b)
         x = {k: ops.convert_to_tensor(v) for k, v in b.items()}

@@ -1,11 +1,9 @@
-import doctest
-
 import pytest
 
-from kerase3.o3 import _irreps
+from ..doctest_modules import modules_with_examples, run_doctests
 
 
-@pytest.mark.parametrize("module", [_irreps])
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+@pytest.mark.parametrize("module", modules_with_examples("kerase3.o3"))
+def test_o3_examples_run(module):
+    attempted, failed = run_doctests(module)
+    assert attempted > 0 and failed == 0

@@ -12,13 +12,11 @@ BACKEND = keras.backend.backend()
 
 
 @pytest.fixture(autouse=True)
-def _forms_as_asked(monkeypatch):
-    """The tests pick the kernel's forms (`COMPACT_MAX_ROWS`, `EDGE_CHUNK`); a TensorFlow graph traced
-    without XLA would otherwise take the executor's forms (`WHOLE_EDGES_WITHOUT_XLA`), tested on
+def _forms_as_asked(kernel_opts):
+    """The tests pick the kernel's forms (`kernel_options`: ``compact_max_rows``, ``edge_chunk``); a TensorFlow graph traced
+    without XLA would otherwise take the executor's forms (``whole_edges_without_xla``), tested on
     their own in `test_forms_follow_where_the_graph_runs`."""
-    from kerase3.ops import _coupled
-
-    monkeypatch.setattr(_coupled, "WHOLE_EDGES_WITHOUT_XLA", False)
+    kernel_opts(whole_edges_without_xla=False)
 
 
 def _conv_plan(irreps_in1, irreps_sh, lmax_out, sh_major=False):
@@ -95,13 +93,11 @@ def _grads(plan, shared, x1, x2, w, v, r, traced=True):
 
 @pytest.mark.parametrize("compact", [True, False])
 @pytest.mark.parametrize("case, shared", [(CASES[0], False), (CASES[1], True), (CASES[2], False), (CASES[2], True)])
-def test_gradients_equal_automatic_differentiation(case, shared, compact, monkeypatch):
-    """Both forms of the kernel (`COMPACT_MAX_ROWS`: seven rows are compact unless it is 0)."""
-    from kerase3.ops import _coupled
-
+def test_gradients_equal_automatic_differentiation(case, shared, compact, kernel_opts):
+    """Both forms of the kernel (``compact_max_rows``: seven rows are compact unless it is 0)."""
     if BACKEND != "tensorflow" and case is CASES[2]:
         pytest.skip("on this backend the first two cases (weights per edge and shared) keep the suite short")
-    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 512 if compact else 0)
+    kernel_opts(compact_max_rows=512 if compact else 0)
     fast, general = _plans(case)
     assert (fast.coupled_tables.wperm is not None) == (len(case) == 4)
     data = _data(fast, shared)
@@ -192,28 +188,26 @@ def _scatter_grads(plan, x, e, w, senders, receivers, v, r, dynamic=False, W=Non
 
 @pytest.mark.parametrize("case, chunk, dynamic, factored, compact", [
     (CASES[0], 0, False, False, True), (CASES[1], 0, False, False, True), (("4x0e+3x1o+2x2e", "0e+1o", 0), 0, False, False, True),
-    (CASES[2], 0, False, False, False), (CASES[1], 0, False, True, False),  # no loop, not compact (COMPACT_MAX_ROWS 0)
+    (CASES[2], 0, False, False, False), (CASES[1], 0, False, True, False),  # no loop, not compact (compact_max_rows 0)
     (CASES[0], 4, False, False, True),  # 11 edges in blocks of 4: the last block overlaps the previous one
     (CASES[2], 3, False, False, True), (CASES[1], 11, False, False, True),  # as many edges as a block: no loop
     (CASES[0], 4, True, False, True),  # edge count unknown when traced (TensorFlow): padded to whole blocks
     (CASES[2], 4, False, True, True), (CASES[1], 0, False, True, True),  # weights h @ W (a radial network's last layer)
     (CASES[0], 4, True, True, True),
 ])
-def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, factored, compact, monkeypatch):
+def test_scatter_tensor_product_equals_messages_summed(case, chunk, dynamic, factored, compact, kernel_opts):
     """Node sums of coupled-kernel messages (kernel layout, reordered per node) equal the general
     kernel's messages summed, with first and second derivatives, whether the edges are taken all
     at once (``chunk`` 0: the compact form, or with ``compact`` off the form the loop's blocks
     use) or a block at a time, with per-edge weights or per-edge features times a weight matrix;
     an input block that reaches no output (third case: 2e x (0e + 1o) has no
     l = 0) gets a zero gradient."""
-    from kerase3.ops import _coupled
-
     if BACKEND != "tensorflow" and (dynamic or chunk not in (0, 4) or not (chunk or factored)):
         # edge counts are always known when JAX traces; the one-piece path runs in every model test
         pytest.skip("covered on this backend by the looped and factored cases")
-    monkeypatch.setattr(_coupled, "EDGE_CHUNK", chunk)
-    monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
-    monkeypatch.setattr(_coupled, "COMPACT_MAX_ROWS", 512 if compact else 0)
+    kernel_opts(edge_chunk=chunk)
+    kernel_opts(loop_min_edges=0)
+    kernel_opts(compact_max_rows=512 if compact else 0)
     fast, general = _plans(case)
     rng = np.random.default_rng(3)
     n_nodes, n_edges = 5, 11
@@ -270,15 +264,15 @@ def _third_order(call, args, v, r, q):
     return [tf.convert_to_tensor(t).numpy() for t in grads(*(tf.constant(t) for t in args))]
 
 
-def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkeypatch):
+def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(kernel_opts):
     """A second derivative's products and partials run in one loop over blocks of edges, with a
     gradient of its own: third derivatives through it equal automatic differentiation of the
     general kernel, as do those of the product alone (on JAX they were zeros while the partials'
     forward computations stopped the gradient of their inputs)."""
-    from kerase3.ops import _coupled, scatter_tensor_product
+    from kerase3.ops import scatter_tensor_product
 
-    monkeypatch.setattr(_coupled, "EDGE_CHUNK", 4)
-    monkeypatch.setattr(_coupled, "LOOP_MIN_EDGES", 0)
+    kernel_opts(edge_chunk=4)
+    kernel_opts(loop_min_edges=0)
     fast, general = _plans(("2x0e+2x1o", "0e+1o", 1))  # small: third derivatives trace deep
     rng = np.random.default_rng(5)
     n_nodes, n_edges = 5, 11
@@ -309,7 +303,7 @@ def test_third_derivatives_in_edge_blocks_equal_automatic_differentiation(monkey
             np.testing.assert_allclose(p, t, rtol=0, atol=1e-10 * max(1.0, np.abs(t).max()))
 
 
-def test_forms_follow_where_the_graph_runs(monkeypatch):
+def test_forms_follow_where_the_graph_runs(kernel_opts):
     """TensorFlow: a graph traced for XLA loops over blocks of edges; one traced without XLA (as
     exported for TF Serving) takes all edges at once in the compact form, with no op that only
     XLA runs; both give the general kernel's node sums and gradients."""
@@ -317,10 +311,10 @@ def test_forms_follow_where_the_graph_runs(monkeypatch):
         pytest.skip("JAX always compiles with XLA")
     import tensorflow as tf
 
-    from kerase3.ops import _coupled, scatter_tensor_product
+    from kerase3.ops import scatter_tensor_product
 
-    monkeypatch.setattr(_coupled, "WHOLE_EDGES_WITHOUT_XLA", True)
-    monkeypatch.setattr(_coupled, "EDGE_CHUNK", 4)
+    kernel_opts(whole_edges_without_xla=True)
+    kernel_opts(edge_chunk=4)
     fast, general = _plans(CASES[0])
     rng = np.random.default_rng(5)
     x = tf.constant(rng.normal(size=(5, fast.irreps_in1.dim)))
