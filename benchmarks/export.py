@@ -29,8 +29,8 @@ def _model(name):
     if name == "tetris":
         from kerase3.models import GatedConvNetwork
 
-        return GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, layers=3, max_radius=1.1, number_of_basis=3,
-                                radial_neurons=(16,), num_neighbors=1.5, num_nodes=4.0, pool="sum")
+        return GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, num_interactions=3, cutoff=1.1, number_of_basis=3,
+                                radial_neurons=(16,), avg_num_neighbors=1.5, num_nodes=4.0, pool="sum")
     if name == "hamiltonian":
         from kerase3.io import OrbitalBasis
         from kerase3.models import HamiltonianModel

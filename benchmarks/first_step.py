@@ -64,8 +64,8 @@ def _case(name):
         from kerase3.models import GatedConvNetwork
 
         x = tetris.make_batch([np.array(tetris.SHAPES[n], np.float64) for n in tetris.NAMES])
-        model = GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, layers=3, max_radius=1.1, number_of_basis=3,
-                                 radial_neurons=(16,), num_neighbors=1.5, num_nodes=4.0, pool="sum")
+        model = GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, num_interactions=3, cutoff=1.1, number_of_basis=3,
+                                 radial_neurons=(16,), avg_num_neighbors=1.5, num_nodes=4.0, pool="sum")
         x = {k: ops.convert_to_tensor(v) for k, v in x.items()}
         return model, x, ops.convert_to_tensor(tetris.LABELS), keras.optimizers.Adam(1e-2), "mse"
     if name == "hamiltonian":

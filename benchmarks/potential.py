@@ -60,7 +60,7 @@ def kerase3_potential(n):
     b = pad_batch(b, len(b["atomic_numbers"]) + 1, len(b["senders"]), 2)
     x = {k: ops.convert_to_tensor(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
     y = {"energy": ops.zeros(2), "forces": ops.zeros((len(b["atomic_numbers"]), 3))}
-    model = Potential([29], cutoff=CUTOFF, mul=MUL, lmax=LMAX, layers=LAYERS, number_of_basis=8, radial_neurons=(64,),
+    model = Potential([29], cutoff=CUTOFF, mul=MUL, lmax=LMAX, num_interactions=LAYERS, number_of_basis=8, radial_neurons=(64,),
                       avg_num_neighbors=len(g["senders"]) / len(g["atomic_numbers"]))
     return model, x, y, g
 

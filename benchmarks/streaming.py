@@ -43,7 +43,7 @@ def child(count, mode):
     from kerase3.models import Potential
 
     keras.utils.set_random_seed(0)
-    model = Potential([29, 79], cutoff=3.0, mul=4, lmax=1, layers=1, number_of_basis=4, radial_neurons=(8,))
+    model = Potential([29, 79], cutoff=3.0, mul=4, lmax=1, num_interactions=1, number_of_basis=4, radial_neurons=(8,))
     tmp = tempfile.mkdtemp()
     t = time.perf_counter()
     if mode == "stream":

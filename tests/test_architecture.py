@@ -125,3 +125,30 @@ def test_no_duplicate_tutorial_numbers():
     folder = os.path.join(os.path.dirname(ROOT), "tutorials")
     numbers = [f.split("_")[0] for f in os.listdir(folder) if f[:2].isdigit() and f.endswith(".py")]
     assert len(numbers) == len(set(numbers)), sorted(numbers)
+
+
+def test_batch_keys_are_spelled_in_one_module():
+    """The batch's keys appear as string literals only in kerase3/graph/keys.py (everyone else names
+    them through it)."""
+    from kerase3.graph import keys
+
+    names = {v for k, v in vars(keys).items() if k.isupper() and isinstance(v, str)}
+    found = {}
+    for path, module in _modules():
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+        hits = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in names}
+        if hits:
+            found[".".join(module)] = sorted(hits)
+    assert list(found) == ["kerase3.graph.keys"], found
+
+
+def test_models_go_through_their_base_constructor():
+    """No model calls ``keras.Model.__init__`` (or another base's) directly, skipping its own base."""
+    bad = []
+    for path, module in _modules():
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        if "Model.__init__(self" in text or "Model.get_config(self" in text:
+            bad.append(".".join(module))
+    assert not bad, bad

@@ -27,6 +27,8 @@ COVERED = {
     "S2Activation": "tests/layers/test_s2_activation.py", "SphericalHarmonics": "tests/layers/test_radial_and_sh.py",
     "TensorProduct": "tests/layers/test_tensor_product.py", "TensorSquare": "tests/layers/test_tensor_product.py",
     "SymmetricContraction": "tests/layers/test_symmetric_contraction.py", "MACE": "tests/models/test_mace.py",
+    "GraphEncoder": "tests/layers/test_encoder.py", "MACEInteraction": "tests/layers/test_mace_blocks.py",
+    "MACEProduct": "tests/layers/test_mace_blocks.py", "MACEReadout": "tests/layers/test_mace_blocks.py",
 }
 
 

@@ -83,8 +83,8 @@ def main():
     keras.utils.set_random_seed(0)
     shapes = [np.array(SHAPES[n], np.float64) for n in NAMES]
     x = make_batch(shapes)
-    model = GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, layers=3, max_radius=1.1, number_of_basis=3,
-                             radial_neurons=(16,), num_neighbors=1.5, num_nodes=4.0, pool="sum")
+    model = GatedConvNetwork("0e", "0o + 6x0e", mul=8, lmax=2, num_interactions=3, cutoff=1.1, number_of_basis=3,
+                             radial_neurons=(16,), avg_num_neighbors=1.5, num_nodes=4.0, pool="sum")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=True)
     import tensorflow as tf
 

@@ -44,7 +44,7 @@ def main():
     g_train, g_test = make_graphs(train, CUTOFF), make_graphs(test, CUTOFF)
     print(f"data: {len(train)} training and {len(test)} test frames of {len(frames[0])} atoms ({time.time() - t0:.0f} s)")
 
-    model = Potential([29], cutoff=CUTOFF, mul=16, lmax=1, layers=2, number_of_basis=8, radial_neurons=(32,),
+    model = Potential([29], cutoff=CUTOFF, mul=16, lmax=1, num_interactions=2, number_of_basis=8, radial_neurons=(32,),
                       forces_weight=20.0)
     stats = model.fit_statistics(g_train)
     print(f"per-species energy shift {stats['energy_shift'][0]:.3f} eV, scale {stats['energy_scale']:.3f}, "

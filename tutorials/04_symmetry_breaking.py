@@ -39,8 +39,8 @@ class Displacements(keras.Model):
         super().__init__(**kwargs)
         self.with_u = with_u
         irreps_in = Irreps("0e") + (U_IRREPS if with_u else Irreps(""))
-        self.net = GatedConvNetwork(irreps_in, "1o", mul=8, lmax=2, layers=2, max_radius=CUTOFF, number_of_basis=6,
-                                    radial_neurons=(16,), num_neighbors=3.0, pool=None)
+        self.net = GatedConvNetwork(irreps_in, "1o", mul=8, lmax=2, num_interactions=2, cutoff=CUTOFF, number_of_basis=6,
+                                    radial_neurons=(16,), avg_num_neighbors=3.0, pool=None)
         self.u = self.add_weight(name="u", shape=(U_IRREPS.dim,), initializer="zeros", trainable=with_u)
 
     def call(self, x):

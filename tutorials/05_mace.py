@@ -52,8 +52,8 @@ def models():
     return {
         "MACE": lambda: MACE(hidden_irreps="16x0e + 16x1o", max_ell=2, num_interactions=2, correlation=3, num_bessel=8,
                              radial_mlp=(32, 32), mlp_irreps="16x0e", **common),
-        "Potential lmax=2": lambda: Potential(mul=16, lmax=2, layers=2, radial_neurons=(32,), **common),
-        "Potential lmax=0": lambda: Potential(mul=16, lmax=0, layers=2, radial_neurons=(32,), **common),
+        "Potential lmax=2": lambda: Potential(mul=16, lmax=2, num_interactions=2, radial_neurons=(32,), **common),
+        "Potential lmax=0": lambda: Potential(mul=16, lmax=0, num_interactions=2, radial_neurons=(32,), **common),
     }
 
 

@@ -67,7 +67,7 @@ def main():
     data = frames(72, 0)
     train, test = data[:64], data[64:]
     g_train = make_graphs(train, CUTOFF, stress=True)
-    model = Potential([29], cutoff=CUTOFF, mul=8, lmax=1, layers=2, number_of_basis=8, radial_neurons=(16,),
+    model = Potential([29], cutoff=CUTOFF, mul=8, lmax=1, num_interactions=2, number_of_basis=8, radial_neurons=(16,),
                       compute_stress=True, forces_weight=20.0, stress_weight=100.0)
     model.fit_statistics(g_train)
     ds = GraphDataset(g_train, batch_size=8)

@@ -58,7 +58,7 @@ def emt_frames(seed=0):
 def train(frames):
     graphs = make_graphs(frames, CUTOFF, stress=True)
     keras.utils.set_random_seed(0)
-    model = Potential([29], cutoff=CUTOFF, mul=16, lmax=1, layers=2, number_of_basis=8, radial_neurons=(32,),
+    model = Potential([29], cutoff=CUTOFF, mul=16, lmax=1, num_interactions=2, number_of_basis=8, radial_neurons=(32,),
                       compute_stress=True, forces_weight=20.0, stress_weight=200.0)
     model.fit_statistics(graphs)
     ds = GraphDataset(graphs, batch_size=6, targets=("energy", "forces", "stress"))

@@ -183,7 +183,8 @@ def rest_request(atoms, signature_name="serving_default", dtype="float32"):
         a dict (``json.dumps`` it).
     """
     pos, z, cell, pbc = _structure_inputs(atoms, dtype, "rest_request")
-    inputs = dict(positions=pos.tolist(), atomic_numbers=z.tolist(), cell=cell.tolist(), pbc=[bool(b) for b in pbc])
+    inputs = {K.POSITIONS: pos.tolist(), K.ATOMIC_NUMBERS: z.tolist(), K.CELL: cell.tolist(),
+              K.PBC: [bool(b) for b in pbc]}
     return {"signature_name": signature_name, "inputs": inputs}
 
 
@@ -209,7 +210,7 @@ def predict_request(atoms, model_name, signature_name="serving_default", dtype="
     except ImportError as e:
         raise ImportError("predict_request needs tensorflow-serving-api: pip install tensorflow-serving-api") from e
     pos, z, cell, pbc = _structure_inputs(atoms, dtype, "predict_request")
-    values = dict(positions=pos, atomic_numbers=z.astype(np.int32), cell=cell, pbc=pbc)
+    values = {K.POSITIONS: pos, K.ATOMIC_NUMBERS: z.astype(np.int32), K.CELL: cell, K.PBC: pbc}
     keys = list(values) if inputs is None else list(inputs)
     unknown = sorted(set(keys) - set(values))
     if unknown:

@@ -82,8 +82,8 @@ def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, na
         s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-    g = dict(positions=positions, atomic_numbers=z, senders=s, receivers=r, shifts=sh,
-             cell=np.zeros((3, 3)) if cell is None or pbc is None or not np.any(pbc) else np.asarray(cell, np.float64))
+    g = {K.POSITIONS: positions, K.ATOMIC_NUMBERS: z, K.SENDERS: s, K.RECEIVERS: r, K.SHIFTS: sh,
+         K.CELL: np.zeros((3, 3)) if cell is None or pbc is None or not np.any(pbc) else np.asarray(cell, np.float64)}
     g.update(checked)
     return g
 
@@ -112,19 +112,14 @@ def batch_graphs(graphs):
     n_node = np.array([len(g[K.ATOMIC_NUMBERS]) for g in graphs], np.int32)
     n_edge = np.array([len(g[K.SENDERS]) for g in graphs], np.int32)
     offsets = np.concatenate([[0], np.cumsum(n_node)[:-1]]).astype(np.int32)
-    out = dict(
-        positions=np.concatenate([g[K.POSITIONS] for g in graphs]).reshape(-1, 3),
-        atomic_numbers=np.concatenate([g[K.ATOMIC_NUMBERS] for g in graphs]).astype(np.int32),
-        senders=np.concatenate([g[K.SENDERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
-        receivers=np.concatenate([g[K.RECEIVERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
-        shifts=np.concatenate([g[K.SHIFTS] for g in graphs]).reshape(-1, 3),
-        cell=np.stack([g[K.CELL] for g in graphs]),
-        n_node=n_node,
-        n_edge=n_edge,
-        node_graph=np.repeat(np.arange(len(graphs), dtype=np.int32), n_node),
-        node_mask=np.ones(int(n_node.sum())),
-        graph_mask=np.ones(len(graphs)),
-    )
+    out = {K.POSITIONS: np.concatenate([g[K.POSITIONS] for g in graphs]).reshape(-1, 3),
+           K.ATOMIC_NUMBERS: np.concatenate([g[K.ATOMIC_NUMBERS] for g in graphs]).astype(np.int32),
+           K.SENDERS: np.concatenate([g[K.SENDERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+           K.RECEIVERS: np.concatenate([g[K.RECEIVERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
+           K.SHIFTS: np.concatenate([g[K.SHIFTS] for g in graphs]).reshape(-1, 3),
+           K.CELL: np.stack([g[K.CELL] for g in graphs]), K.N_NODE: n_node, K.N_EDGE: n_edge,
+           K.NODE_GRAPH: np.repeat(np.arange(len(graphs), dtype=np.int32), n_node),
+           K.NODE_MASK: np.ones(int(n_node.sum())), K.GRAPH_MASK: np.ones(len(graphs))}
     extra = set().union(*[set(g) for g in graphs]) - set(out) - {K.SENDERS, K.RECEIVERS, K.SHIFTS}
     for k in sorted(extra):
         if not all(k in g for g in graphs):

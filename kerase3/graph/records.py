@@ -184,22 +184,19 @@ class GraphRecordDataset:
             x = tf.concat([x, tf.fill(tf.concat([[rows], tf.shape(x)[1:]], 0), tf.cast(value, x.dtype))], 0)
             return x
 
-        out = dict(
-            positions=pad_rows(batch[K.POSITIONS].flat_values, pn),
-            atomic_numbers=pad_rows(batch[K.ATOMIC_NUMBERS].flat_values, pn),
-            senders=pad_rows(batch[K.SENDERS].flat_values + edge_offset, pe, N),
-            receivers=pad_rows(batch[K.RECEIVERS].flat_values + edge_offset, pe, N),
-            shifts=pad_rows(batch[K.SHIFTS].flat_values, pe),
-            cell=pad_rows(batch[K.CELL], pg),
-            n_node=tf.concat([nodes, [pn], tf.zeros([pg - 1], tf.int32)], 0),
-            n_edge=tf.concat([edges, [pe], tf.zeros([pg - 1], tf.int32)], 0),
-            node_graph=tf.concat([tf.repeat(tf.range(b), nodes), tf.fill([pn], b)], 0),
-            node_mask=pad_rows(tf.ones([N], tf.float32), pn),
-            graph_mask=pad_rows(tf.ones([b], tf.float32), pg),
-        )
-        shapes = dict(positions=(n_node, 3), atomic_numbers=(n_node,), senders=(n_edge,), receivers=(n_edge,),
-                      shifts=(n_edge, 3), cell=(G, 3, 3), n_node=(G,), n_edge=(G,), node_graph=(n_node,),
-                      node_mask=(n_node,), graph_mask=(G,))
+        out = {K.POSITIONS: pad_rows(batch[K.POSITIONS].flat_values, pn),
+               K.ATOMIC_NUMBERS: pad_rows(batch[K.ATOMIC_NUMBERS].flat_values, pn),
+               K.SENDERS: pad_rows(batch[K.SENDERS].flat_values + edge_offset, pe, N),
+               K.RECEIVERS: pad_rows(batch[K.RECEIVERS].flat_values + edge_offset, pe, N),
+               K.SHIFTS: pad_rows(batch[K.SHIFTS].flat_values, pe), K.CELL: pad_rows(batch[K.CELL], pg),
+               K.N_NODE: tf.concat([nodes, [pn], tf.zeros([pg - 1], tf.int32)], 0),
+               K.N_EDGE: tf.concat([edges, [pe], tf.zeros([pg - 1], tf.int32)], 0),
+               K.NODE_GRAPH: tf.concat([tf.repeat(tf.range(b), nodes), tf.fill([pn], b)], 0),
+               K.NODE_MASK: pad_rows(tf.ones([N], tf.float32), pn),
+               K.GRAPH_MASK: pad_rows(tf.ones([b], tf.float32), pg)}
+        shapes = {K.POSITIONS: (n_node, 3), K.ATOMIC_NUMBERS: (n_node,), K.SENDERS: (n_edge,),
+                  K.RECEIVERS: (n_edge,), K.SHIFTS: (n_edge, 3), K.CELL: (G, 3, 3), K.N_NODE: (G,), K.N_EDGE: (G,),
+                  K.NODE_GRAPH: (n_node,), K.NODE_MASK: (n_node,), K.GRAPH_MASK: (G,)}
         y = {}
         for k in self.targets:
             v = batch[k]

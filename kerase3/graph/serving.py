@@ -44,9 +44,9 @@ def example_structures(species, cutoff, periodic):
 
 
 def structure_feed(pos, z, cell, pbc, dtype, extra=None):
-    feed = dict(positions=pos.astype(dtype), atomic_numbers=z.astype(np.int32),
-                cell=(np.zeros((3, 3)) if cell is None else cell).astype(dtype),
-                pbc=np.zeros(3, bool) if pbc is None else np.asarray(pbc, bool))
+    feed = {K.POSITIONS: pos.astype(dtype), K.ATOMIC_NUMBERS: z.astype(np.int32),
+            K.CELL: (np.zeros((3, 3)) if cell is None else cell).astype(dtype),
+            K.PBC: np.zeros(3, bool) if pbc is None else np.asarray(pbc, bool)}
     feed.update(extra or {})
     return feed
 
@@ -82,9 +82,9 @@ def structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edg
     cell = tf.where(tf.reduce_any(pbc), tf.cast(cell, ctype), tf.zeros((3, 3), ctype))
     senders, receivers, shifts = neighbor_list_tensor(pos, cutoff, cell, pbc, max_edges=max_edges, name=name)
     n = tf.shape(pos)[0]
-    return dict(positions=pos, atomic_numbers=tf.cast(atomic_numbers, tf.int32), senders=senders, receivers=receivers,
-                shifts=shifts, cell=cell[None], node_graph=tf.zeros([n], tf.int32), node_mask=tf.ones([n], ctype),
-                graph_mask=tf.ones([1], ctype), n_node=tf.reshape(n, [1]))
+    return {K.POSITIONS: pos, K.ATOMIC_NUMBERS: tf.cast(atomic_numbers, tf.int32), K.SENDERS: senders,
+            K.RECEIVERS: receivers, K.SHIFTS: shifts, K.CELL: cell[None], K.NODE_GRAPH: tf.zeros([n], tf.int32),
+            K.NODE_MASK: tf.ones([n], ctype), K.GRAPH_MASK: tf.ones([1], ctype), K.N_NODE: tf.reshape(n, [1])}
 
 
 def assert_known_species(atomic_numbers, species, name):
@@ -99,7 +99,7 @@ def structure_specs(dtype, extra=()):
 
 
 def batch_specs(dtype, keys, extra=()):
-    shapes = dict(positions=(None, 3), atomic_numbers=(None,), senders=(None,), receivers=(None,), shifts=(None, 3),
-                  cell=(None, 3, 3), node_graph=(None,))
-    dtypes = dict(atomic_numbers=tf.int32, senders=tf.int32, receivers=tf.int32, node_graph=tf.int32)
+    shapes = {K.POSITIONS: (None, 3), K.ATOMIC_NUMBERS: (None,), K.SENDERS: (None,), K.RECEIVERS: (None,),
+              K.SHIFTS: (None, 3), K.CELL: (None, 3, 3), K.NODE_GRAPH: (None,)}
+    dtypes = {K.ATOMIC_NUMBERS: tf.int32, K.SENDERS: tf.int32, K.RECEIVERS: tf.int32, K.NODE_GRAPH: tf.int32}
     return [tf.TensorSpec(shapes[k], dtypes.get(k, dtype), name=k) for k in keys] + list(extra)

@@ -90,8 +90,8 @@ def compute_matrices(mol, method="rhf", xc=None, dm0=None, conv_tol=1e-10):
     if not mf.converged:
         raise RuntimeError(f"compute_matrices: SCF did not converge for {mol.atom}")
     dm = mf.make_rdm1()
-    return dict(fock=np.asarray(mf.get_fock(dm=dm)), overlap=np.asarray(mol.intor("int1e_ovlp")),
-                core=np.asarray(mf.get_hcore()), energy=float(mf.e_tot), density=np.asarray(dm))
+    return {"fock": np.asarray(mf.get_fock(dm=dm)), K.OVERLAP: np.asarray(mol.intor("int1e_ovlp")),
+            "core": np.asarray(mf.get_hcore()), K.ENERGY: float(mf.e_tot), "density": np.asarray(dm)}
 
 
 def random_conformations(positions, n, displacement=0.1, seed=0, random_orientation=False):
@@ -190,8 +190,8 @@ def run_scf(mol, fock=None, method="rhf", xc=None, conv_tol=1e-10):
         dm0 = density_from_fock(fock, mol.intor("int1e_ovlp"), mol.nelectron // 2)
     guess_energy = float(mf.energy_tot(dm=dm0))
     mf.kernel(dm0=dm0)
-    return dict(cycles=int(mf.cycles), converged=bool(mf.converged), energy=float(mf.e_tot), guess_energy=guess_energy,
-                density=np.asarray(mf.make_rdm1()))
+    return {"cycles": int(mf.cycles), "converged": bool(mf.converged), K.ENERGY: float(mf.e_tot),
+            "guess_energy": guess_energy, "density": np.asarray(mf.make_rdm1())}
 
 
 def make_cell(atomic_numbers, positions, lattice, basis="gth-szv", pseudo="gth-pade", ke_cutoff=None):
@@ -223,8 +223,8 @@ def compute_cell_matrices(cell, method="rks", xc="lda,vwn", dm0=None, conv_tol=1
     if not mf.converged:
         raise RuntimeError("compute_cell_matrices: SCF did not converge")
     dm = mf.make_rdm1()
-    return dict(fock=np.asarray(mf.get_fock(dm=dm)), overlap=np.asarray(cell.pbc_intor("int1e_ovlp")),
-                energy=float(mf.e_tot), density=np.asarray(dm))
+    return {"fock": np.asarray(mf.get_fock(dm=dm)), K.OVERLAP: np.asarray(cell.pbc_intor("int1e_ovlp")),
+            K.ENERGY: float(mf.e_tot), "density": np.asarray(dm)}
 
 
 def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseudo="gth-pade", method="rks",

@@ -14,7 +14,7 @@ from ..backend import geometry_dtype as _geometry_dtype
 from ..o3 import Irreps
 from ..ops.layout import check_last_dim
 
-__all__ = ["IrrepsLayer", "Statistic", "irreps_arg", "geometry_dtype", "normal_init", "renamed_arguments"]
+__all__ = ["IrrepsLayer", "Statistic", "SharedStatistic", "irreps_arg", "geometry_dtype", "normal_init", "renamed_arguments"]
 
 
 def irreps_arg(value, layer, arg):
@@ -112,6 +112,48 @@ class Statistic:
     def variable(self, obj):
         """The variable (`create` it first)."""
         return obj.__dict__[f"_{self.name}_variable"]
+
+
+class SharedStatistic:
+    """A `Statistic` of a layer or model that its sublayers hold: reading gives the first one's,
+    setting sets every one. ``paths`` are attribute names (dotted for deeper ones) of sublayers
+    or lists of sublayers, each holding the statistic under the same name.
+
+    Example:
+        >>> class Twice(keras.layers.Layer):
+        ...     factor = SharedStatistic("a", "b")
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.a, self.b = Scale(), Scale()  # each with ``factor = Statistic()``
+        >>> class Scale(keras.layers.Layer):
+        ...     factor = Statistic()
+        >>> t = Twice()
+        >>> t.factor = 2.0
+        >>> t.a.factor, t.b.factor, t.factor
+        (2.0, 2.0, 2.0)
+    """
+
+    def __init__(self, *paths):
+        self.paths = paths
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def _holders(self, obj):
+        for path in self.paths:
+            target = obj
+            for part in path.split("."):
+                target = getattr(target, part)
+            yield from target if isinstance(target, (list, tuple)) else [target]
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return getattr(next(self._holders(obj)), self.name)
+
+    def __set__(self, obj, value):
+        for holder in self._holders(obj):
+            setattr(holder, self.name, value)
 
 
 class IrrepsLayer(keras.layers.Layer):

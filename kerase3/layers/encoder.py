@@ -5,6 +5,7 @@ import keras
 from ..graph import keys as K
 from ..o3 import Irreps
 from .atom_embedding import AtomEmbedding
+from .base import SharedStatistic
 from .edge_embedding import EdgeEmbedding
 from .interaction import InteractionStack
 from .linear import Linear
@@ -50,6 +51,8 @@ class GraphEncoder(keras.layers.Layer):
         ('4x0e+4x1o', (3, 16))
     """
 
+    avg_num_neighbors = SharedStatistic("interactions")
+
     def __init__(self, species, cutoff, irreps_hidden, num_interactions, lmax, number_of_basis=8, radial_neurons=(64,),
                  avg_num_neighbors=1.0, sh_parity=-1, **kwargs):
         kwargs.setdefault("autocast", False)
@@ -68,14 +71,6 @@ class GraphEncoder(keras.layers.Layer):
                                              avg_num_neighbors, irreps_node_attr=self.embedding.irreps_out, **dt)
         self.irreps_out = self.interactions.irreps_out
         self.irreps_sh = self.edges.irreps_sh
-
-    @property
-    def avg_num_neighbors(self):
-        return self.interactions.avg_num_neighbors
-
-    @avg_num_neighbors.setter
-    def avg_num_neighbors(self, value):
-        self.interactions.avg_num_neighbors = value
 
     def build(self, *args, **kwargs):
         """Every weight from the irreps alone."""

@@ -107,6 +107,19 @@ class MACEInteraction(IrrepsLayer):
                       avg_num_neighbors=self.avg_num_neighbors, residual=self.residual)
         return config
 
+    def compute_output_shape(self, node_shape, *args, **kwargs):
+        """``[message shape, residual shape]`` (the residual's None without ``residual``)."""
+        n = tuple(node_shape[:-1])
+        return [n + (self.irreps_target.dim,), n + (self.irreps_out.dim,) if self.residual else None]
+
+    def compute_output_spec(self, node_feats, *args, **kwargs):
+        n, dt = node_feats.shape[0], self.compute_dtype
+        msg = keras.KerasTensor((n, self.irreps_target.dim), dt)
+        return (msg, keras.KerasTensor((n, self.irreps_out.dim), dt)) if self.residual else (msg, None)
+
+    def __repr__(self):
+        return f"MACEInteraction({self.irreps_in} x {self.irreps_sh} -> {self.irreps_target}, residual={self.residual})"
+
 
 @keras.saving.register_keras_serializable(package="kerase3")
 class MACEProduct(IrrepsLayer):
@@ -144,6 +157,12 @@ class MACEProduct(IrrepsLayer):
         config = super().get_config()
         config.update(correlation=self.correlation, num_species=self.num_species, allow_empty=self.allow_empty)
         return config
+
+    def compute_output_shape(self, node_shape, *args, **kwargs):
+        return tuple(node_shape[:-1]) + (self.irreps_out.dim,)
+
+    def __repr__(self):
+        return f"MACEProduct({self.irreps_in} -> {self.irreps_out}, correlation={self.correlation})"
 
 
 @keras.saving.register_keras_serializable(package="kerase3")
@@ -195,3 +214,6 @@ class MACEReadout(IrrepsLayer):
         config = super().get_config()
         config.update(gate=self.gate)
         return config
+
+    def __repr__(self):
+        return f"MACEReadout({self.irreps_in} -> {self.irreps_hidden or ''}{' -> ' if self.irreps_hidden else ''}1x0e)"

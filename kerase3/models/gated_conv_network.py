@@ -5,7 +5,7 @@ from keras import ops
 
 from .. import ops as k3ops
 from ..layers import Convolution, EdgeEmbedding, InteractionStack
-from ..layers.base import renamed_arguments
+from ..layers.base import SharedStatistic, renamed_arguments
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
@@ -50,6 +50,8 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
         (2, 3)
     """
 
+    avg_num_neighbors = SharedStatistic("final", "interactions")
+
     def __init__(self, irreps_in, irreps_out, mul=16, lmax=2, num_interactions=3, cutoff=2.0, number_of_basis=10,
                  radial_neurons=(100,), avg_num_neighbors=1.0, num_nodes=1.0, pool="sum", **kwargs):
         renamed = renamed_arguments(kwargs, {"layers": "num_interactions", "max_radius": "cutoff",
@@ -79,15 +81,6 @@ class GatedConvNetwork(KeepsGeometry, TracesOnce, keras.Model):
                              f"of {self.interactions.irreps_out} with {irreps_sh} can not reach; raise lmax")
         self.final = Convolution(self.interactions.irreps_out, irreps_sh, irreps_out, self.number_of_basis,
                                  self.radial_neurons, avg_num_neighbors, **dt)
-
-    @property
-    def avg_num_neighbors(self):
-        return self.final.avg_num_neighbors
-
-    @avg_num_neighbors.setter
-    def avg_num_neighbors(self, value):
-        self.interactions.avg_num_neighbors = value
-        self.final.avg_num_neighbors = value
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""

@@ -9,7 +9,7 @@ from ..backend import geometry_dtype, scale_loss_for_replicas
 from ..graph import average_num_neighbors, batch_graphs, graph_from_arrays, pad_batch
 from ..heads import HamiltonianHead, as_orbital_basis
 from ..layers import GraphEncoder
-from ..layers.base import renamed_arguments
+from ..layers.base import SharedStatistic, renamed_arguments
 from ..o3 import Irreps
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
@@ -86,6 +86,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         >>> H.shape, bool(np.allclose(H, H.T))
         ((7, 7), True)
     """
+
+    avg_num_neighbors = SharedStatistic("encoder")
 
     def __init__(self, basis, cutoff, mul=16, lmax=None, num_interactions=2, number_of_basis=8, radial_neurons=(64,), mul_pair=16,
                  avg_num_neighbors=4.0, predict_overlap=False, overlap_weight=1.0, refit_readout=True, **kwargs):
@@ -278,14 +280,6 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
                        onsite_shift=onsite_shift, scale=ops.cast(scale, x.dtype), node_attr=attr)
             out[name] = ops.cast(mat, dtype)
         return out
-
-    @property
-    def avg_num_neighbors(self):
-        return self.encoder.avg_num_neighbors
-
-    @avg_num_neighbors.setter
-    def avg_num_neighbors(self, value):
-        self.encoder.avg_num_neighbors = value
 
     def onsite_mask(self, inputs):
         """``(G, n, n)``: 1 where both AOs sit on the same atom."""

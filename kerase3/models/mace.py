@@ -10,6 +10,7 @@ from keras import ops
 from .. import backend
 from ..graph import keys as K
 from ..layers import AtomEmbedding, EdgeEmbedding, Linear, MACEInteraction, MACEProduct, MACEReadout
+from ..layers.base import SharedStatistic
 from ..layers.mace import mace_message_irreps
 from ..o3 import Irreps
 from .energy import EnergyModel
@@ -60,6 +61,8 @@ class MACE(EnergyModel):
         >>> tuple(out["energy"].shape), tuple(out["forces"].shape)
         ((2,), (4, 3))
     """
+
+    avg_num_neighbors = SharedStatistic("interactions")
 
     def __init__(self, species, cutoff, hidden_irreps="32x0e + 32x1o", max_ell=3, num_interactions=2, correlation=3,
                  num_bessel=8, num_polynomial_cutoff=5, radial_mlp=(64, 64, 64), mlp_irreps="16x0e", avg_num_neighbors=1.0,
@@ -121,15 +124,6 @@ class MACE(EnergyModel):
                                                   initializer=keras.initializers.Constant(e0))
         self.scale = self.add_weight(name="scale", shape=(), trainable=False, initializer=keras.initializers.Constant(float(scale)))
         self.shift = self.add_weight(name="shift", shape=(), trainable=False, initializer=keras.initializers.Constant(float(shift)))
-
-    @property
-    def avg_num_neighbors(self):
-        return self.interactions[0].avg_num_neighbors
-
-    @avg_num_neighbors.setter
-    def avg_num_neighbors(self, value):
-        for block in self.interactions:
-            block.avg_num_neighbors = value
 
     def build(self, input_shape=None):
         self.embedding.build((None,))

@@ -5,7 +5,7 @@ from keras import ops
 from .. import backend
 from ..graph import keys as K
 from ..layers import GraphEncoder, Linear
-from ..layers.base import renamed_arguments
+from ..layers.base import SharedStatistic, renamed_arguments
 from ..o3 import Irreps
 from .energy import EnergyModel
 
@@ -43,6 +43,8 @@ class Potential(EnergyModel):
         ((2,), (4, 3))
     """
 
+    avg_num_neighbors = SharedStatistic("encoder")
+
     def __init__(self, species, cutoff, mul=32, lmax=2, num_interactions=3, number_of_basis=8, radial_neurons=(64,),
                  avg_num_neighbors=10.0, parity=True, **kwargs):
         num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "Potential").get(
@@ -62,14 +64,6 @@ class Potential(EnergyModel):
         self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
-
-    @property
-    def avg_num_neighbors(self):
-        return self.encoder.avg_num_neighbors
-
-    @avg_num_neighbors.setter
-    def avg_num_neighbors(self, value):
-        self.encoder.avg_num_neighbors = value
 
     def set_energy_statistics(self, energies, scale):
         """Per-species shifts (padding's 0) and one scale for every species."""

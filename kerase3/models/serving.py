@@ -44,9 +44,10 @@ def energy_model_signatures(model, dtype, max_edges=None):
         with tf.control_dependencies(assert_finite(f"{label} predict_batch", positions=positions, cell=cell, shifts=shifts)):
             g = tf.shape(cell)[0]
             positions = tf.identity(positions)
-        batch = dict(positions=tf.cast(positions, ctype), atomic_numbers=atomic_numbers, senders=senders,
-                     receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
-                     node_mask=tf.cast(atomic_numbers > 0, ctype), graph_mask=tf.ones([g], ctype))
+        batch = {K.POSITIONS: tf.cast(positions, ctype), K.ATOMIC_NUMBERS: atomic_numbers, K.SENDERS: senders,
+                 K.RECEIVERS: receivers, K.SHIFTS: tf.cast(shifts, ctype), K.CELL: tf.cast(cell, ctype),
+                 K.NODE_GRAPH: node_graph, K.NODE_MASK: tf.cast(atomic_numbers > 0, ctype),
+                 K.GRAPH_MASK: tf.ones([g], ctype)}
         out = model(batch, training=False)
         return {k: tf.cast(v, dtype) for k, v in out.items()}
 
@@ -82,21 +83,22 @@ def gated_conv_signatures(model, dtype, max_edges=None):
                                                    shifts=shifts)):
             g = tf.shape(cell)[0]
             positions = tf.identity(positions)
-        batch = dict(node_features=tf.cast(node_features, ctype), positions=tf.cast(positions, ctype), senders=senders,
-                     receivers=receivers, shifts=tf.cast(shifts, ctype), cell=tf.cast(cell, ctype), node_graph=node_graph,
-                     node_mask=tf.cast(node_mask, ctype), graph_mask=tf.ones([g], ctype))
+        batch = {K.NODE_FEATURES: tf.cast(node_features, ctype), K.POSITIONS: tf.cast(positions, ctype),
+                 K.SENDERS: senders, K.RECEIVERS: receivers, K.SHIFTS: tf.cast(shifts, ctype),
+                 K.CELL: tf.cast(cell, ctype), K.NODE_GRAPH: node_graph, K.NODE_MASK: tf.cast(node_mask, ctype),
+                 K.GRAPH_MASK: tf.ones([g], ctype)}
         return {"output": tf.cast(model(batch, training=False), dtype)}
 
     rng = np.random.default_rng(1)
     structures = example_structures([1], model.cutoff, periodic=True)
 
     def feats(n):
-        return dict(node_features=rng.normal(size=(n, dim)))
+        return {K.NODE_FEATURES: rng.normal(size=(n, dim))}
 
     serving = {}
     for name, p, z, c, b in structures:
-        serving[name] = dict(node_features=feats(len(z))[K.NODE_FEATURES].astype(dtype),
-                             **{k: v for k, v in structure_feed(p, z, c, b, dtype).items() if k != K.ATOMIC_NUMBERS})
+        serving[name] = {K.NODE_FEATURES: feats(len(z))[K.NODE_FEATURES].astype(dtype),
+                         **{k: v for k, v in structure_feed(p, z, c, b, dtype).items() if k != K.ATOMIC_NUMBERS}}
     bkeys = (K.NODE_FEATURES,) + keys + (K.NODE_MASK,)
     examples = {"serving_default": serving,
                 "predict_batch": {"all_structures": batch_feed(structures, model.cutoff, bkeys, dtype, feats),
@@ -124,9 +126,9 @@ def hamiltonian_signatures(model, dtype, max_edges=None):
         s, r, _ = neighbor_list_tensor(pos, model.cutoff, max_edges=max_edges, name=name)
         n = tf.shape(pos)[0]
         n_ao = tf.reduce_sum(tf.gather(n_ao_table, atomic_numbers))
-        batch = dict(positions=pos, atomic_numbers=atomic_numbers, senders=s, receivers=r,
-                     node_graph=tf.zeros([n], tf.int32), graph_mask=tf.ones([1], ctype),
-                     orbital_mask=tf.ones(tf.stack([1, n_ao]), ctype))
+        batch = {K.POSITIONS: pos, K.ATOMIC_NUMBERS: atomic_numbers, K.SENDERS: s, K.RECEIVERS: r,
+                 K.NODE_GRAPH: tf.zeros([n], tf.int32), K.GRAPH_MASK: tf.ones([1], ctype),
+                 K.ORBITAL_MASK: tf.ones(tf.stack([1, n_ao]), ctype)}
         out = model(batch, training=False)
         return {k: tf.cast(v[0], dtype) for k, v in out.items()}
 
@@ -144,10 +146,11 @@ def hamiltonian_signatures(model, dtype, max_edges=None):
     z0 = np.array(model.species[:1], np.int32)
     zs = np.array(model.species, np.int32)
     examples = {"serving_default": {
-        "single_atom": dict(positions=np.zeros((1, 3), dtype), atomic_numbers=z0),
-        "zero_edges": dict(positions=np.array([[0, 0, 0], [0, 0, 3 * model.cutoff]], dtype), atomic_numbers=np.repeat(z0, 2)),
-        "molecule": dict(positions=rng.uniform(0, 0.8 * model.cutoff, (4, 3)).astype(dtype),
-                         atomic_numbers=rng.choice(zs, 4).astype(np.int32)),
+        "single_atom": {K.POSITIONS: np.zeros((1, 3), dtype), K.ATOMIC_NUMBERS: z0},
+        "zero_edges": {K.POSITIONS: np.array([[0, 0, 0], [0, 0, 3 * model.cutoff]], dtype),
+                       K.ATOMIC_NUMBERS: np.repeat(z0, 2)},
+        "molecule": {K.POSITIONS: rng.uniform(0, 0.8 * model.cutoff, (4, 3)).astype(dtype),
+                     K.ATOMIC_NUMBERS: rng.choice(zs, 4).astype(np.int32)},
     }}
     crystals = [s for s in example_structures(list(model.species), model.cutoff, periodic=True) if s[0] != "zero_edges"]
     examples["gamma_point"] = {name: structure_feed(p, z, c, b, dtype) for name, p, z, c, b in crystals}

@@ -120,3 +120,34 @@ def test_interaction_stack(attr):
     assert_equivariant(fn, ["cartesian_points", "4x0e"] + ([None] if attr else []), [stack.irreps_out], args, seed=2)
     with pytest.raises(ValueError, match=r"InteractionStack: node_features must have a last axis of size 4"):
         stack(np.zeros((7, 5)), sh, radial, s, r, node_attr)
+
+
+def test_graph_encoder_round_trip_equivariance_and_statistic():
+    from kerase3.graph import batch_graphs, graph_from_arrays
+    from kerase3.o3 import rand_matrix
+
+    rng = np.random.default_rng(4)
+    pos = rng.uniform(0, 2.5, (6, 3))
+    z = [8, 1, 1, 8, 1, 1]
+    enc = layers.GraphEncoder([1, 8], 2.5, "4x0e + 4x0o + 4x1o + 4x1e", num_interactions=2, lmax=2, number_of_basis=4,
+                              radial_neurons=(8,), avg_num_neighbors=3.0, dtype="float64")
+    b = batch_graphs([graph_from_arrays(pos, z, 2.5)])
+    out = {k: ops.convert_to_numpy(v) for k, v in enc(b).items()}
+    assert np.abs(out["features"]).max() > 1e-3
+    # rotations and inversion: features transform by D, harmonics too, species not at all
+    for sign in (1.0, -1.0):
+        R = sign * rand_matrix(seed=3)
+        rot = {k: ops.convert_to_numpy(v) for k, v in enc(dict(b, positions=pos @ R.T)).items()}
+        np.testing.assert_allclose(rot["features"], out["features"] @ enc.irreps_out.D_from_matrix(R).T, atol=1e-10)
+        np.testing.assert_allclose(rot["sh"], out["sh"] @ enc.irreps_sh.D_from_matrix(R).T, atol=1e-10)
+        np.testing.assert_allclose(rot["node_attr"], out["node_attr"])
+    # a .keras-style round trip: config and weights give the same numbers
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(enc))
+    if not clone.built:
+        clone.build()
+    clone.set_weights(enc.get_weights())
+    np.testing.assert_allclose(ops.convert_to_numpy(clone(b)["features"]), out["features"], atol=1e-12)
+    # the statistic is a variable of every convolution, settable after build, and in the config
+    enc.avg_num_neighbors = 6.0
+    assert [c.avg_num_neighbors for c in enc.interactions.convs] == [6.0, 6.0] and enc.get_config()["avg_num_neighbors"] == 6.0
+    assert not np.allclose(ops.convert_to_numpy(enc(b)["features"]), out["features"])
