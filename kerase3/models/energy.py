@@ -36,8 +36,9 @@ class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
     """Base of the interatomic potentials: energies, forces and stress of atomic structures.
 
     A subclass defines `atomic_energies` (per-atom energies of a batch, given positions and an
-    optional strain), `set_energy_statistics` (what `fit_statistics` found) and the
-    ``avg_num_neighbors`` property of its convolutions; everything else is here:
+    optional strain), `set_energy_statistics` (what `fit_statistics` found) and an
+    ``avg_num_neighbors`` attribute (the statistic its convolutions hold: a
+    `kerase3.layers.base.SharedStatistic`); everything else is here:
 
     - ``call``: the energy per structure, forces ``-dE/dr`` and, with ``compute_stress``, the
       stress ``(1/V) dE/d(strain)``, by automatic differentiation inside the model (so training
@@ -64,6 +65,28 @@ class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
 
     Outputs:
         dict with ``energy (G,)``, ``forces (N, 3)`` and, with ``compute_stress``, ``stress (G, 3, 3)``.
+
+    Example (a harmonic pair potential; forces, stress, loss and serving come with the base):
+        >>> from keras import ops
+        >>> from kerase3 import ops as k3ops
+        >>> from kerase3.graph import batch_graphs, graph_from_arrays, keys, pad_batch
+        >>> class Springs(EnergyModel):
+        ...     avg_num_neighbors = 1.0  # no convolution here
+        ...     def __init__(self, species, cutoff, **kwargs):
+        ...         super().__init__(species, cutoff, **kwargs)
+        ...         self.k = self.add_weight(name="k", shape=(), initializer="ones")
+        ...     def atomic_energies(self, inputs, positions=None, strain=None):
+        ...         pos, cell = self.deformed_geometry(inputs, positions, strain)
+        ...         s, r = inputs[keys.SENDERS], inputs[keys.RECEIVERS]
+        ...         d = k3ops.safe_norm(k3ops.edge_vectors(pos, s, r, inputs[keys.SHIFTS], cell, inputs[keys.NODE_GRAPH]), axis=-1)
+        ...         e = ops.segment_sum(0.25 * self.k * (d - 1.0) ** 2, r, num_segments=ops.shape(pos)[0])
+        ...         return e * self.node_mask(inputs, pos.dtype)
+        ...     def set_energy_statistics(self, energies, scale):
+        ...         return {}
+        >>> pair = graph_from_arrays(np.array([[0.0, 0, 0], [1.5, 0, 0]]), [1, 1], 2.0)
+        >>> out = Springs([1], cutoff=2.0)(pad_batch(batch_graphs([pair]), 3, 3, 2))
+        >>> round(float(out["energy"][0]), 6), np.asarray(out["forces"][:2, 0]).round(6).tolist()
+        (0.125, [0.5, -0.5])
     """
 
     def __init__(self, species, cutoff, compute_stress=False, energy_weight=1.0, forces_weight=10.0, stress_weight=1.0,
