@@ -17,7 +17,7 @@ import numpy as np
 from . import keys as K
 from .neighbors import neighbor_list
 
-__all__ = ["check_targets", "graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
+__all__ = ["recentred", "RECENTRE_BEYOND", "check_targets", "graph_from_arrays", "graph_from_atoms", "batch_graphs", "pad_batch", "next_bucket", "is_per_node", "INPUT_KEYS"]
 
 INPUT_KEYS = K.INPUT_KEYS
 is_per_node = K.is_per_node
@@ -105,18 +105,44 @@ def graph_from_atoms(atoms, cutoff, energy=True, forces=True, stress=False, name
                              np.asarray(atoms.get_cell()), atoms.get_pbc(), name=name, **kw)
 
 
+#: graphs with an atom farther than this from the origin (Angstrom) are moved near it in float64
+#: before any cast (float32 resolves 1e-5 A there): atoms of periodic cells wrapped into the cell
+#: (their edges' shifts changed to match), the rest translated by their centroid. Edge vectors, and
+#: so every output, are unchanged; forces of a molecule 1e5 A away keep their float32 precision.
+RECENTRE_BEYOND = 100.0
+
+
+def recentred(g):
+    """``(positions, shifts)`` of graph ``g`` near the origin with the same edge vectors (see
+    `RECENTRE_BEYOND`); unchanged when every atom is within it."""
+    pos = np.asarray(g[K.POSITIONS], np.float64).reshape(-1, 3)
+    shifts = np.asarray(g[K.SHIFTS], np.float64).reshape(-1, 3)
+    if not len(pos) or np.abs(pos).max() <= RECENTRE_BEYOND:
+        return pos, shifts
+    cell = np.asarray(g[K.CELL], np.float64)
+    if np.any(cell) and abs(np.linalg.det(cell)) > 1e-12:
+        n = np.floor(pos @ np.linalg.inv(cell))  # lattice vectors to take off each atom
+        pos = pos - n @ cell
+        s, r = np.asarray(g[K.SENDERS]), np.asarray(g[K.RECEIVERS])
+        shifts = shifts + n[s] - n[r]  # vector = pos[s] - pos[r] + shifts @ cell, unchanged
+    if np.abs(pos).max() > RECENTRE_BEYOND:
+        pos = pos - pos.mean(axis=0)
+    return pos, shifts
+
+
 def batch_graphs(graphs):
-    """Concatenate graphs into one (unpadded) batch dict."""
+    """Concatenate graphs into one (unpadded) batch dict (positions near the origin: `recentred`)."""
     if not graphs:
         raise ValueError("batch_graphs: no graphs given")
+    geometry = [recentred(g) for g in graphs]
     n_node = np.array([len(g[K.ATOMIC_NUMBERS]) for g in graphs], np.int32)
     n_edge = np.array([len(g[K.SENDERS]) for g in graphs], np.int32)
     offsets = np.concatenate([[0], np.cumsum(n_node)[:-1]]).astype(np.int32)
-    out = {K.POSITIONS: np.concatenate([g[K.POSITIONS] for g in graphs]).reshape(-1, 3),
+    out = {K.POSITIONS: np.concatenate([p for p, _ in geometry]).reshape(-1, 3),
            K.ATOMIC_NUMBERS: np.concatenate([g[K.ATOMIC_NUMBERS] for g in graphs]).astype(np.int32),
            K.SENDERS: np.concatenate([g[K.SENDERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
            K.RECEIVERS: np.concatenate([g[K.RECEIVERS] + o for g, o in zip(graphs, offsets)]).astype(np.int32),
-           K.SHIFTS: np.concatenate([g[K.SHIFTS] for g in graphs]).reshape(-1, 3),
+           K.SHIFTS: np.concatenate([sh for _, sh in geometry]).reshape(-1, 3),
            K.CELL: np.stack([g[K.CELL] for g in graphs]), K.N_NODE: n_node, K.N_EDGE: n_edge,
            K.NODE_GRAPH: np.repeat(np.arange(len(graphs), dtype=np.int32), n_node),
            K.NODE_MASK: np.ones(int(n_node.sum())), K.GRAPH_MASK: np.ones(len(graphs))}

@@ -98,6 +98,8 @@ class GraphDataset:
             raise ValueError("GraphDataset: no graphs given")
         self.graphs = list(graphs)
         self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"GraphDataset: batch_size must be >= 1. Received: batch_size={batch_size!r}")
         self.targets = tuple(targets)
         self.extra_inputs = tuple(extra_inputs)
         self.sample_weight = sample_weight
@@ -105,15 +107,41 @@ class GraphDataset:
         missing = [k for k in self.targets + self.extra_inputs + weight_key if k not in self.graphs[0]]
         if missing:
             raise ValueError(f"GraphDataset: the graphs have no {missing} (keys: {sorted(self.graphs[0])})")
+        shapes = {}
         for i, g in enumerate(self.graphs):
+            for k in (K.POSITIONS, K.CELL, K.SHIFTS):
+                if k in g and not np.all(np.isfinite(np.asarray(g[k], np.float64))):
+                    raise ValueError(f"GraphDataset: {k} of graph {i} is not finite; remove the graph or fix it")
+            n = len(g[K.ATOMIC_NUMBERS])
             for k in self.targets + weight_key:
-                if not np.all(np.isfinite(np.asarray(g[k], np.float64))):
+                v = np.asarray(g[k], np.float64)
+                if not np.all(np.isfinite(v)):
                     raise ValueError(f"GraphDataset: target {k!r} of graph {i} is not finite; remove the graph or fix "
                                      "its labels (a NaN target turns every weight into NaN)")
+                # per atom: one row per atom; per graph: one shape for every graph (energy a scalar)
+                shape = v.shape[1:] if K.is_per_node(k) else v.shape
+                if K.is_per_node(k) and (v.ndim == 0 or len(v) != n):
+                    raise ValueError(f"GraphDataset: per-atom target {k!r} of graph {i} has shape {v.shape}; it has {n} atoms")
+                if k in (K.ENERGY,) + weight_key and v.ndim != 0:
+                    raise ValueError(f"GraphDataset: {k!r} of graph {i} must be one number per structure. Received: shape "
+                                     f"{v.shape} (per-atom energies are not a target)")
+                if shapes.setdefault(k, shape) != shape:
+                    raise ValueError(f"GraphDataset: target {k!r} of graph {i} has shape {v.shape}; graph 0's has "
+                                     f"{np.shape(self.graphs[0][k])}")
+        if sample_weight is not None:
+            w = np.array([float(g[sample_weight]) for g in self.graphs])
+            if np.any(w < 0) or not np.any(w > 0):
+                raise ValueError(f"GraphDataset: sample weights {sample_weight!r} must be >= 0 and not all zero (a loss "
+                                 f"of 0.0 would read as a perfect fit). Received: min {w.min()}, max {w.max()}")
         self.shuffle = shuffle
         self.n_node, self.n_edge = n_node, n_edge
         self.seed = int(seed)
         self.epoch = 0  # the epoch the next pass over the data serves
+
+    @property
+    def elements(self):
+        """The atomic numbers in the graphs (sorted)."""
+        return sorted({int(z) for g in self.graphs for z in np.asarray(g[K.ATOMIC_NUMBERS]).ravel()})
 
     def set_epoch(self, epoch):
         """The next pass over the data is epoch ``epoch`` (its shuffling order)."""

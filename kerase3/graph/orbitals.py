@@ -5,7 +5,10 @@ import numpy as np
 from . import keys as K
 from .batch import graph_from_arrays
 
-__all__ = ["hamiltonian_graphs"]
+__all__ = ["hamiltonian_graphs", "SYMMETRY_TOLERANCE"]
+
+#: matrices whose largest |M - M^T| exceeds this times max(1, max |M|) are refused
+SYMMETRY_TOLERANCE = 1e-6
 
 
 def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=None, cell=None, pbc=None, **matrices):
@@ -51,6 +54,13 @@ def hamiltonian_graphs(basis, atomic_numbers, positions, cutoff, num_orbitals=No
             if m.shape != (sizes[k], sizes[k]):
                 raise ValueError(f"hamiltonian_graphs: {name}[{k}] has shape {m.shape}; the basis gives "
                                  f"{sizes[k]} orbitals for atomic numbers {z.tolist()}")
+            asym = float(np.abs(m - m.T).max()) if m.size else 0.0
+            if asym > SYMMETRY_TOLERANCE * max(1.0, float(np.abs(m).max())):
+                raise ValueError(f"hamiltonian_graphs: {name}[{k}] is not symmetric (largest |M - M^T| = {asym:.2e}, "
+                                 f"conformation {k}); the models predict symmetric matrices")
+            if name == K.OVERLAP and m.size and np.linalg.eigvalsh(0.5 * (m + m.T)).min() <= 0:
+                raise ValueError(f"hamiltonian_graphs: overlap[{k}] is not positive definite (smallest eigenvalue "
+                                 f"{np.linalg.eigvalsh(0.5 * (m + m.T)).min():.2e}, conformation {k})")
             padded = np.zeros((n, n))
             padded[: sizes[k], : sizes[k]] = m
             g[name] = padded

@@ -16,20 +16,26 @@ Example::
     model.fit(ds.dataset(), epochs=100)
 """
 
-import glob
 import json
 import os
+import re
+import shutil
+import tempfile
+import uuid
 
 import numpy as np
 
-from .batch import next_bucket
-from .data import Progress, graph_of_structure
+from .batch import RECENTRE_BEYOND, next_bucket
+from .data import _SOURCES, Progress, graph_of_structure
 from .statistics import GraphStatistics
 from . import keys as K
 
 __all__ = ["write_graph_records", "GraphRecordDataset"]
 
 METADATA = "metadata.json"
+_SHARD = re.compile(r"shard-\d{5}-of-\d{5}\.tfrecord")
+_WRITE_ID, _CUTOFF = "write_id", "cutoff"  # features of every record (not batch keys)
+_METADATA_KEYS = ("cutoff", "targets", "files", "statistics")
 _INT_KEYS = (K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS)
 
 
@@ -48,7 +54,8 @@ def write_graph_records(source, path, cutoff, targets=(K.ENERGY, K.FORCES), num_
         source: an iterable of ASE ``Atoms`` (energy, forces and stress read from their calculators)
             or of dicts (``positions``, ``atomic_numbers``, optional ``cell``, ``pbc``, targets), or a
             file name ASE reads (extxyz...), streamed frame by frame.
-        path: output folder (created; existing shards there are replaced).
+        path: output folder (created; a folder written before is replaced, once the new write is
+            complete: a write that fails leaves it as it was; a folder holding other files is refused).
         cutoff: neighbour cutoff.
         targets: what every structure carries (``energy``, ``forces``, ``stress`` or other names of
             per-graph or per-atom arrays in the dicts); a structure without one raises.
@@ -60,14 +67,28 @@ def write_graph_records(source, path, cutoff, targets=(K.ENERGY, K.FORCES), num_
     """
     import tensorflow as tf
 
-    os.makedirs(path, exist_ok=True)
-    for old in glob.glob(os.path.join(path, "shard-*.tfrecord")):
-        os.remove(old)
+    num_shards = int(num_shards)
+    if num_shards < 1:
+        raise ValueError(f"write_graph_records: num_shards must be >= 1. Received: {num_shards}")
+    if not cutoff > 0:
+        raise ValueError(f"write_graph_records: cutoff must be positive. Received: {cutoff!r}")
+    path = os.path.abspath(str(path))
+    if os.path.isdir(path):
+        foreign = [n for n in os.listdir(path) if n != METADATA and not _SHARD.fullmatch(n)]
+        if foreign:
+            raise ValueError(f"write_graph_records: {path!r} holds files that are not graph records ({foreign[:5]}); "
+                             "write to an empty folder or one written by write_graph_records")
     targets = tuple(targets)
-    names = [os.path.join(path, f"shard-{i:05d}-of-{num_shards:05d}.tfrecord") for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(n) for n in names]
+    write_id = uuid.uuid4().hex
+    # everything is written into a new folder beside `path` and swapped in only once complete: a
+    # write that fails part-way leaves the old records (and their metadata) as they were
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".writing-", dir=os.path.dirname(path) or ".")
+    names = [f"shard-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(os.path.join(tmp, n)) for n in names]
     stats = GraphStatistics()
     bar = Progress(progress)
+    counts, shapes = [0] * num_shards, {}
+    done = False
     try:
         for i, s in enumerate(_frames(source)):
             name = f"structure {i}"
@@ -80,23 +101,69 @@ def write_graph_records(source, path, cutoff, targets=(K.ENERGY, K.FORCES), num_
             missing = [k for k in targets if k not in g]
             if missing:
                 raise ValueError(f"write_graph_records: {name} has no {missing}")
+            for k in targets:  # per atom: (n, ...) with the same trailing shape; per graph: one shape for all
+                shape = list(np.shape(g[k])[1:]) if K.is_per_node(k) else list(np.shape(g[k]))
+                if shapes.setdefault(k, shape) != shape:
+                    raise ValueError(f"write_graph_records: {name}'s target {k!r} has shape {np.shape(g[k])}; the structures "
+                                     f"before it had {'(n_atoms, ' + str(shapes[k])[1:] if K.is_per_node(k) else tuple(shapes[k])}")
             stats.update(g, name=name)
             feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[
                 np.asarray(g[k], np.int32 if k in _INT_KEYS else np.float64).tobytes()]))
                 for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL) + targets}
+            # every record names the write it belongs to and its cutoff: a shard copied in from another
+            # folder is refused when read
+            feature[_WRITE_ID] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[write_id.encode()]))
+            feature[_CUTOFF] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(cutoff)]))
             writers[i % num_shards].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            counts[i % num_shards] += 1
             if (i + 1) % 100 == 0:
                 bar.update(i + 1)
+        for w in writers:
+            w.close()
+        if stats.n_structures == 0:
+            raise ValueError("write_graph_records: no structures in the source")
+        meta = dict(format=2, write_id=write_id, cutoff=float(cutoff), targets=list(targets), dtype="float64",
+                    target_shapes=shapes, num_shards=num_shards, files=names, records_per_file=counts,
+                    statistics=stats.to_dict())
+        with open(os.path.join(tmp, METADATA), "w") as f:
+            json.dump(meta, f)
+        _swap_in(tmp, path)
+        done = True
     finally:
         for w in writers:
             w.close()
-    if stats.n_structures == 0:
-        raise ValueError("write_graph_records: no structures in the source")
-    meta = dict(cutoff=float(cutoff), targets=list(targets), num_shards=num_shards,
-                files=[os.path.basename(n) for n in names], statistics=stats.to_dict())
-    with open(os.path.join(path, METADATA), "w") as f:
-        json.dump(meta, f)
+        if not done:
+            shutil.rmtree(tmp, ignore_errors=True)
     return stats
+
+
+def _swap_in(tmp, path):
+    """The finished folder ``tmp`` in place of ``path`` (the old one removed only after the swap)."""
+    old = None
+    if os.path.exists(path):
+        old = tempfile.mkdtemp(prefix=os.path.basename(path) + ".old-", dir=os.path.dirname(path) or ".")
+        os.rmdir(old)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _recentred_tensor(g):
+    """`kerase3.graph.batch.recentred` of one parsed record, in TensorFlow (float64)."""
+    import tensorflow as tf
+
+    pos, shifts, cell = g[K.POSITIONS], g[K.SHIFTS], g[K.CELL]
+    far = tf.reduce_max(tf.abs(pos)) > RECENTRE_BEYOND
+    periodic = tf.abs(tf.linalg.det(cell)) > 1e-12
+
+    def wrapped():
+        n = tf.floor(pos @ tf.linalg.inv(cell))
+        return pos - n @ cell, shifts + tf.gather(n, g[K.SENDERS]) - tf.gather(n, g[K.RECEIVERS])
+
+    pos, shifts = tf.cond(far & periodic, wrapped, lambda: (pos, shifts))
+    pos = tf.cond(tf.reduce_max(tf.abs(pos)) > RECENTRE_BEYOND, lambda: pos - tf.reduce_mean(pos, axis=0), lambda: pos)
+    return pos, shifts
 
 
 class GraphRecordDataset:
@@ -126,10 +193,23 @@ class GraphRecordDataset:
         meta_file = os.path.join(path, METADATA)
         if not os.path.exists(meta_file):
             raise ValueError(f"GraphRecordDataset: no {METADATA} in {path!r}; write the records with write_graph_records")
-        with open(meta_file) as f:
-            self.metadata = json.load(f)
+        try:
+            with open(meta_file) as f:
+                self.metadata = json.load(f)
+        except ValueError as err:
+            raise ValueError(f"GraphRecordDataset: {meta_file} is not valid JSON ({err})") from None
+        missing = [k for k in _METADATA_KEYS if k not in self.metadata]
+        if missing:
+            raise ValueError(f"GraphRecordDataset: {meta_file} lacks {missing}; rewrite the records with write_graph_records")
         self.path = str(path)
         self.files = [os.path.join(self.path, n) for n in self.metadata["files"]]
+        absent = [f for f in self.files if not os.path.exists(f)]
+        if absent:
+            raise ValueError(f"GraphRecordDataset: {METADATA} lists files that are not in {path!r}: {absent[:3]}")
+        extra = sorted(set(n for n in os.listdir(self.path) if _SHARD.fullmatch(n)) - set(self.metadata["files"]))
+        if extra:
+            raise ValueError(f"GraphRecordDataset: {path!r} holds shards that {METADATA} does not list: {extra[:3]} "
+                             "(left from another write?); rewrite the records")
         written = tuple(self.metadata["targets"])
         self.targets = written if targets is None else tuple(targets)
         unknown = [t for t in self.targets if t not in written]
@@ -137,7 +217,12 @@ class GraphRecordDataset:
             raise ValueError(f"GraphRecordDataset: targets {unknown} were not written (written: {list(written)})")
         self.batch_size = int(batch_size)
         self.statistics = GraphStatistics.from_dict(self.metadata["statistics"])
-        self.cutoff = self.metadata["cutoff"]
+        self.cutoff = float(self.metadata["cutoff"])
+        self.statistics.cutoff = self.cutoff  # fit_statistics compares it with the model's
+        self.write_id = self.metadata.get("write_id")
+        self.target_shapes = self.metadata.get("target_shapes", {})
+        if self.batch_size < 1:
+            raise ValueError(f"GraphRecordDataset: batch_size must be >= 1. Received: {batch_size}")
         self.n_node = int(n_node) if n_node else next_bucket(self.batch_size * self.statistics.max_atoms + 1)
         self.n_edge = int(n_edge) if n_edge else next_bucket(max(self.batch_size * self.statistics.max_edges, 1))
         self.shuffle_buffer, self.seed = int(shuffle_buffer), int(seed)
@@ -151,18 +236,32 @@ class GraphRecordDataset:
         import tensorflow as tf
 
         keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL) + self.targets
-        raw = tf.io.parse_single_example(record, {k: tf.io.FixedLenFeature([], tf.string) for k in keys})
+        spec = {k: tf.io.FixedLenFeature([], tf.string) for k in keys}
+        if self.write_id is not None:
+            spec[_WRITE_ID] = tf.io.FixedLenFeature([], tf.string)
+            spec[_CUTOFF] = tf.io.FixedLenFeature([], tf.float32)
+        raw = tf.io.parse_single_example(record, spec)
+        checks = []
+        if self.write_id is not None:
+            checks = [tf.debugging.assert_equal(raw[_WRITE_ID], self.write_id, message=(
+                f"GraphRecordDataset: a record in {self.path!r} comes from another write than its {METADATA} "
+                f"(a shard copied in from another folder?); rewrite the records")),
+                tf.debugging.assert_near(raw[_CUTOFF], tf.constant(self.cutoff, tf.float32), message=(
+                    f"GraphRecordDataset: a record in {self.path!r} was made at another cutoff than {self.cutoff}"))]
         out = {}
-        for k in keys:
-            v = tf.io.decode_raw(raw[k], tf.int32 if k in _INT_KEYS else tf.float64)
-            if k in (K.POSITIONS, K.SHIFTS, K.FORCES):
-                v = tf.reshape(v, [-1, 3])
-            elif k in (K.CELL, K.STRESS):
-                v = tf.reshape(v, [3, 3])
-            elif k == K.ENERGY:
-                v = tf.reshape(v, [])
-            out[k] = v if k in _INT_KEYS else tf.cast(v, tf.float32)
-        return out
+        with tf.control_dependencies(checks):
+            for k in keys:
+                v = tf.io.decode_raw(raw[k], tf.int32 if k in _INT_KEYS else tf.float64)
+                if k in (K.POSITIONS, K.SHIFTS):
+                    v = tf.reshape(v, [-1, 3])
+                elif k == K.CELL:
+                    v = tf.reshape(v, [3, 3])
+                elif k in self.targets:
+                    shape = self.target_shapes.get(k, [3] if k == K.FORCES else [3, 3] if k == K.STRESS else [])
+                    v = tf.reshape(v, ([-1] if K.is_per_node(k) else []) + list(shape))
+                out[k] = v
+        out[K.POSITIONS], out[K.SHIFTS] = _recentred_tensor(out)  # in float64, before the cast (batch.recentred)
+        return {k: v if k in _INT_KEYS else tf.cast(v, tf.float32) for k, v in out.items()}
 
     def _pad(self, batch):
         """A ragged batch of graphs -> the padded flat batch of `kerase3.graph` (static shapes)."""
@@ -233,9 +332,18 @@ class GraphRecordDataset:
         ds = ds.map(self._pad, num_parallel_calls=tf.data.AUTOTUNE)
         if input_context is None or input_context.num_input_pipelines == 1:
             ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras knows the epoch's length
-        return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+        _SOURCES[ds] = self  # models' fit compare its cutoff and elements with theirs (`graph_dataset_of`)
+        return ds
+
+    @property
+    def elements(self):
+        """The atomic numbers in the records (sorted)."""
+        return sorted(self.statistics.elements)
 
     def distributed_dataset(self, strategy):
         """For ``model.fit`` under a ``tf.distribute`` strategy: each input pipeline (worker) reads
         its own files and gives each of its replicas whole batches of ``batch_size`` graphs."""
-        return strategy.distribute_datasets_from_function(lambda ctx: self.dataset(ctx))
+        dist = strategy.distribute_datasets_from_function(lambda ctx: self.dataset(ctx))
+        _SOURCES[dist] = self
+        return dist

@@ -87,9 +87,12 @@ def structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edg
             K.NODE_MASK: tf.ones([n], ctype), K.GRAPH_MASK: tf.ones([1], ctype), K.N_NODE: tf.reshape(n, [1])}
 
 
-def assert_known_species(atomic_numbers, species, name):
-    known = tf.reduce_any(tf.equal(tf.cast(atomic_numbers, tf.int32)[:, None], tf.constant(species, tf.int32)[None]), axis=1)
-    return tf.debugging.Assert(tf.reduce_all(known), [f"{name}: atomic numbers must be among species={species}. Received:",
+def assert_known_species(atomic_numbers, species, name, padding=False):
+    """An assertion that every atomic number is among ``species`` (or 0, padding, with ``padding``)."""
+    allowed = list(species) + ([0] if padding else [])
+    known = tf.reduce_any(tf.equal(tf.cast(atomic_numbers, tf.int32)[:, None], tf.constant(allowed, tf.int32)[None]), axis=1)
+    what = f"species={list(species)}" + (" or 0 (padding)" if padding else "")
+    return tf.debugging.Assert(tf.reduce_all(known), [f"{name}: atomic numbers must be among {what}. Received:",
                                                       atomic_numbers], summarize=64)
 
 

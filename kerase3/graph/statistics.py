@@ -6,10 +6,18 @@ the number of edges per atom -- from a list of graphs or from a stream (`write_g
 computes it while writing, and stores it beside the records).
 """
 
+import warnings
+
 import numpy as np
 from . import keys as K
 
 __all__ = ["GraphStatistics"]
+
+
+#: RMS forces below this (eV/A) give no energy scale: the RMS residual energy per atom is used
+MIN_FORCE_SCALE = 1e-4
+#: energy scales below this are replaced by 1
+MIN_ENERGY_SCALE = 1e-8
 
 
 class GraphStatistics:
@@ -30,6 +38,7 @@ class GraphStatistics:
         self._ata, self._ate = np.zeros((0, 0)), np.zeros(0)  # sum c c^T, sum c e
         self._ata_w, self._ate_w, self._ee_w = np.zeros((0, 0)), np.zeros(0), 0.0  # the same / n^2, and sum e^2 / n^2
         self._f2, self._f_count = 0.0, 0
+        self.cutoff = None  # the cutoff the graphs were made at, where known (records)
 
     @classmethod
     def of(cls, graphs):
@@ -116,11 +125,18 @@ class GraphStatistics:
             rms_resid = float(np.sqrt(sse / self.n_structures))
             present = np.diag(ata) > 0
             sol = np.where(present, sol + self._offset, 0.0)  # the offset per atom goes back to each element
-        if self.all_forces and self._f_count:
-            scale = float(np.sqrt(self._f2 / self._f_count))
-        else:
+        scale = float(np.sqrt(self._f2 / self._f_count)) if self.all_forces and self._f_count else 0.0
+        if scale < MIN_FORCE_SCALE:
+            if self.all_forces and self._f_count:  # forces all (nearly) zero: perfect crystals, an equation of state
+                warnings.warn(f"{name}: the RMS force is {scale:.1e} eV/A (below {MIN_FORCE_SCALE:g}): the energy scale "
+                              f"is the RMS residual energy per atom instead ({rms_resid:.3g})", stacklevel=3)
             scale = rms_resid
-        return sol, (scale if scale > 0 else 1.0)
+        if not scale > MIN_ENERGY_SCALE:
+            if self.n_structures:
+                warnings.warn(f"{name}: the energies are fitted exactly by the per-species energies and the forces are "
+                              f"zero: the energy scale is 1", stacklevel=3)
+            scale = 1.0
+        return sol, scale
 
     # -- JSON, to store beside the records -----------------------------------------------------------
 

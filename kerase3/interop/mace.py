@@ -81,6 +81,34 @@ def _gate(value):
     raise ValueError(f"mace.load: gate {value!r} is not supported (supported: 'silu', None). Received: config['gate']={value!r}")
 
 
+def _cross_check(state, cfg, model):
+    """Every config value the state dict also holds must agree with it (naming both)."""
+    def differs(key, value, config_key):
+        if key in state and np.asarray(state[key]).size:
+            held = np.asarray(state[key]).reshape(-1)
+            want = np.asarray(value, np.float64).reshape(-1)
+            if held.shape != want.shape or not np.allclose(held.astype(np.float64), want, rtol=1e-6, atol=1e-9):
+                raise ValueError(f"mace.load: state_dict[{key!r}]={held.tolist()} but config[{config_key!r}]="
+                                 f"{np.asarray(value).tolist()} (the weights belong to another configuration)")
+
+    differs("atomic_numbers", model.species, "atomic_numbers")
+    differs("r_max", model.cutoff, "r_max")
+    differs("num_interactions", model.num_interactions, "num_interactions")
+    for key in ("radial_embedding.bessel_fn.r_max", "radial_embedding.cutoff_fn.r_max"):
+        differs(key, model.cutoff, "r_max")
+    differs("radial_embedding.cutoff_fn.p", model.num_polynomial_cutoff, "num_polynomial_cutoff")
+    if "radial_embedding.bessel_fn.bessel_weights" in state:
+        n = np.asarray(state["radial_embedding.bessel_fn.bessel_weights"]).size
+        if n != model.num_bessel:
+            raise ValueError(f"mace.load: state_dict['radial_embedding.bessel_fn.bessel_weights'] has {n} functions but "
+                             f"config['num_bessel']={model.num_bessel}")
+    if "atomic_energies_fn.atomic_energies" in state:
+        e0 = np.asarray(state["atomic_energies_fn.atomic_energies"]).reshape(-1)
+        if e0.size != len(model.species):
+            raise ValueError(f"mace.load: state_dict['atomic_energies_fn.atomic_energies'] has {e0.size} energies for "
+                             f"{len(model.species)} elements in config['atomic_numbers']")
+
+
 def load(state_dict, config, dtype="float32"):
     """A `kerase3.models.MACE` with the weights of a mace-torch ``ScaleShiftMACE`` (or ``MACE``).
 
@@ -142,8 +170,14 @@ def load(state_dict, config, dtype="float32"):
         used.add(key)
         return state[key]
 
+    def expect(key, shape):
+        w = get(key)
+        if tuple(w.shape) != tuple(shape):
+            raise ValueError(f"mace.load: state_dict[{key!r}] has shape {tuple(w.shape)}; the config gives {tuple(shape)}")
+        return w
+
     def linear(layer, prefix):
-        load_weights(layer, get(prefix + ".weight"))
+        load_weights(layer, expect(prefix + ".weight", (layer.plan.weight_numel,)))
         if prefix + ".bias" in state:
             if get(prefix + ".bias").size:
                 raise ValueError(f"mace.load: {prefix}.bias is not empty; kerase3's MACE has no biases there")
@@ -152,11 +186,12 @@ def load(state_dict, config, dtype="float32"):
     for i, (block, product, readout) in enumerate(zip(model.interactions, model.products, model.readouts)):
         p = f"interactions.{i}"
         linear(block.linear_up, p + ".linear_up")
-        radial = [get(f"{p}.conv_tp_weights.layer{j}.weight") for j in range(len(model.radial_mlp) + 1)]
+        radial = [expect(f"{p}.conv_tp_weights.layer{j}.weight", tuple(k.shape))
+                  for j, k in enumerate(block.conv_tp_weights.kernels)]
         radial[-1] = radial[-1] * conv_path_signs(block.conv_tp)[None, :]  # e3nn 0.4.4's Wigner signs
         load_weights(block.conv_tp_weights, radial)
         linear(block.linear, p + ".linear")
-        load_weights(block.skip_tp, get(p + ".skip_tp.weight"))
+        load_weights(block.skip_tp, expect(p + ".skip_tp.weight", (block.skip_tp.weight_numel,)))
         sc = product.symmetric_contractions
         for k in range(len(sc.irreps_out)):
             q = f"products.{i}.symmetric_contractions.contractions.{k}"
@@ -185,8 +220,7 @@ def load(state_dict, config, dtype="float32"):
         if state[key].size == 0 or key.endswith(("output_mask", "_zeroed", "bessel_weights", "prefactor", "r_max", ".p")) or "._compiled_main" in key \
                 or key in (K.ATOMIC_NUMBERS, "num_interactions"):
             used.add(key)
-    if "r_max" in state and abs(float(state["r_max"]) - model.cutoff) > 1e-6:
-        raise ValueError(f"mace.load: state_dict r_max={float(state['r_max'])} but config['r_max']={model.cutoff}")
+    _cross_check(state, cfg, model)
     unused = sorted(set(state) - used)
     if unused:
         raise ValueError(f"mace.load: state_dict key {unused[0]!r} is not used by kerase3's MACE ({len(unused)} unused keys)")

@@ -121,6 +121,7 @@ class LammpsPotential:
         self.lmp = None
         self.calls, self.seconds = 0, 0.0
         self.energy, self.virial = None, None
+        self.error = None  # the exception of a failed step (`run` raises it)
 
     def attach(self, lmp, group="all"):
         """Create ``fix <fix_id> <group> external pf/callback 1 1`` in ``lmp`` (energy and virial
@@ -137,9 +138,27 @@ class LammpsPotential:
                              f"{len(self.elements)}")
         lmp.command(f"fix {self.fix_id} {group} external pf/callback 1 1")
         lmp.command(f"fix_modify {self.fix_id} energy yes virial yes")
+        # a Python exception cannot cross LAMMPS's C++ callback: a failing step sets this variable,
+        # and `fix halt` ends the run with an error at the end of that step
+        flag = f"{self.fix_id}_failed"
+        lmp.command(f"variable {flag} string 0")
+        lmp.command(f"variable {flag}_check equal v_{flag}")
+        lmp.command(f"fix {self.fix_id}_halt all halt 1 v_{flag}_check > 0 error hard message yes")
         lmp.set_fix_external_callback(self.fix_id, self._callback, lmp)
         self.lmp = lmp
+        self.error = None
         return self
+
+    def run(self, steps):
+        """``run steps`` in LAMMPS; a step whose forces failed (an exception in the model, Ctrl-C)
+        stops the run and is raised here with its cause."""
+        try:
+            self.lmp.command(f"run {int(steps)}")
+        except Exception as err:  # noqa: BLE001 - LAMMPS's own exception type
+            if self.error is not None:
+                raise RuntimeError(f"LammpsPotential: the forces of a step failed, the run was stopped: {self.error!r}") \
+                    from self.error
+            raise err
 
     def cell(self):
         """LAMMPS's box as lattice vectors (rows), its origin and its periodicity."""
@@ -149,6 +168,16 @@ class LammpsPotential:
         return cell, lo, np.asarray(periodicity, bool)
 
     def _callback(self, lmp, ntimestep, nlocal, tag, x, fext):
+        try:
+            self._forces(lmp, nlocal, x, fext)
+        except BaseException as err:  # noqa: BLE001 - Ctrl-C too: LAMMPS would go on with stale forces
+            self.error = err
+            fext[:nlocal] = 0.0
+            setter = getattr(lmp, "set_string_variable", None) or lmp.set_variable
+            setter(f"{self.fix_id}_failed", "1")  # fix halt stops the run at the end of this step
+            print(f"LammpsPotential: step {ntimestep} failed ({type(err).__name__}: {err}); the run stops", file=sys.stderr)
+
+    def _forces(self, lmp, nlocal, x, fext):
         t = time.perf_counter()
         cell, origin, pbc = self.cell()
         types = np.asarray(lmp.numpy.extract_atom("type"))[:nlocal]

@@ -6,6 +6,7 @@
                                        cache="water.npz")
 """
 
+import hashlib
 import os
 
 import numpy as np
@@ -109,6 +110,17 @@ def random_conformations(positions, n, displacement=0.1, seed=0, random_orientat
     return out
 
 
+def _inputs_key(*inputs):
+    """A hash of everything else that determines a dataset (geometry, sizes, options): a cache made
+    for other inputs is recomputed, never returned."""
+    h = hashlib.sha256()
+    for x in inputs:
+        a = np.asarray(x if x is not None else "None")
+        h.update(str(a.dtype.kind).encode() + str(a.shape).encode())
+        h.update(np.ascontiguousarray(a.astype(np.float64) if a.dtype.kind in "iufb" else a.astype(str)).tobytes())
+    return h.hexdigest()[:32]
+
+
 def hamiltonian_dataset(atomic_numbers, positions, n, basis="def2-svp", method="rhf", xc=None, displacement=0.1,
                         seed=0, random_orientation=False, cache=None, verbose=False):
     """Fock, overlap and core matrices of ``n`` randomly displaced conformations, cached to ``.npz``.
@@ -117,11 +129,13 @@ def hamiltonian_dataset(atomic_numbers, positions, n, basis="def2-svp", method="
         dict of arrays: ``atomic_numbers (n_atoms,)``, ``positions (n, n_atoms, 3)`` (Angstrom),
         ``fock``, ``overlap``, ``core`` ``(n, n_ao, n_ao)`` (Hartree, PySCF's AO order),
         ``energy (n,)``, and strings ``pyscf_version``, ``method``, ``basis``, ``xc``.
-        A cache file with the same method, basis, molecule and size is read instead of recomputed.
+        A cache file made from the same inputs (molecule, positions, size, method, basis, options) is
+        read instead of recomputed; one made from other inputs is recomputed and overwritten.
     """
     pyscf, _, _, _ = _pyscf()
     z = np.asarray(atomic_numbers, np.int64)
-    meta = dict(method=method, basis=basis, xc=xc or "", displacement=float(displacement), seed=int(seed))
+    meta = dict(method=method, basis=basis, xc=xc or "", displacement=float(displacement), seed=int(seed),
+                inputs=_inputs_key(z, positions, n, random_orientation))
     if cache is not None and os.path.exists(cache):
         data = load_dataset(cache)
         same = all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data[K.ENERGY]) == n \
@@ -240,7 +254,7 @@ def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseu
     pyscf, _, _, _ = _pyscf()
     z = np.asarray(atomic_numbers, np.int64)
     meta = dict(method=method, basis=basis, pseudo=pseudo, xc=xc, displacement=float(displacement), strain=float(strain),
-                seed=int(seed))
+                seed=int(seed), inputs=_inputs_key(z, positions, n, lattice, ke_cutoff))
     if cache is not None and os.path.exists(cache):
         data = load_dataset(cache)
         if all(str(data.get(k)) == str(v) for k, v in meta.items()) and len(data[K.ENERGY]) == n \

@@ -97,6 +97,40 @@ class TracesOnce(SymbolicBuildWithoutBatch):
         out = super().test_step(*args)
         return self._per_replica_logs(out) if len(args) == 1 else out
 
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_data(x, "evaluate")
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_data(x, "predict")
+        return super().predict(x, *args, **kwargs)
+
+    def _check_data(self, x, method):
+        """What ``fit``, ``evaluate`` and ``predict`` are given matches the model: the cutoff its graphs
+        were made at (where the source knows it) and their elements (a `GraphDataset`'s or records'
+        pipeline, or a batch dict), against the model's ``cutoff`` and ``species``."""
+        name = f"{type(self).__name__}.{method}"
+        source = graph_dataset_of(x)
+        made_at, cutoff = getattr(source, "cutoff", None), getattr(self, "cutoff", None)
+        if made_at is not None and cutoff is not None and abs(float(made_at) - float(cutoff)) > 1e-9:
+            raise ValueError(f"{name}: the graphs were made at cutoff {made_at}, the model's cutoff is {cutoff}; "
+                             "make them again at the model's cutoff")
+        species = getattr(self, "species", None)
+        if species is None:
+            return
+        if source is not None:
+            elements = source.elements
+        elif isinstance(x, dict) and K.ATOMIC_NUMBERS in x and isinstance(x[K.ATOMIC_NUMBERS], np.ndarray):
+            z = x[K.ATOMIC_NUMBERS]
+            if np.any(z < 0):
+                raise ValueError(f"{name}: atomic numbers must be positive (0 marks padding). Received: {sorted(set(z[z < 0].tolist()))}")
+            elements = sorted({int(v) for v in z.ravel() if v > 0})
+        else:
+            return
+        unknown = sorted(set(elements) - {int(z) for z in species})
+        if unknown:
+            raise ValueError(f"{name}: the data hold elements {unknown} that are not among the model's species={list(species)}")
+
     def default_callbacks(self):
         """Callbacks every ``fit`` of this model adds (none here; `HamiltonianModel` adds its
         readout refit)."""
@@ -115,8 +149,10 @@ class TracesOnce(SymbolicBuildWithoutBatch):
         # a GraphDataset's dataset: tell it the epoch, so shuffling survives BackupAndRestore
         if _is_dataset(x):
             kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself (Keras warns otherwise)
+        _check_sample_weight(type(self).__name__, kwargs.get("sample_weight"))
         graph_dataset = graph_dataset_of(x)
-        if graph_dataset is not None:
+        self._check_data(x, "fit")
+        if graph_dataset is not None and hasattr(graph_dataset, "epoch_callback"):
             callbacks = list(kwargs.get("callbacks") or [])
             if not any(getattr(cb, "graph_dataset", None) is graph_dataset for cb in callbacks):
                 kwargs["callbacks"] = callbacks + [graph_dataset.epoch_callback()]
@@ -141,6 +177,12 @@ def _check_finite_arrays(name, data, what):
             label = what if key is None else f"{what} {key!r}"
             raise ValueError(f"{name}.fit: {label} is not finite at {bad} ({int(np.sum(~np.isfinite(v)))} entries); "
                              "remove the structure or fix it")
+
+
+def _check_sample_weight(name, w):
+    """Sample weights given to ``fit`` as an array: >= 0 and not all zero (a loss of 0.0 would read as a perfect fit)."""
+    if isinstance(w, np.ndarray) and (np.any(w < 0) or not np.any(w > 0)):
+        raise ValueError(f"{name}.fit: sample weights must be >= 0 and not all zero. Received: min {w.min()}, max {w.max()}")
 
 
 def _is_dataset(x):

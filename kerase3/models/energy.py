@@ -2,8 +2,9 @@
 by automatic differentiation, the loss, statistics from data, serving signatures and the ASE /
 LAMMPS calculators. Architectures (`Potential`, `MACE`) define only their atomic energies."""
 
+import warnings
+
 import keras
-import numpy as np
 from keras import ops
 
 from .. import backend
@@ -117,7 +118,16 @@ class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
         list of graphs or a `kerase3.graph.GraphStatistics` (``GraphRecordDataset.statistics``).
         All are non-trainable variables, settable before or after the model is built. Unknown
         elements and non-finite energies or forces raise a ``ValueError`` naming the structure."""
-        energies, scale, avg = energy_statistics(graphs, self.species, f"{type(self).__name__}.fit_statistics")
+        name = f"{type(self).__name__}.fit_statistics"
+        made_at = getattr(graphs, "cutoff", None)
+        if made_at is not None and abs(float(made_at) - self.cutoff) > 1e-9:
+            raise ValueError(f"{name}: the graphs were made at cutoff {made_at}, the model's cutoff is {self.cutoff}; "
+                             "write them again at the model's cutoff")
+        energies, scale, avg = energy_statistics(graphs, self.species, name)
+        if not avg > 0:
+            warnings.warn(f"{name}: the structures have no edges (no atom has a neighbour within {self.cutoff} A): "
+                          "avg_num_neighbors is set to 1", stacklevel=2)
+            avg = 1.0
         out = self.set_energy_statistics(energies, scale)
         self.avg_num_neighbors = avg
         out["avg_num_neighbors"] = avg

@@ -1,5 +1,7 @@
 """A ready model for Hamiltonian (Fock) and overlap matrices in an atomic-orbital basis."""
 
+import warnings
+
 import keras
 import numpy as np
 import scipy.linalg
@@ -166,6 +168,10 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             self.scales[k].assign(scale)
             out[name] = dict(scale=scale)
         avg = average_num_neighbors(graphs)
+        if not avg > 0:
+            warnings.warn("HamiltonianModel.fit_statistics: the structures have no edges: avg_num_neighbors is set to 1",
+                          stacklevel=2)
+            avg = 1.0
         self.avg_num_neighbors = avg
         out["avg_num_neighbors"] = avg
         self._readout_graphs = list(graphs)  # the readouts are refitted on them after fit (refit_readout)
@@ -258,9 +264,11 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     # -- forward -------------------------------------------------------------------------------------------
 
     def build(self, input_shape=None):
-        self.encoder.build()
+        if not self.encoder.built:
+            self.encoder.build()
         for head in self.heads:
-            head.build()
+            if not head.built:
+                head.build()
         self.built = True
 
     def call(self, inputs, training=False):
@@ -346,6 +354,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         if target not in self.targets:
             raise ValueError(f"HamiltonianModel.predict_image_blocks: target must be one of {self.targets}. "
                              f"Received: {target!r}")
+        if not self.built:
+            self.build()  # from the irreps: a later call must not build the layers a second time
         z = np.asarray(atomic_numbers)
         g, x = self._one_graph(z, positions, cell, pbc)
         head = self.heads[self.targets.index(target)]

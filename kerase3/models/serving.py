@@ -41,7 +41,9 @@ def energy_model_signatures(model, dtype, max_edges=None):
     keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL, K.NODE_GRAPH)
 
     def predict_batch(positions, atomic_numbers, senders, receivers, shifts, cell, node_graph):
-        with tf.control_dependencies(assert_finite(f"{label} predict_batch", positions=positions, cell=cell, shifts=shifts)):
+        checks = assert_finite(f"{label} predict_batch", positions=positions, cell=cell, shifts=shifts)
+        checks.append(assert_known_species(atomic_numbers, species, f"{label} predict_batch", padding=True))
+        with tf.control_dependencies(checks):
             g = tf.shape(cell)[0]
             positions = tf.identity(positions)
         batch = {K.POSITIONS: tf.cast(positions, ctype), K.ATOMIC_NUMBERS: atomic_numbers, K.SENDERS: senders,
