@@ -13,11 +13,11 @@ import numpy as np
 import tensorflow as tf
 
 from ..backend import geometry_dtype
-from .batch import batch_graphs, graph_from_arrays, pad_batch
+from .batch import RECENTRE_BEYOND, batch_graphs, graph_from_arrays, pad_batch
 from .neighbors_tensor import MAX_EDGES, neighbor_list_tensor
 from . import keys as K
 
-__all__ = ["example_structures", "structure_feed", "batch_feed", "assert_finite", "assert_same_length", "structure_batch",
+__all__ = ["recentred_positions", "example_structures", "structure_feed", "batch_feed", "assert_finite", "assert_same_length", "structure_batch",
            "assert_known_species", "structure_specs", "batch_specs", "MAX_EDGES"]
 
 
@@ -75,10 +75,30 @@ def assert_same_length(positions, atomic_numbers, name):
                                 tf.shape(positions)[0], "positions and", tf.shape(atomic_numbers)[0], "atomic numbers"])
 
 
+def recentred_positions(positions, cell, pbc):
+    """`kerase3.graph.batch.recentred` of one structure in TensorFlow, in the dtype of ``positions``
+    (export with ``dtype="float64"`` to serve coordinates far from the origin): beyond
+    ``RECENTRE_BEYOND`` atoms are wrapped into the cell along its periodic directions and the
+    structure translated by its centroid; the neighbour list is then built on these positions."""
+    pos = positions
+    dt = pos.dtype
+    cell = tf.cast(cell, dt)
+    far = tf.reduce_max(tf.concat([tf.abs(tf.reshape(pos, [-1])), tf.zeros([1], dt)], 0)) > RECENTRE_BEYOND
+    periodic = tf.reduce_any(pbc) & (tf.abs(tf.linalg.det(cell)) > 1e-12)
+
+    def wrapped():
+        n = tf.floor(pos @ tf.linalg.inv(cell)) * tf.cast(pbc, dt)[None]
+        return pos - n @ cell
+
+    pos = tf.cond(far & periodic, wrapped, lambda: pos)
+    return tf.cond(far, lambda: pos - tf.reduce_mean(pos, axis=0, keepdims=True), lambda: pos)
+
+
 def structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edges, name):
     """The one-graph batch dict of ``kerase3.graph``, neighbour list built in the graph."""
     with tf.control_dependencies([assert_same_length(positions, atomic_numbers, name)]):
-        pos = tf.cast(positions, ctype)
+        pos = recentred_positions(positions, cell, pbc)  # in the input's dtype, before the cast
+    pos = tf.cast(pos, ctype)
     cell = tf.where(tf.reduce_any(pbc), tf.cast(cell, ctype), tf.zeros((3, 3), ctype))
     senders, receivers, shifts = neighbor_list_tensor(pos, cutoff, cell, pbc, max_edges=max_edges, name=name)
     n = tf.shape(pos)[0]

@@ -91,7 +91,7 @@ def _cross_check(state, cfg, model):
                 raise ValueError(f"mace.load: state_dict[{key!r}]={held.tolist()} but config[{config_key!r}]="
                                  f"{np.asarray(value).tolist()} (the weights belong to another configuration)")
 
-    differs("atomic_numbers", model.species, "atomic_numbers")
+    differs(K.ATOMIC_NUMBERS, model.species, K.ATOMIC_NUMBERS)  # mace-torch names its buffer and config key alike
     differs("r_max", model.cutoff, "r_max")
     differs("num_interactions", model.num_interactions, "num_interactions")
     for key in ("radial_embedding.bessel_fn.r_max", "radial_embedding.cutoff_fn.r_max"):

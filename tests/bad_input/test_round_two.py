@@ -349,3 +349,23 @@ def test_all_zero_sample_weights_are_refused():
     x = {k: v for k, v in b.items() if k not in ("energy", "forces")}
     with pytest.raises(ValueError, match="not all zero"):
         model.fit(x, {"energy": b["energy"], "forces": b["forces"]}, sample_weight=np.zeros(3), epochs=1, verbose=0)
+
+
+@tf_only
+def test_served_forces_keep_their_precision_far_from_the_origin():
+    import tensorflow as tf
+
+    model = small(species=(29,))
+    endpoints, _ = model.serving_signatures(dtype="float64")
+    fn, specs = {n: (f, s) for n, f, s in endpoints}["serving_default"]
+    served = tf.function(fn, input_signature=specs)
+    cell = np.eye(3) * 3.6
+    pos = np.array([[0.0, 0, 0], [1.8, 1.8, 0], [1.8, 0, 1.8], [0, 1.8, 1.8]]) + np.random.default_rng(1).normal(0, 0.05, (4, 3))
+    z = np.full(4, 29, np.int32)
+    ref = served(positions=pos, atomic_numbers=z, cell=cell, pbc=np.ones(3, bool))["forces"].numpy()
+    unwrapped = pos + np.array([[1e4, 0, 0], [0, 0, 0], [0, -3e4, 0], [0, 0, 0]]) * 3.6
+    got = served(positions=unwrapped, atomic_numbers=z, cell=cell, pbc=np.ones(3, bool))["forces"].numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4 * np.abs(ref).max())
+    molecule = served(positions=pos + 1e5, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
+    near = served(positions=pos, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
+    np.testing.assert_allclose(molecule, near, atol=1e-4 * np.abs(near).max())
