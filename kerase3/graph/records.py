@@ -336,6 +336,21 @@ class GraphRecordDataset:
         _SOURCES[ds] = self  # models' fit compare its cutoff and elements with theirs (`graph_dataset_of`)
         return ds
 
+    def verify(self):
+        """Read every shard through: a ``ValueError`` naming the first file that is corrupt or holds
+        another number of records than the metadata says."""
+        import tensorflow as tf
+
+        counts = self.metadata.get("records_per_file") or [None] * len(self.files)
+        for f, expected in zip(self.files, counts):
+            try:
+                n = sum(1 for _ in tf.data.TFRecordDataset(f))
+            except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
+                raise ValueError(f"GraphRecordDataset: {f} is corrupt ({type(err).__name__}: "
+                                 f"{str(err).splitlines()[0][:200]}); rewrite the records") from None
+            if expected is not None and n != expected:
+                raise ValueError(f"GraphRecordDataset: {f} holds {n} records, {METADATA} says {expected}; rewrite the records")
+
     @property
     def elements(self):
         """The atomic numbers in the records (sorted)."""

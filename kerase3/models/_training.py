@@ -165,7 +165,13 @@ class TracesOnce(SymbolicBuildWithoutBatch):
                  if not any(type(own) is type(cb) for own in kwargs.get("callbacks") or [])]
         if extra:
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
-        return super().fit(x, *args, **kwargs)
+        try:
+            return super().fit(x, *args, **kwargs)
+        except Exception as err:
+            # a corrupt record file surfaces as TensorFlow's DataLossError without its name: find it
+            if type(err).__name__ == "DataLossError" and hasattr(graph_dataset, "verify"):
+                graph_dataset.verify()
+            raise
 
 
 def _check_finite_arrays(name, data, what):

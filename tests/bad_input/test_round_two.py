@@ -369,3 +369,19 @@ def test_served_forces_keep_their_precision_far_from_the_origin():
     molecule = served(positions=pos + 1e5, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
     near = served(positions=pos, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
     np.testing.assert_allclose(molecule, near, atol=1e-4 * np.abs(near).max())
+
+
+@tf_only
+def test_a_corrupt_shard_is_named(tmp_path):
+    write_graph_records(structures(6), tmp_path / "r", cutoff=3.0, num_shards=2)
+    shard = tmp_path / "r" / "shard-00001-of-00002.tfrecord"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    ds = GraphRecordDataset(tmp_path / "r", batch_size=2, shuffle_buffer=0)
+    with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
+        ds.verify()
+    model = small()
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
+        model.fit(ds.dataset(), epochs=1, verbose=0)
