@@ -27,8 +27,9 @@ class EdgeEmbedding(keras.layers.Layer):
         cutoff: `float`, radius where the radial basis ends.
         sh_parity: ``-1`` (harmonics of a vector, ``(-1)**l``) or ``1`` (all even).
         sh_normalization: ``"component"``, ``"norm"`` or ``"integral"``.
-        radial_basis, radial_cutoff, p, radial_scale: as `RadialBasis`'s ``basis``, ``cutoff``, ``p``
-            and ``scale``.
+        radial_basis, radial_cutoff, p, radial_scale, radial_r_on, trainable_basis: as `RadialBasis`'s
+            ``basis``, ``cutoff`` (``"polynomial"``, ``"xplor"``...), ``p``, ``scale``, ``r_on`` and
+            ``trainable`` (learned Bessel frequencies).
 
     Call arguments:
         positions `(N, 3)`, senders and receivers `(E,)`; optional shifts `(E, 3)`, cell `(G, 3, 3)` and
@@ -47,7 +48,7 @@ class EdgeEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, lmax, number_of_basis, cutoff, sh_parity=-1, sh_normalization="component", radial_basis="bessel",
-                 radial_cutoff="polynomial", p=6, radial_scale=1.0, **kwargs):
+                 radial_cutoff="polynomial", p=6, radial_scale=1.0, radial_r_on=None, trainable_basis=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if sh_parity not in (-1, 1):
@@ -55,12 +56,13 @@ class EdgeEmbedding(keras.layers.Layer):
         self.lmax, self.number_of_basis, self.cutoff = int(lmax), int(number_of_basis), float(cutoff)
         self.sh_parity, self.sh_normalization = int(sh_parity), sh_normalization
         self.radial_basis, self.radial_cutoff, self.p, self.radial_scale = radial_basis, radial_cutoff, p, float(radial_scale)
+        self.radial_r_on, self.trainable_basis = (None if radial_r_on is None else float(radial_r_on)), bool(trainable_basis)
         self.irreps_sh = Irreps.spherical_harmonics(self.lmax, p=self.sh_parity)
         self.geometry_dtype = geometry_dtype(self.dtype_policy)
         geo = dict(dtype=self.geometry_dtype)
         self.sh = SphericalHarmonics(self.irreps_sh, normalize=True, normalization=sh_normalization, **geo)
         self.radial = RadialBasis(self.number_of_basis, self.cutoff, basis=radial_basis, cutoff=radial_cutoff, p=p,
-                                  scale=self.radial_scale, **geo)
+                                  scale=self.radial_scale, r_on=self.radial_r_on, trainable=self.trainable_basis, **geo)
 
     def build(self, *args, **kwargs):
         self.sh.build((None, 3))
@@ -88,7 +90,8 @@ class EdgeEmbedding(keras.layers.Layer):
         config = super().get_config()
         config.update(lmax=self.lmax, number_of_basis=self.number_of_basis, cutoff=self.cutoff, sh_parity=self.sh_parity,
                       sh_normalization=self.sh_normalization, radial_basis=self.radial_basis,
-                      radial_cutoff=self.radial_cutoff, p=self.p, radial_scale=self.radial_scale)
+                      radial_cutoff=self.radial_cutoff, p=self.p, radial_scale=self.radial_scale,
+                      radial_r_on=self.radial_r_on, trainable_basis=self.trainable_basis)
         return config
 
     def __repr__(self):

@@ -8,7 +8,7 @@ from .spherical_harmonics import sh_irreps, spherical_harmonics
 from .tensor_product import scatter_tensor_product, scatter_tensor_product_blocks, tensor_product, tensor_product_blocks
 from .graph import edge_vectors, graph_pool, scatter_sum
 from .norms import irrep_norms, safe_norm, safe_sqrt
-from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
+from .radial import bessel_basis, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step, xplor_cutoff
 from .cartesian import CartesianTensor
 from .s2grid import from_s2grid, s2_grid, to_s2grid
 
@@ -38,6 +38,7 @@ __all__ = [
     "soft_unit_step",
     "bessel_basis",
     "polynomial_cutoff",
+    "xplor_cutoff",
     "CartesianTensor",
     "to_s2grid",
     "from_s2grid",

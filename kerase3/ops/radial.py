@@ -7,7 +7,7 @@ from keras import ops
 
 from ..backend import cos, sin
 
-__all__ = ["soft_unit_step", "soft_one_hot_linspace", "bessel_basis", "polynomial_cutoff", "BASES"]
+__all__ = ["soft_unit_step", "soft_one_hot_linspace", "bessel_basis", "polynomial_cutoff", "xplor_cutoff", "BASES"]
 
 BASES = ("gaussian", "cosine", "smooth_finite", "fourier", "bessel")
 
@@ -107,6 +107,23 @@ def polynomial_cutoff(r, r_max, p=6):
     p = float(p)
     env = 1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
     return env * ops.cast(x < 1, env.dtype)
+
+
+def xplor_cutoff(r, r_on, r_max):
+    r"""The XPLOR switching function (CHARMM's, SevenNet's cutoff): 1 up to ``r_on``, then
+    ``(r_max^2 - r^2)^2 (r_max^2 + 2 r^2 - 3 r_on^2) / (r_max^2 - r_on^2)^3`` down to 0 at
+    ``r_max`` (value and first derivative continuous at both ends), 0 beyond.
+
+    Example:
+        >>> np.asarray(xplor_cutoff(np.array([1.0, 4.5, 4.75, 5.0, 6.0]), 4.5, 5.0)).round(4).tolist()
+        [1.0, 1.0, 0.5197, 0.0, 0.0]
+    """
+    if not 0 <= r_on < r_max:
+        raise ValueError(f"xplor_cutoff: needs 0 <= r_on < r_max. Received: r_on={r_on}, r_max={r_max}")
+    r = ops.convert_to_tensor(r)
+    r2, on2, max2 = r * r, float(r_on) ** 2, float(r_max) ** 2
+    switch = (max2 - r2) ** 2 * (max2 + 2.0 * r2 - 3.0 * on2) / (max2 - on2) ** 3
+    return ops.where(r < r_on, ops.ones_like(r), ops.where(r < r_max, switch, ops.zeros_like(r)))
 
 
 def bessel_basis(r, r_max, number, weights=None):

@@ -156,3 +156,37 @@ def test_spherical_harmonics_stays_float32_under_mixed_precision():
         assert auto.compute_dtype == "float32"
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_xplor_switch_values_and_smoothness():
+    """The XPLOR switching function (SevenNet's cutoff): its formula, 1 before r_on, 0 from r_max,
+    value and slope continuous at both ends; as a RadialBasis / EdgeEmbedding option."""
+    from kerase3.layers import EdgeEmbedding, RadialBasis
+    from kerase3.ops import xplor_cutoff
+
+    r_on, r_max = 4.5, 5.0
+    r = np.linspace(0.0, 6.0, 601)
+    got = np.asarray(xplor_cutoff(r, r_on, r_max))
+    mid = (r >= r_on) & (r < r_max)
+    want = (r_max**2 - r**2) ** 2 * (r_max**2 + 2 * r**2 - 3 * r_on**2) / (r_max**2 - r_on**2) ** 3
+    np.testing.assert_allclose(got[mid], want[mid], rtol=1e-12)
+    assert np.all(got[r < r_on] == 1.0) and np.all(got[r >= r_max] == 0.0)
+    h = 1e-6
+    for at in (r_on, r_max):
+        left, right = np.asarray(xplor_cutoff(np.array([at - h, at + h]), r_on, r_max))
+        assert abs(left - right) < 1e-5  # continuous value
+        slopes = [(np.asarray(xplor_cutoff(np.array([x + 1e-8]), r_on, r_max))[0] -
+                   np.asarray(xplor_cutoff(np.array([x - 1e-8]), r_on, r_max))[0]) / 2e-8 for x in (at - 1e-5, at + 1e-5)]
+        assert abs(slopes[0] - slopes[1]) < 1e-2  # continuous slope (zero at both ends)
+    with pytest.raises(ValueError, match="r_on"):
+        xplor_cutoff(r, 5.0, 5.0)
+    rb = RadialBasis(8, 5.0, cutoff="xplor", r_on=4.5, trainable=True, dtype="float64")
+    out = np.asarray(rb(np.array([1.0, 4.75, 5.2])))
+    plain = np.asarray(RadialBasis(8, 5.0, cutoff=None, dtype="float64")(np.array([1.0, 4.75, 5.2])))
+    np.testing.assert_allclose(out, plain * np.asarray(xplor_cutoff(np.array([1.0, 4.75, 5.2]), 4.5, 5.0))[:, None], atol=1e-12)
+    assert [w.name for w in rb.trainable_weights] == ["freqs"]
+    assert RadialBasis.from_config(rb.get_config()).get_config() == rb.get_config()
+    emb = EdgeEmbedding(2, 8, 5.0, radial_cutoff="xplor", radial_r_on=4.5, trainable_basis=True)
+    assert EdgeEmbedding.from_config(emb.get_config()).radial.r_on == 4.5
+    with pytest.raises(ValueError, match="r_on"):
+        RadialBasis(8, 5.0, cutoff="xplor", r_on=5.5)
