@@ -1,5 +1,7 @@
 """What every kerase3 model adds to Keras's training loop."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -99,11 +101,13 @@ class TracesOnce(SymbolicBuildWithoutBatch):
 
     def evaluate(self, x=None, *args, **kwargs):
         self._check_data(x, "evaluate")
-        return super().evaluate(x, *args, **kwargs)
+        with _naming_corrupt_files(graph_dataset_of(x)):
+            return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self._check_data(x, "predict")
-        return super().predict(x, *args, **kwargs)
+        with _naming_corrupt_files(graph_dataset_of(x)):
+            return super().predict(x, *args, **kwargs)
 
     def _check_data(self, x, method):
         """What ``fit``, ``evaluate`` and ``predict`` are given matches the model: the cutoff its graphs
@@ -165,13 +169,8 @@ class TracesOnce(SymbolicBuildWithoutBatch):
                  if not any(type(own) is type(cb) for own in kwargs.get("callbacks") or [])]
         if extra:
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
-        try:
+        with _naming_corrupt_files(graph_dataset):
             return super().fit(x, *args, **kwargs)
-        except Exception as err:
-            # a corrupt record file surfaces as TensorFlow's DataLossError without its name: find it
-            if type(err).__name__ == "DataLossError" and hasattr(graph_dataset, "verify"):
-                graph_dataset.verify()
-            raise
 
 
 def _check_finite_arrays(name, data, what):
@@ -183,6 +182,18 @@ def _check_finite_arrays(name, data, what):
             label = what if key is None else f"{what} {key!r}"
             raise ValueError(f"{name}.fit: {label} is not finite at {bad} ({int(np.sum(~np.isfinite(v)))} entries); "
                              "remove the structure or fix it")
+
+
+@contextlib.contextmanager
+def _naming_corrupt_files(source):
+    """A corrupt record file surfaces as TensorFlow's DataLossError without its name: find it
+    (`kerase3.graph.GraphRecordDataset.verify` raises a ``ValueError`` naming it)."""
+    try:
+        yield
+    except Exception as err:
+        if type(err).__name__ == "DataLossError" and hasattr(source, "verify"):
+            source.verify()
+        raise
 
 
 def _check_sample_weight(name, w):

@@ -385,3 +385,7 @@ def test_a_corrupt_shard_is_named(tmp_path):
     model.compile(optimizer="adam")
     with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
         model.fit(ds.dataset(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
+        model.evaluate(ds.dataset(), verbose=0)
+    with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
+        model.predict(ds.dataset(), verbose=0)
