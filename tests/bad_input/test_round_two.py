@@ -210,6 +210,7 @@ def test_forces_keep_their_precision_far_from_the_origin():
 
     from kerase3.io.ase import Calculator
 
+    keras.utils.set_random_seed(0)
     model = small(species=(1, 6, 8, 29), cutoff=3.0)
     mol = molecule("CH3OH")
     mol.calc = Calculator(model)
@@ -218,7 +219,7 @@ def test_forces_keep_their_precision_far_from_the_origin():
         far = mol.copy()
         far.positions += shift
         far.calc = Calculator(model)
-        np.testing.assert_allclose(far.get_forces(), ref, atol=1e-4 * np.abs(ref).max())  # float32 round-off
+        np.testing.assert_allclose(far.get_forces(), ref, atol=1e-3 * np.abs(ref).max())  # float32 round-off (before: 4-25% off)
     cu = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     cu.rattle(0.05, seed=0)
     cu.calc = Calculator(model)
@@ -226,7 +227,7 @@ def test_forces_keep_their_precision_far_from_the_origin():
     unwrapped = cu.copy()
     unwrapped.positions[::3] += 1e4 * unwrapped.cell[0] - 3e4 * unwrapped.cell[2]  # as MD codes write them
     unwrapped.calc = Calculator(model)
-    np.testing.assert_allclose(unwrapped.get_forces(), ref, atol=1e-4 * np.abs(ref).max())
+    np.testing.assert_allclose(unwrapped.get_forces(), ref, atol=1e-3 * np.abs(ref).max())
 
 
 # 9. NaN positions and per-atom energies in graph dicts -----------------------------------------------------------
@@ -355,6 +356,7 @@ def test_all_zero_sample_weights_are_refused():
 def test_served_forces_keep_their_precision_far_from_the_origin():
     import tensorflow as tf
 
+    keras.utils.set_random_seed(0)
     model = small(species=(29,))
     endpoints, _ = model.serving_signatures(dtype="float64")
     fn, specs = {n: (f, s) for n, f, s in endpoints}["serving_default"]
@@ -365,10 +367,10 @@ def test_served_forces_keep_their_precision_far_from_the_origin():
     ref = served(positions=pos, atomic_numbers=z, cell=cell, pbc=np.ones(3, bool))["forces"].numpy()
     unwrapped = pos + np.array([[1e4, 0, 0], [0, 0, 0], [0, -3e4, 0], [0, 0, 0]]) * 3.6
     got = served(positions=unwrapped, atomic_numbers=z, cell=cell, pbc=np.ones(3, bool))["forces"].numpy()
-    np.testing.assert_allclose(got, ref, atol=1e-4 * np.abs(ref).max())
+    np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max())
     molecule = served(positions=pos + 1e5, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
     near = served(positions=pos, atomic_numbers=z, cell=np.zeros((3, 3)), pbc=np.zeros(3, bool))["forces"].numpy()
-    np.testing.assert_allclose(molecule, near, atol=1e-4 * np.abs(near).max())
+    np.testing.assert_allclose(molecule, near, atol=1e-3 * np.abs(near).max())
 
 
 @tf_only
