@@ -15,9 +15,14 @@ from ..graph.statistics import GraphStatistics
 from ..ops.layout import axis_size
 from ._training import KeepsGeometry, TracesOnce
 
-__all__ = ["EnergyModel", "energy_statistics", "LOSSES"]
+__all__ = ["EnergyModel", "energy_statistics", "LOSSES", "ARCHITECTURE_METHODS"]
 
 LOSSES = ("mse", "huber")
+#: what an architecture defines: ``atomic_energies(inputs, positions=None, strain=None)`` (per-atom
+#: energies ``(N,)``, zero for padding, from ``inputs`` with ``positions`` and the ``(G, 3, 3)``
+#: ``strain`` of each graph, `EnergyModel.deformed_geometry`) and ``set_energy_statistics(energies,
+#: scale)`` (what `EnergyModel.fit_statistics` found; returns what was set, as a dict)
+ARCHITECTURE_METHODS = ("atomic_energies", "set_energy_statistics")
 
 
 def energy_statistics(graphs, species, name):
@@ -36,8 +41,9 @@ def energy_statistics(graphs, species, name):
 class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
     """Base of the interatomic potentials: energies, forces and stress of atomic structures.
 
-    A subclass defines `atomic_energies` (per-atom energies of a batch, given positions and an
-    optional strain), `set_energy_statistics` (what `fit_statistics` found) and an
+    A subclass defines `ARCHITECTURE_METHODS` -- ``atomic_energies`` (per-atom energies of a batch,
+    given positions and an optional strain) and ``set_energy_statistics`` (what `fit_statistics`
+    found); a class without them is refused at construction -- and an
     ``avg_num_neighbors`` attribute (the statistic its convolutions hold: a
     `kerase3.layers.base.SharedStatistic`); everything else is here:
 
@@ -92,23 +98,14 @@ class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
 
     def __init__(self, species, cutoff, compute_stress=False, energy_weight=1.0, forces_weight=10.0, stress_weight=1.0,
                  loss="mse", huber_delta=0.01, per_species_metrics=False, **kwargs):
+        missing = [m for m in ARCHITECTURE_METHODS if not callable(getattr(type(self), m, None))]
+        if missing:
+            raise TypeError(f"{type(self).__name__}: an EnergyModel defines {list(ARCHITECTURE_METHODS)}; missing {missing}")
         super().__init__(**kwargs)
         self.species = [int(z) for z in species]
         self.cutoff = float(cutoff)
         self.compute_stress = bool(compute_stress)
         self._init_training(energy_weight, forces_weight, stress_weight, loss, huber_delta, per_species_metrics)
-
-    # -- what an architecture defines ------------------------------------------------------------------
-
-    def atomic_energies(self, inputs, positions=None, strain=None):
-        """Per-atom energies ``(N,)`` (zero for padding atoms), from ``inputs`` with ``positions`` and
-        the ``(G, 3, 3)`` ``strain`` of each graph (`deformed_geometry`) when given."""
-        raise NotImplementedError(f"{type(self).__name__} must define atomic_energies")
-
-    def set_energy_statistics(self, energies, scale):
-        """Set what `fit_statistics` found: per-species energies (least squares on composition) and a
-        scale; returns what was set, as a dict."""
-        raise NotImplementedError(f"{type(self).__name__} must define set_energy_statistics")
 
     # -- statistics from data ----------------------------------------------------------------------------
 

@@ -256,3 +256,35 @@ def test_grpc_predict_request_matches_the_signature_and_serves(harness, tmp_path
     np.testing.assert_allclose(np.asarray(body["inputs"]["positions"], np.float32), feed["positions"])
     with pytest.raises(ValueError, match="inputs must be among"):
         predict_request(s, "potential", inputs=["positions", "charges"])
+
+
+def test_far_coordinates_and_unknown_elements_served_in_cpp(harness, tmp_path):
+    """With XLA disabled in C++: a float64 export keeps forces of coordinates far from the origin
+    (recentred and wrapped in the graph before the cast), and predict_batch refuses unknown elements."""
+    from kerase3.export import export_saved_model
+    from kerase3.models import Potential
+
+    keras.utils.set_random_seed(0)
+    model = Potential(species=[1, 8], cutoff=CUTOFF, mul=2, lmax=1, num_interactions=1, number_of_basis=4,
+                      radial_neurons=(4,))
+    path = export_saved_model(model, tmp_path / "far", dtype="float64")
+    s = _structures()
+    mol, crystal = s["molecule"], s["crystal"]
+    far_mol = dict(mol, positions=mol["positions"] + 1e5)
+    unwrapped = dict(crystal, positions=crystal["positions"] + np.array([[1e4, 0, 0], [0, 0, 0], [0, -3e4, 0], [0, 0, 0]])
+                     @ crystal["cell"])
+    feeds = [_feed(x, "float64") for x in (mol, far_mol, crystal, unwrapped)]
+    results = _serve(path, [("serving_default", f) for f in feeds], harness)
+    assert all(r["ok"] for r in results), results
+    forces = [np.asarray(r["outputs"]["forces"]) for r in results]
+    _close(forces[1], forces[0], 1e-3, "molecule 1e5 A away")
+    _close(forces[3], forces[2], 1e-3, "atoms unwrapped by 1e4-3e4 cells")
+    from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+
+    g = graph_from_arrays(mol["positions"], mol["atomic_numbers"], CUTOFF)
+    b = pad_batch(batch_graphs([g]), 6, len(g["senders"]) + 1, 2)
+    keys = ("positions", "atomic_numbers", "senders", "receivers", "shifts", "cell", "node_graph")
+    feed = {k: (b[k].astype("float64") if b[k].dtype.kind == "f" else b[k].astype(np.int32)) for k in keys}
+    bad = dict(feed, atomic_numbers=np.where(feed["atomic_numbers"] == 8, 26, feed["atomic_numbers"]).astype(np.int32))
+    ok, refused = _serve(path, [("predict_batch", feed), ("predict_batch", bad)], harness)
+    assert ok["ok"] and not refused["ok"] and "species" in refused["error"], refused

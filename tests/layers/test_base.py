@@ -60,3 +60,47 @@ def test_integer_inputs_are_computed_as_floats():
         args = (xi, xi) if isinstance(layer, layers.ElementwiseTensorProduct) else (xi,)
         got = layer(*[a.astype(np.int32) for a in args])
         np.testing.assert_allclose(np.asarray(got), np.asarray(layer(*[a.astype(np.float32) for a in args])), rtol=1e-6)
+
+
+def test_statistic_is_a_variable_settable_before_and_after_build():
+    import keras
+
+    from kerase3.layers.base import SharedStatistic, Statistic
+
+    class Scale(keras.layers.Layer):
+        factor = Statistic()
+
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def build(self, input_shape=None):
+            Scale.factor.create(self)
+
+        def call(self, x):
+            return x * Scale.factor.variable(self)
+
+    layer = Scale(2.0, dtype="float64")
+    assert layer.factor == 2.0 and not layer.weights  # a float until built
+    layer.factor = 3.0
+    layer.build()
+    assert layer.factor == 3.0 and [w.name for w in layer.non_trainable_weights] == ["factor"]
+    layer.factor = 4.0  # after build: the variable itself
+    assert float(keras.ops.convert_to_numpy(layer.weights[0])) == 4.0 and float(layer(np.ones(1))[0]) == 4.0
+    other = Scale()
+    other.build()
+    other.set_weights(layer.get_weights())  # saved with the weights
+    assert other.factor == 4.0
+
+    class Pair(keras.layers.Layer):
+        factor = SharedStatistic("a", "more")
+
+        def __init__(self):
+            super().__init__()
+            self.a, self.more = Scale(1.0), [Scale(1.0), Scale(1.0)]
+
+    pair = Pair()
+    pair.factor = 5.0  # sets every holder, lists included
+    assert [pair.a.factor] + [s.factor for s in pair.more] == [5.0, 5.0, 5.0] and pair.factor == 5.0
+    pair.more[0].factor = 6.0
+    assert pair.factor == 5.0  # reads the first holder

@@ -75,3 +75,16 @@ def test_custom_model_is_equivariant_trains_and_round_trips(tmp_path):
     model32.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(np.asarray(loaded(x)["dipole"]), np.asarray(model32(x)["dipole"]))
+
+
+def test_an_energy_model_without_its_architecture_methods_is_refused():
+    import pytest
+
+    from kerase3.models import EnergyModel
+
+    class Half(EnergyModel):
+        def atomic_energies(self, inputs, positions=None, strain=None):
+            return inputs["positions"][:, 0] * 0.0
+
+    with pytest.raises(TypeError, match=r"missing \['set_energy_statistics'\]"):
+        Half([1], cutoff=2.0)

@@ -166,3 +166,31 @@ def test_hamiltonian_graphs_and_statistics_refuse_bad_matrices():
     model = HamiltonianModel(BASIS, cutoff=4.0, mul=4, layers=1, mul_pair=2)
     with pytest.raises(ValueError, match="hamiltonian of graph 1 is not finite"):
         model.fit_statistics(graphs)
+
+
+@requires_tf
+def test_refit_readout_callback_ends_fit_with_the_least_squares_readouts():
+    """RefitReadout: given explicitly or added by refit_readout=True (default_callbacks), fit ends with
+    fit_readout on the graphs; the history holds its residuals."""
+    from kerase3.models import RefitReadout
+
+    z, pos = WATER
+    rng = np.random.default_rng(0)
+    mats = []
+    for _ in range(3):
+        m = rng.normal(size=(BASIS.n_orbitals_of(np.array(z)),) * 2)
+        mats.append(m + m.T)
+    confs = [np.asarray(pos) + rng.normal(0, 0.05, np.shape(pos)) for _ in range(3)]
+    graphs = hamiltonian_graphs(BASIS, z, confs, 4.0, hamiltonian=mats)
+    ds = GraphDataset(graphs, batch_size=3, targets=("hamiltonian",), extra_inputs=("orbital_mask",))
+    for explicit in (True, False):
+        keras.utils.set_random_seed(0)
+        model = HamiltonianModel(BASIS, cutoff=4.0, mul=4, num_interactions=1, mul_pair=4, radial_neurons=(8,),
+                                 refit_readout=not explicit)
+        model.fit_statistics(graphs)
+        added = model.default_callbacks()
+        assert [type(cb) for cb in added] == ([] if explicit else [RefitReadout])
+        model.compile(optimizer="adam", jit_compile=False)
+        history = model.fit(ds.dataset(), epochs=1, verbose=0, callbacks=[RefitReadout(graphs)] if explicit else None)
+        on, off = history.history["readout_rms"]["hamiltonian"]
+        np.testing.assert_allclose((on, off), model.fit_readout(graphs)["hamiltonian"], rtol=1e-5)

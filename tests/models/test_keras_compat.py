@@ -36,3 +36,23 @@ def test_only_the_compat_module_names_keras_internals():
                     if isinstance(text, str) and (text in names - {"src"} or text.startswith("keras.src")):
                         found.add(os.path.relpath(path, ROOT))
     assert found == {os.path.join("models", "_keras_compat.py")}, found
+
+
+def test_symbolic_build_without_a_batch_under_a_strategy(monkeypatch):
+    """SymbolicBuildWithoutBatch: under a distribution strategy a built model builds only its compile
+    state, without calling itself on a batch averaged over the replicas."""
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's distribution strategies")
+    from kerase3.models._keras_compat import SymbolicBuildWithoutBatch
+
+    assert issubclass(Potential, SymbolicBuildWithoutBatch)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = Potential([1], cutoff=2.0, mul=2, lmax=1, num_interactions=1, number_of_basis=4, radial_neurons=(4,))
+        model.build()
+        model.compile(optimizer="adam")
+    calls = []
+    monkeypatch.setattr(Potential, "call", lambda self, *a, **k: calls.append(1))
+    model._maybe_symbolic_build(data_batch=None)
+    assert not calls and model.optimizer.built
