@@ -25,7 +25,7 @@ import uuid
 
 import numpy as np
 
-from .batch import RECENTRE_BEYOND, next_bucket
+from .batch import next_bucket
 from .data import _SOURCES, Progress, graph_of_structure
 from .statistics import GraphStatistics
 from . import keys as K
@@ -149,23 +149,6 @@ def _swap_in(tmp, path):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _recentred_tensor(g):
-    """`kerase3.graph.batch.recentred` of one parsed record, in TensorFlow (float64)."""
-    import tensorflow as tf
-
-    pos, shifts, cell = g[K.POSITIONS], g[K.SHIFTS], g[K.CELL]
-    far = tf.reduce_max(tf.abs(pos)) > RECENTRE_BEYOND
-    periodic = tf.abs(tf.linalg.det(cell)) > 1e-12
-
-    def wrapped():
-        n = tf.floor(pos @ tf.linalg.inv(cell))
-        return pos - n @ cell, shifts + tf.gather(n, g[K.SENDERS]) - tf.gather(n, g[K.RECEIVERS])
-
-    pos, shifts = tf.cond(far & periodic, wrapped, lambda: (pos, shifts))
-    pos = tf.cond(tf.reduce_max(tf.abs(pos)) > RECENTRE_BEYOND, lambda: pos - tf.reduce_mean(pos, axis=0), lambda: pos)
-    return pos, shifts
-
-
 class GraphRecordDataset:
     """Padded batches of graphs from `write_graph_records` files, streamed with ``tf.data``.
 
@@ -260,7 +243,10 @@ class GraphRecordDataset:
                     shape = self.target_shapes.get(k, [3] if k == K.FORCES else [3, 3] if k == K.STRESS else [])
                     v = tf.reshape(v, ([-1] if K.is_per_node(k) else []) + list(shape))
                 out[k] = v
-        out[K.POSITIONS], out[K.SHIFTS] = _recentred_tensor(out)  # in float64, before the cast (batch.recentred)
+        from .serving import recentred_positions  # in float64, before the cast (batch.recentred)
+
+        out[K.POSITIONS], out[K.SHIFTS] = recentred_positions(out[K.POSITIONS], out[K.CELL], tf.ones([3], tf.bool),
+                                                              (out[K.SENDERS], out[K.RECEIVERS], out[K.SHIFTS]))
         return {k: v if k in _INT_KEYS else tf.cast(v, tf.float32) for k, v in out.items()}
 
     def _pad(self, batch):

@@ -12,7 +12,6 @@ zero edges, a molecule, a periodic cell) whose feeds are stored with an export f
 import numpy as np
 import tensorflow as tf
 
-from ..backend import geometry_dtype
 from .batch import RECENTRE_BEYOND, batch_graphs, graph_from_arrays, pad_batch
 from .neighbors_tensor import MAX_EDGES, neighbor_list_tensor
 from . import keys as K
@@ -75,23 +74,31 @@ def assert_same_length(positions, atomic_numbers, name):
                                 tf.shape(positions)[0], "positions and", tf.shape(atomic_numbers)[0], "atomic numbers"])
 
 
-def recentred_positions(positions, cell, pbc):
-    """`kerase3.graph.batch.recentred` of one structure in TensorFlow, in the dtype of ``positions``
-    (export with ``dtype="float64"`` to serve coordinates far from the origin): beyond
-    ``RECENTRE_BEYOND`` atoms are wrapped into the cell along its periodic directions and the
-    structure translated by its centroid; the neighbour list is then built on these positions."""
+def recentred_positions(positions, cell, pbc, edges=None):
+    """`kerase3.graph.batch.recentred` in TensorFlow, in the dtype of ``positions`` (export with
+    ``dtype="float64"`` to serve coordinates far from the origin): beyond ``RECENTRE_BEYOND`` atoms
+    are wrapped into the cell along its periodic directions and the structure translated by its
+    centroid. With ``edges = (senders, receivers, shifts)`` the shifts are changed to keep every
+    edge vector and ``(positions, shifts)`` returned; without, the neighbour list is to be built on
+    the new positions."""
     pos = positions
     dt = pos.dtype
     cell = tf.cast(cell, dt)
     far = tf.reduce_max(tf.concat([tf.abs(tf.reshape(pos, [-1])), tf.zeros([1], dt)], 0)) > RECENTRE_BEYOND
     periodic = tf.reduce_any(pbc) & (tf.abs(tf.linalg.det(cell)) > 1e-12)
+    shifts = None if edges is None else edges[2]
 
     def wrapped():
         n = tf.floor(pos @ tf.linalg.inv(cell)) * tf.cast(pbc, dt)[None]
-        return pos - n @ cell
+        if edges is None:
+            return pos - n @ cell
+        return pos - n @ cell, shifts + tf.gather(n, edges[0]) - tf.gather(n, edges[1])
 
-    pos = tf.cond(far & periodic, wrapped, lambda: pos)
-    return tf.cond(far, lambda: pos - tf.reduce_mean(pos, axis=0, keepdims=True), lambda: pos)
+    unchanged = (lambda: pos) if edges is None else (lambda: (pos, shifts))
+    out = tf.cond(far & periodic, wrapped, unchanged)
+    pos = out if edges is None else out[0]
+    pos = tf.cond(far, lambda: pos - tf.reduce_mean(pos, axis=0, keepdims=True), lambda: pos)
+    return pos if edges is None else (pos, out[1])
 
 
 def structure_batch(positions, atomic_numbers, cell, pbc, cutoff, ctype, max_edges, name):

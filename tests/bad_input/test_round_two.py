@@ -391,3 +391,25 @@ def test_a_corrupt_shard_is_named(tmp_path):
         model.evaluate(ds.dataset(), verbose=0)
     with pytest.raises(ValueError, match="shard-00001-of-00002.tfrecord is corrupt"):
         model.predict(ds.dataset(), verbose=0)
+
+
+@tf_only
+def test_records_recentre_far_structures_before_the_cast(tmp_path):
+    data = structures(2)
+    data[0]["positions"] = data[0]["positions"] + 1e5  # a periodic cell far away
+    data[1] = dict(data[1], positions=data[1]["positions"] + 2e5, cell=np.zeros((3, 3)), pbc=[False] * 3)  # a molecule
+    write_graph_records(data, tmp_path / "far", cutoff=3.0, num_shards=1)
+    (x, _), = list(GraphRecordDataset(tmp_path / "far", batch_size=2, shuffle_buffer=0).dataset())
+    near = pad_batch(batch_graphs([graph_from_arrays(d["positions"] - (1e5 if i == 0 else 2e5), d["atomic_numbers"], 3.0,
+                                                     d["cell"] if i == 0 else None, d["pbc"] if i == 0 else None)
+                                   for i, d in enumerate(data)]), 9, 512, 3)
+
+    def vectors(b):
+        b = {k: np.asarray(v, np.float64) for k, v in b.items()}
+        s, r, g = b["senders"].astype(int), b["receivers"].astype(int), b["node_graph"].astype(int)
+        return b["positions"][s] - b["positions"][r] + np.einsum("ei,eij->ej", b["shifts"], b["cell"][g[r]])
+
+    assert np.abs(np.asarray(x["positions"])).max() < 100
+    got, want = vectors(x), vectors(near)
+    n = int(np.sum(np.asarray(x["n_edge"])[:2]))
+    np.testing.assert_allclose(np.sort(np.linalg.norm(got[:n], axis=1)), np.sort(np.linalg.norm(want[:n], axis=1)), atol=1e-5)
