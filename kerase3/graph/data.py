@@ -141,7 +141,7 @@ class GraphDataset:
     @property
     def elements(self):
         """The atomic numbers in the graphs (sorted)."""
-        return sorted({int(z) for g in self.graphs for z in np.asarray(g[K.ATOMIC_NUMBERS]).ravel()})
+        return [int(z) for z in np.unique(np.concatenate([np.asarray(g[K.ATOMIC_NUMBERS]).ravel() for g in self.graphs]))]
 
     def set_epoch(self, epoch):
         """The next pass over the data is epoch ``epoch`` (its shuffling order)."""

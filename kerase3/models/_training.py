@@ -128,7 +128,7 @@ class TracesOnce(SymbolicBuildWithoutBatch):
             z = x[K.ATOMIC_NUMBERS]
             if np.any(z < 0):
                 raise ValueError(f"{name}: atomic numbers must be positive (0 marks padding). Received: {sorted(set(z[z < 0].tolist()))}")
-            elements = sorted({int(v) for v in z.ravel() if v > 0})
+            elements = [int(v) for v in np.unique(z) if v > 0]
         else:
             return
         unknown = sorted(set(elements) - {int(z) for z in species})
