@@ -26,14 +26,19 @@ class GraphEncoder(keras.layers.Layer):
     Args:
         species: atomic numbers.
         cutoff: `float`, neighbour cutoff (Angstrom).
-        irreps_hidden: hidden irreps; the lift maps the species to as many even scalars as its
-            first irrep has copies.
+        irreps_hidden: hidden irreps, or a list of one per block (`InteractionStack`); the lift maps
+            the species to as many even scalars as the first block's first irrep has copies.
         num_interactions: `int`.
         lmax: `int`, degree of the edge harmonics.
         number_of_basis: `int`, Bessel functions.
         radial_neurons: hidden widths of the radial networks.
         avg_num_neighbors: `float`, a statistic of the convolutions (settable after build).
         sh_parity: ``-1`` (harmonics of a vector) or ``1`` (all even: models without parity).
+        self_connection, scalar_activations, gate_activations, radial_act: of `InteractionStack`
+            (default: species self-connections, silu/tanh scalars, sigmoid/tanh gates, silu).
+        radial_cutoff, polynomial_p, radial_r_on, trainable_basis: of `EdgeEmbedding` (the envelope
+            ``"polynomial"`` or ``"xplor"``, its exponent, the XPLOR switch's start, learned Bessel
+            frequencies).
 
     Call arguments:
         inputs: the batch dict of `kerase3.graph.keys`.
@@ -54,21 +59,32 @@ class GraphEncoder(keras.layers.Layer):
     avg_num_neighbors = SharedStatistic("interactions")
 
     def __init__(self, species, cutoff, irreps_hidden, num_interactions, lmax, number_of_basis=8, radial_neurons=(64,),
-                 avg_num_neighbors=1.0, sh_parity=-1, **kwargs):
+                 avg_num_neighbors=1.0, sh_parity=-1, self_connection="species", scalar_activations=None,
+                 gate_activations=None, radial_act="silu", radial_cutoff="polynomial", polynomial_p=6, radial_r_on=None,
+                 trainable_basis=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.species = [int(z) for z in species]
-        self.cutoff, self.irreps_hidden = float(cutoff), Irreps(irreps_hidden)
+        self.cutoff = float(cutoff)
+        per_block = isinstance(irreps_hidden, (list, tuple))
+        self.irreps_hidden = [Irreps(h) for h in irreps_hidden] if per_block else Irreps(irreps_hidden)
+        first = self.irreps_hidden[0] if per_block else self.irreps_hidden
         self.num_interactions, self.lmax, self.number_of_basis = int(num_interactions), int(lmax), int(number_of_basis)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.sh_parity = int(sh_parity)
+        self.radial_cutoff, self.polynomial_p, self.trainable_basis = radial_cutoff, int(polynomial_p), bool(trainable_basis)
+        self.radial_r_on = None if radial_r_on is None else float(radial_r_on)
         dt = dict(dtype=self.dtype_policy)
         self.embedding = AtomEmbedding(self.species, **dt)
-        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, sh_parity=self.sh_parity, **dt)
-        self.embed_linear = Linear(self.embedding.irreps_out, f"{self.irreps_hidden[0].mul}x0e", **dt)
+        self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, sh_parity=self.sh_parity,
+                                   radial_cutoff=radial_cutoff, p=self.polynomial_p, radial_r_on=self.radial_r_on,
+                                   trainable_basis=self.trainable_basis, **dt)
+        self.embed_linear = Linear(self.embedding.irreps_out, f"{first[0].mul}x0e", **dt)
         self.interactions = InteractionStack(self.embed_linear.irreps_out, self.edges.irreps_sh, self.irreps_hidden,
                                              self.num_interactions, self.number_of_basis, self.radial_neurons,
-                                             avg_num_neighbors, irreps_node_attr=self.embedding.irreps_out, **dt)
+                                             avg_num_neighbors, irreps_node_attr=self.embedding.irreps_out,
+                                             self_connection=self_connection, scalar_activations=scalar_activations,
+                                             gate_activations=gate_activations, radial_act=radial_act, **dt)
         self.irreps_out = self.interactions.irreps_out
         self.irreps_sh = self.edges.irreps_sh
 
@@ -103,9 +119,14 @@ class GraphEncoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(species=self.species, cutoff=self.cutoff, irreps_hidden=str(self.irreps_hidden),
+        stack = self.interactions
+        config.update(species=self.species, cutoff=self.cutoff,
+                      irreps_hidden=[str(h) for h in self.irreps_hidden] if stack.per_block else str(self.irreps_hidden),
                       num_interactions=self.num_interactions, lmax=self.lmax, number_of_basis=self.number_of_basis,
-                      radial_neurons=self.radial_neurons, avg_num_neighbors=self.avg_num_neighbors, sh_parity=self.sh_parity)
+                      radial_neurons=self.radial_neurons, avg_num_neighbors=self.avg_num_neighbors, sh_parity=self.sh_parity,
+                      self_connection=stack.self_connection, scalar_activations=stack.scalar_activations,
+                      gate_activations=stack.gate_activations, radial_act=stack.radial_act, radial_cutoff=self.radial_cutoff,
+                      polynomial_p=self.polynomial_p, radial_r_on=self.radial_r_on, trainable_basis=self.trainable_basis)
         return config
 
     def __repr__(self):

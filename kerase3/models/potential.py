@@ -30,7 +30,19 @@ class Potential(EnergyModel):
         number_of_basis: `int`, Bessel functions.
         radial_neurons: hidden widths of the radial networks.
         avg_num_neighbors: `float` (``fit_statistics`` sets it from data, also after build).
-        parity: `bool`; if False every hidden irrep is even (no odd/even distinction).
+        parity: `bool`; if False every hidden irrep is even and the edge harmonics too (rotation-only
+            models, SevenNet's ``is_parity False``).
+        irreps_hidden: hidden irreps replacing ``mul`` x ``lmax``'s, or a list of one per interaction
+            (each block must reach all of its own, e.g. SevenNet's ``[..., "128x0e"]``).
+        self_connection: ``"species"`` (NequIP's tensor product with the one-hot species) or
+            ``"linear"``.
+        scalar_activations, gate_activations: activations by parity, ``{"e": ..., "o": ...}``.
+        radial_act: activation of the radial networks.
+        radial_cutoff, polynomial_p, radial_r_on, trainable_basis: the radial envelope
+            (``"polynomial"`` with exponent ``polynomial_p``, or ``"xplor"`` switching from
+            ``radial_r_on``) and learned Bessel frequencies.
+        readout_neurons: width of the hidden readout (default ``mul // 2``).
+        readout_activation: activation between the two readouts, or None (a linear readout).
         **kwargs: of `EnergyModel` (``compute_stress``, loss weights, ``loss``, ``huber_delta``,
             ``per_species_metrics``) and ``keras.Model``.
 
@@ -46,7 +58,9 @@ class Potential(EnergyModel):
     avg_num_neighbors = SharedStatistic("encoder")
 
     def __init__(self, species, cutoff, mul=32, lmax=2, num_interactions=3, number_of_basis=8, radial_neurons=(64,),
-                 avg_num_neighbors=10.0, parity=True, **kwargs):
+                 avg_num_neighbors=10.0, parity=True, irreps_hidden=None, self_connection="species", scalar_activations=None,
+                 gate_activations=None, radial_act="silu", radial_cutoff="polynomial", polynomial_p=6, radial_r_on=None,
+                 trainable_basis=False, readout_neurons=None, readout_activation="silu", **kwargs):
         num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "Potential").get(
             "num_interactions", num_interactions)
         super().__init__(species, cutoff, **kwargs)
@@ -56,12 +70,25 @@ class Potential(EnergyModel):
         self.parity = bool(parity)
         t = len(self.species)
         p = -1 if parity else 1
-        hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
+        if irreps_hidden is None:
+            hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
+        elif isinstance(irreps_hidden, (list, tuple)):
+            hidden = [str(Irreps(h)) for h in irreps_hidden]
+        else:
+            hidden = str(Irreps(irreps_hidden))
+        self.irreps_hidden = None if irreps_hidden is None else hidden
+        self.readout_neurons = max(self.mul // 2, 1) if readout_neurons is None else int(readout_neurons)
+        if readout_activation is not None:
+            keras.activations.get(readout_activation)  # a ValueError now for an unknown name
+        self.readout_activation = readout_activation
         dt = dict(dtype=self.dtype_policy)
         self.encoder = GraphEncoder(self.species, self.cutoff, hidden, self.num_interactions, self.lmax, self.number_of_basis,
-                                    self.radial_neurons, avg_num_neighbors, sh_parity=p, **dt)
-        self.readout1 = Linear(self.encoder.irreps_out, f"{max(self.mul // 2, 1)}x0e", **dt)
-        self.readout2 = Linear(f"{max(self.mul // 2, 1)}x0e", "1x0e", **dt)
+                                    self.radial_neurons, avg_num_neighbors, sh_parity=p, self_connection=self_connection,
+                                    scalar_activations=scalar_activations, gate_activations=gate_activations,
+                                    radial_act=radial_act, radial_cutoff=radial_cutoff, polynomial_p=polynomial_p,
+                                    radial_r_on=radial_r_on, trainable_basis=trainable_basis, **dt)
+        self.readout1 = Linear(self.encoder.irreps_out, f"{self.readout_neurons}x0e", **dt)
+        self.readout2 = Linear(f"{self.readout_neurons}x0e", "1x0e", **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
 
@@ -85,7 +112,10 @@ class Potential(EnergyModel):
         """Per-atom energies ``(N,)`` (zero for padding atoms)."""
         pos, cell = self.deformed_geometry(inputs, positions, strain)
         x = self.encoder(inputs, positions=pos, cell=cell)["features"]
-        e = ops.cast(self.readout2(ops.silu(self.readout1(x)))[:, 0], pos.dtype)
+        h = self.readout1(x)
+        if self.readout_activation is not None:
+            h = keras.activations.get(self.readout_activation)(h)
+        e = ops.cast(self.readout2(h)[:, 0], pos.dtype)
         types = self.encoder.type_index(inputs[K.ATOMIC_NUMBERS])
         scale = backend.take(ops.cast(self.energy_scale, pos.dtype), types, axis=0)
         shift = backend.take(ops.cast(self.energy_shift, pos.dtype), types, axis=0)
@@ -93,8 +123,12 @@ class Potential(EnergyModel):
 
     def get_config(self):
         config = super().get_config()
+        enc = self.encoder.get_config()
         config.update(mul=self.mul, lmax=self.lmax, num_interactions=self.num_interactions, number_of_basis=self.number_of_basis,
-                      radial_neurons=self.radial_neurons, parity=self.parity)
+                      radial_neurons=self.radial_neurons, parity=self.parity, irreps_hidden=self.irreps_hidden,
+                      readout_neurons=self.readout_neurons, readout_activation=self.readout_activation,
+                      **{k: enc[k] for k in ("self_connection", "scalar_activations", "gate_activations", "radial_act",
+                                             "radial_cutoff", "polynomial_p", "radial_r_on", "trainable_basis")})
         return config
 
     def __repr__(self):
