@@ -10,7 +10,8 @@ energies, forces and stress, ``fit``, ``.keras`` files, `kerase3.io.ase.Calculat
 `kerase3.io.lammps` and `kerase3.export`.
 
 The pretrained potentials are found by name in an installed ``sevenn`` package (nothing of it is
-imported, so torch is not needed) or in a wheel fetched with ``pip download --no-deps sevenn``:
+imported, so torch is not needed) or in a wheel fetched with ``pip download --no-deps sevenn``
+(`download` does that into kerase3's cache, where `load` then looks):
 
 ========================  ===============================================================
 name                      file in ``sevenn/pretrained_potentials``
@@ -27,9 +28,12 @@ Example:
     >>> atoms.calc = Calculator(model)  # doctest: +SKIP
 """
 
+import glob
 import importlib.util
 import io
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -38,7 +42,10 @@ from ..o3 import Irreps, wigner_3j
 from .e3nn import load_weights
 from .torch_checkpoint import read_torch_checkpoint
 
-__all__ = ["load", "read", "find_checkpoint", "model_options", "PRETRAINED"]
+__all__ = ["load", "read", "find_checkpoint", "download", "model_options", "PRETRAINED", "SEVENN_VERSION"]
+
+#: the sevenn release whose checkpoints were compared with sevenn's own numbers
+SEVENN_VERSION = "0.13.0"
 
 #: name -> path inside the ``sevenn`` package
 PRETRAINED = {
@@ -63,9 +70,57 @@ _SUPPORTED = {
 _ACTIVATIONS = ("silu", "tanh", "sigmoid", "relu", "abs")
 
 
+def _cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kerase3", "sevenn")
+
+
 def _package_dirs():
     spec = importlib.util.find_spec("sevenn")  # finds the package without importing it (no torch)
-    return list(spec.submodule_search_locations or []) if spec is not None else []
+    found = list(spec.submodule_search_locations or []) if spec is not None else []
+    return found + sorted(glob.glob(os.path.join(_cache_dir(), "sevenn-*.whl")), reverse=True)
+
+
+def download(directory=None, version=SEVENN_VERSION, timeout=300):
+    """Fetch the ``sevenn`` wheel (its pretrained checkpoints inside) without its dependencies:
+    ``pip download --no-deps sevenn==version`` into ``directory`` (default kerase3's cache, where
+    `load` looks for named checkpoints). Returns the wheel's path; a ``RuntimeError`` with pip's
+    message when it cannot be fetched."""
+    directory = directory or _cache_dir()
+    os.makedirs(directory, exist_ok=True)
+    wheel = os.path.join(directory, f"sevenn-{version}-py3-none-any.whl")
+    with _locked(os.path.join(directory, ".download.lock")):
+        if not os.path.isfile(wheel):
+            _pip_download(directory, version, wheel, timeout)
+    return wheel
+
+
+class _locked:
+    """An exclusive file lock (POSIX; a no-op elsewhere): one download for parallel processes."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.f = open(self.path, "a")
+        try:
+            import fcntl
+
+            fcntl.flock(self.f, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def _pip_download(directory, version, wheel, timeout):
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", directory,
+           f"sevenn=={version}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if run.returncode != 0 or not os.path.isfile(wheel):
+        raise RuntimeError(f"sevenn.download: `{' '.join(cmd)}` failed: {(run.stderr or run.stdout).strip()[-500:]}")
 
 
 def find_checkpoint(name, search=()):
@@ -92,12 +147,15 @@ def find_checkpoint(name, search=()):
                 with open(candidate, "rb") as f:
                     return f.read()
     raise ValueError(f"sevenn.load: checkpoint {member} of {key!r} not found (looked in {looked or 'no installed sevenn'}); "
-                     "`pip install sevenn`, or `pip download --no-deps sevenn` and pass search=[the wheel]")
+                     "call kerase3.interop.sevenn.download() (the wheel, without torch), `pip install sevenn`, "
+                     "or pass search=[a sevenn wheel or folder]")
 
 
 def read(checkpoint, search=()):
     """``(state_dict, config)`` of a SevenNet checkpoint: a path, a name of `PRETRAINED`, bytes,
-    or an already read ``dict`` with ``model_state_dict`` and ``config``."""
+    an already read ``dict`` with ``model_state_dict`` and ``config``, or `read`'s own tuple."""
+    if isinstance(checkpoint, tuple) and len(checkpoint) == 2:
+        checkpoint = {"model_state_dict": checkpoint[0], "config": checkpoint[1]}
     if isinstance(checkpoint, dict):
         ckpt = checkpoint
     else:
@@ -206,7 +264,7 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
 
     Args:
         checkpoint: path of a ``checkpoint_*.pth``, a name of `PRETRAINED` (``"7net-0"``,
-            ``"7net-l3i5"``, ``"7net-mf-0"``), or the dict `read` gives.
+            ``"7net-l3i5"``, ``"7net-mf-0"``), its bytes, or ``(state_dict, config)`` as `read` gives.
         dtype: the Keras dtype policy of the model.
         modality: for multi-fidelity checkpoints, the fidelity (e.g. ``"PBE"``, ``"R2SCAN"``).
         search: directories or ``sevenn-*.whl`` files to find named checkpoints in (before the

@@ -1,0 +1,146 @@
+"""SevenNet checkpoints loaded without torch (kerase3.interop.sevenn) against sevenn's own numbers
+(tests/reference/make_sevenn_fixtures.py, sevenn 0.13.0 on CPU).
+
+The checkpoints are never stored here: they are read from an installed sevenn, or from the wheel
+`sevenn.download()` fetches (``pip download --no-deps``) into kerase3's cache; without either
+(offline), the comparisons are skipped and the config checks still run."""
+
+import copy
+import os
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from kerase3.graph import batch_graphs, graph_from_atoms
+from kerase3.interop import sevenn
+
+REF = os.path.join(os.path.dirname(__file__), "..", "reference", "sevenn_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(REF) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="module")
+def checkpoints():
+    """``name -> (state, config)`` of the pretrained potentials (downloaded once if need be)."""
+    try:
+        sevenn.find_checkpoint("7net-0")
+    except ValueError:
+        try:
+            sevenn.download()
+        except Exception as e:  # offline
+            pytest.skip(f"no sevenn checkpoint here and none could be fetched: {e}")
+    return {name: sevenn.read(name) for name in ("7net-0", "7net-l3i5")}
+
+
+def _atoms(ref, name):
+    return Atoms(numbers=ref[f"{name}/numbers"], positions=ref[f"{name}/positions"], cell=ref[f"{name}/cell"],
+                 pbc=ref[f"{name}/pbc"])
+
+
+@pytest.mark.parametrize("name", ["7net-0", "7net-l3i5"])
+def test_pretrained_gives_sevenns_numbers(name, checkpoints, reference):
+    model = sevenn.load(checkpoints[name])
+    names = [str(n) for n in reference["names"]]
+    out = model(batch_graphs([graph_from_atoms(_atoms(reference, n), model.cutoff, energy=False, forces=False)
+                              for n in names]))
+    energy, forces, stress = (np.asarray(out[k]) for k in ("energy", "forces", "stress"))
+    start = 0
+    for i, n in enumerate(names):
+        k = len(reference[f"{n}/numbers"])
+        assert abs(energy[i] - reference[f"{name}/{n}/energy"]) / k < 2e-5, n
+        np.testing.assert_allclose(forces[start:start + k], reference[f"{name}/{n}/forces"], atol=2e-4, err_msg=n)
+        start += k
+        if f"{name}/{n}/stress" in reference:
+            np.testing.assert_allclose(stress[i], reference[f"{name}/{n}/stress"], atol=1e-5, err_msg=n)
+
+
+def test_sevenn_0_architecture(checkpoints):
+    state, cfg = checkpoints["7net-0"]
+    model = sevenn.load((state, cfg))
+    enc = model.encoder
+    assert len(model.species) == 89 and model.cutoff == 5.0 and not model.parity
+    assert [str(h) for h in enc.irreps_hidden] == ["128x0e+64x1e+32x2e"] * 4 + ["128x0e"]
+    assert str(enc.irreps_sh) == "1x0e+1x1e+1x2e" and enc.edges.radial.cutoff == "xplor" and enc.edges.radial.r_on == 4.5
+    assert enc.edges.radial.freqs.trainable
+    assert all(c.irreps_node_attr is None for c in enc.interactions.convs)  # linear self-connections
+    np.testing.assert_allclose([c.avg_num_neighbors for c in enc.interactions.convs], 1295.2495, rtol=1e-6)
+    assert model.readout_activation is None and model.readout_neurons == 64
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    # sevenn counts its per-species scale and shift and the five denominators as parameters too
+    assert trainable + 2 * 89 + 5 == 842_623
+
+
+def test_named_checkpoints_found_in_a_wheel(checkpoints, tmp_path):
+    wheel = sevenn.download()
+    raw = sevenn.find_checkpoint("SevenNet-l3i5", search=[wheel])
+    state, cfg = sevenn.read(raw)
+    assert cfg["lmax"] == 3 and set(state) == set(checkpoints["7net-l3i5"][0])
+    with pytest.raises(ValueError, match="unknown pretrained potential '7net-9'"):
+        sevenn.find_checkpoint("7net-9")
+
+
+def test_keras_file_round_trip(checkpoints, reference, tmp_path):
+    import keras
+
+    model = sevenn.load({"model_state_dict": checkpoints["7net-0"][0], "config": checkpoints["7net-0"][1]})
+    path = str(tmp_path / "7net0.keras")
+    model.save(path)
+    again = keras.models.load_model(path)
+    batch = batch_graphs([graph_from_atoms(_atoms(reference, "nacl_primitive"), 5.0, energy=False, forces=False)])
+    np.testing.assert_allclose(np.asarray(again(batch)["energy"]), np.asarray(model(batch)["energy"]), rtol=1e-6)
+    np.testing.assert_allclose([c.avg_num_neighbors for c in again.encoder.interactions.convs], 1295.2495, rtol=1e-6)
+
+
+@pytest.mark.parametrize("key, value", [("readout_as_fcn", True), ("self_connection_type", "nequip"),
+                                        ("use_bias_in_linear", True), ("interaction_type", "mace"),
+                                        ("cutoff_function", {"cutoff_function_name": "cosine"}),
+                                        ("radial_basis", {"radial_basis_name": "gaussian"}),
+                                        ("act_gate", {"e": "ssp", "o": "tanh"})])
+def test_unsupported_config_is_refused_by_name(key, value):
+    cfg = copy.deepcopy(_SMALL_CONFIG)
+    cfg[key] = value
+    with pytest.raises(ValueError, match=key):
+        sevenn.model_options(cfg)
+
+
+def test_state_that_does_not_fit_is_refused(checkpoints):
+    state, cfg = checkpoints["7net-0"]
+    extra = dict(state, **{"5_convolution.weight_nn.layer0.weight": np.zeros((8, 64))})
+    with pytest.raises(ValueError, match="5_convolution.weight_nn.layer0.weight"):
+        sevenn.load({"model_state_dict": extra, "config": cfg})
+    short = {k: v for k, v in state.items() if k != "3_self_interaction_2.linear.weight"}
+    with pytest.raises(ValueError, match="3_self_interaction_2.linear.weight"):
+        sevenn.load({"model_state_dict": short, "config": cfg})
+    wrong = dict(state, **{"0_self_interaction_1.linear.weight": np.zeros(10)})
+    with pytest.raises(ValueError, match="shape"):
+        sevenn.load({"model_state_dict": wrong, "config": cfg})
+    with pytest.raises(ValueError, match="modality"):
+        sevenn.load({"model_state_dict": state, "config": cfg}, modality="PBE")
+
+
+def test_irreps_inferred_without_irreps_manual():
+    cfg = dict(_SMALL_CONFIG, irreps_manual=False, channel=8, lmax=1, is_parity=True, num_convolution_layer=3)
+    opts = sevenn.model_options(cfg)
+    # sevenn's infer_irreps_out in parity mode 'full', the last block even scalars only
+    assert opts["irreps_hidden"] == ["8x0e+8x1o", "8x0e+8x1o+8x1e", "8x0e"]  # sevenn.util.infer_irreps_out
+    from kerase3.models import Potential
+
+    model = Potential(**opts)
+    assert str(model.encoder.irreps_out) == "8x0e"
+
+
+_SMALL_CONFIG = {
+    "_model_type": "E3_equivariant_model", "interaction_type": "nequip", "readout_as_fcn": False,
+    "use_bias_in_linear": False, "self_connection_type": "linear", "_normalize_sph": True, "lmax_edge": -1,
+    "lmax_node": -1, "act_scalar": {"e": "silu", "o": "tanh"}, "act_gate": {"e": "silu", "o": "tanh"},
+    "act_radial": "silu", "radial_basis": {"radial_basis_name": "bessel", "bessel_basis_num": 4},
+    "cutoff_function": {"cutoff_function_name": "XPLOR", "cutoff_on": 3.5}, "cutoff": 4.0,
+    "_chemical_species_by_atomic_number": [8, 1], "_type_map": {8: 0, 1: 1}, "num_convolution_layer": 2,
+    "irreps_manual": ["8x0e", "8x0e+4x1e", "8x0e"], "channel": 8, "lmax": 1, "is_parity": False,
+    "weight_nn_hidden_neurons": [8],
+}
