@@ -582,7 +582,8 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     0.77 GB per layer and per derivative). The inputs and the derivatives with respect to them are
     the only edge-sized tensors left. The last block starts ``chunk`` edges before the end and
     leaves out of the sums the edges the previous block had. Up to `KernelOptions.loop_min_edges` edges (when
-    their number is known as the program is traced) are taken at once.
+    their number is known as the program is traced, and while edges x output components stay within
+    `KernelOptions.loop_min_values`) are taken at once.
     """
     options = current_kernel_options()
     chunk = options.edge_chunk if chunk is None else int(chunk)
@@ -598,7 +599,9 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         args, n = (x, e, w, W), 4
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
-    if chunk <= 0 or _executor_forms() or (num_edges is not None and num_edges <= max(chunk, options.loop_min_edges)):
+    at_once = num_edges is not None and (num_edges <= chunk or (
+        num_edges <= options.loop_min_edges and num_edges * T.irreps_out.dim <= options.loop_min_values))
+    if chunk <= 0 or _executor_forms() or at_once:
         compact = _compact(num_edges)
 
         def forward_sum(terms):

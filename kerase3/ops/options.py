@@ -28,6 +28,10 @@ class KernelOptions:
             for this many edges at a time (0 turns the loop off).
         loop_min_edges: edge counts (known when traced) up to which all edges are taken at once:
             small graphs gain nothing from the loop and compile a little faster without it.
+        loop_min_values: and only while edges x message components stay within this many: wide
+            products (SevenNet-0's 3,136 components per edge) run faster in blocks of edges already
+            at a few thousand edges (the block's intermediates stay in cache; 1.6x at 2,700 edges,
+            ``benchmarks/RESULTS.md``), narrow ones (kerase3's default 192) up to ``loop_min_edges``.
         compact_max_rows: products over at most this many rows (edges, known when traced; outside
             the edge loop) are written in the compact form (the sum over input components one
             batched matrix product, the weights expanded over their paths' components by one
@@ -43,6 +47,7 @@ class KernelOptions:
 
     edge_chunk: int = 256
     loop_min_edges: int = 4096
+    loop_min_values: int = 4096 * 192
     compact_max_rows: int = 512
     whole_edges_without_xla: bool = True
 
