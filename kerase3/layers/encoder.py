@@ -7,7 +7,7 @@ from ..o3 import Irreps
 from .atom_embedding import AtomEmbedding
 from .base import SharedStatistic
 from .edge_embedding import EdgeEmbedding
-from .interaction import InteractionStack
+from .interaction import InteractionStack, is_per_block
 from .linear import Linear
 
 __all__ = ["GraphEncoder"]
@@ -66,7 +66,7 @@ class GraphEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.species = [int(z) for z in species]
         self.cutoff = float(cutoff)
-        per_block = isinstance(irreps_hidden, (list, tuple))
+        per_block = is_per_block(irreps_hidden)
         self.irreps_hidden = [Irreps(h) for h in irreps_hidden] if per_block else Irreps(irreps_hidden)
         first = self.irreps_hidden[0] if per_block else self.irreps_hidden
         self.num_interactions, self.lmax, self.number_of_basis = int(num_interactions), int(lmax), int(number_of_basis)

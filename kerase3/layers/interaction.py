@@ -10,13 +10,19 @@ from .convolution import Convolution
 from .gate import Gate
 from ..graph import keys as K
 
-__all__ = ["InteractionStack", "gated_block_irreps", "path_exists", "activations_by_parity"]
+__all__ = ["InteractionStack", "gated_block_irreps", "path_exists", "activations_by_parity", "is_per_block"]
 
 
 def path_exists(irreps_in1, irreps_in2, ir_out):
     """Whether some irrep of ``irreps_in1`` times some irrep of ``irreps_in2`` contains ``ir_out``."""
     ir_out = Irrep(ir_out)
     return any(ir_out in ir1 * ir2 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2)
+
+
+def is_per_block(irreps_hidden):
+    """Whether hidden irreps are given one per block (a list or tuple of irreps), not one `Irreps`
+    (itself a tuple) or string for every block."""
+    return isinstance(irreps_hidden, (list, tuple)) and not isinstance(irreps_hidden, Irreps)
 
 
 SCALAR_ACTIVATIONS = {"e": "silu", "o": "tanh"}
@@ -112,7 +118,7 @@ class InteractionStack(IrrepsLayer):
         super().__init__(**kwargs)
         self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_node_attr=irreps_node_attr)
         self.num_interactions, self.number_of_basis = int(num_interactions), int(number_of_basis)
-        self.per_block = isinstance(irreps_hidden, (list, tuple))
+        self.per_block = is_per_block(irreps_hidden)
         if self.per_block and len(irreps_hidden) != self.num_interactions:
             raise ValueError(f"InteractionStack: irreps_hidden needs one entry per block ({self.num_interactions}). "
                              f"Received: {len(irreps_hidden)} entries {list(irreps_hidden)}")

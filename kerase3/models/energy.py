@@ -5,6 +5,7 @@ LAMMPS calculators. Architectures (`Potential`, `MACE`) define only their atomic
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from .. import backend
@@ -129,6 +130,47 @@ class EnergyModel(KeepsGeometry, TracesOnce, keras.Model):
         self.avg_num_neighbors = avg
         out["avg_num_neighbors"] = avg
         return out
+
+    def refit_energy_shifts(self, graphs, batch_size=16):
+        """Fine-tuning to another reference energy (another code, functional or pseudopotential):
+        the per-species energies are moved by the least-squares fit, on composition, of what the
+        model misses on ``graphs`` (their ``energy`` minus the model's), the rest of the model
+        unchanged. Species absent from ``graphs`` keep their energies. Returns the shifts (eV, one
+        per species). Needs the architecture's ``add_species_energies(delta)``.
+
+        Example:
+            >>> shifts = model.refit_energy_shifts(dft_graphs)  # doctest: +SKIP
+        """
+        name = f"{type(self).__name__}.refit_energy_shifts"
+        add = getattr(self, "add_species_energies", None)
+        if add is None:
+            raise TypeError(f"{name}: {type(self).__name__} defines no add_species_energies(delta)")
+        graphs = list(graphs)
+        if not graphs or any(K.ENERGY not in g for g in graphs):
+            raise ValueError(f"{name}: needs graphs with an energy each. Received: {len(graphs)} graphs")
+        predicted = self.predict_energies(graphs, batch_size)
+        residual = [dict(g, **{K.ENERGY: np.float64(g[K.ENERGY]) - e}) for g, e in zip(graphs, predicted)]
+        for g in residual:
+            g.pop(K.FORCES, None)
+        with warnings.catch_warnings():  # only the per-species energies are used, not the scale
+            warnings.simplefilter("ignore", UserWarning)
+            delta, _, _ = energy_statistics(residual, self.species, name)
+        add(np.asarray(delta, np.float64))
+        return np.asarray(delta, np.float64)
+
+    def predict_energies(self, graphs, batch_size=16):
+        """The model's energy of every graph of a list (``(len(graphs),)``, float64), in padded
+        batches of ``batch_size`` graphs."""
+        from ..graph import batch_graphs, next_bucket, pad_batch
+
+        out = []
+        for i in range(0, len(graphs), batch_size):
+            chunk = graphs[i:i + batch_size]
+            b = batch_graphs(chunk)
+            b = pad_batch(b, next_bucket(len(b[K.ATOMIC_NUMBERS]) + 1), next_bucket(len(b[K.SENDERS]) + 1), len(chunk) + 1)
+            feed = {k: v for k, v in b.items() if k not in (K.ENERGY, K.FORCES, K.STRESS)}
+            out.append(np.asarray(ops.convert_to_numpy(self(feed)[K.ENERGY]), np.float64)[:len(chunk)])
+        return np.concatenate(out) if out else np.zeros(0)
 
     # -- forward -------------------------------------------------------------------------------------------
 

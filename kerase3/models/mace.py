@@ -140,6 +140,11 @@ class MACE(EnergyModel):
         self.shift.assign(0.0)
         return dict(atomic_energies=np.asarray(energies), scale=scale, shift=0.0)
 
+    def add_species_energies(self, delta):
+        """``E0`` of every species moved by ``delta`` (`EnergyModel.refit_energy_shifts`)."""
+        e0 = np.asarray(keras.ops.convert_to_numpy(self.atomic_energies_e0), np.float64)
+        self.atomic_energies_e0.assign((e0 + np.asarray(delta, np.float64)).astype(self.atomic_energies_e0.dtype))
+
     def atomic_energies(self, inputs, positions=None, strain=None):
         """Per-atom energies ``(N,)``: ``E0`` plus the scaled interaction energy (zero for padding)."""
         pos, cell = self.deformed_geometry(inputs, positions, strain)

@@ -6,6 +6,7 @@ from .. import backend
 from ..graph import keys as K
 from ..layers import GraphEncoder, Linear
 from ..layers.base import SharedStatistic, renamed_arguments
+from ..layers.interaction import is_per_block
 from ..o3 import Irreps
 from .energy import EnergyModel
 
@@ -72,7 +73,7 @@ class Potential(EnergyModel):
         p = -1 if parity else 1
         if irreps_hidden is None:
             hidden = Irreps([(self.mul, (l, p**l)) for l in range(self.lmax + 1)])
-        elif isinstance(irreps_hidden, (list, tuple)):
+        elif is_per_block(irreps_hidden):
             hidden = [str(Irreps(h)) for h in irreps_hidden]
         else:
             hidden = str(Irreps(irreps_hidden))
@@ -100,6 +101,60 @@ class Potential(EnergyModel):
         self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
         self.energy_scale.assign(np.full(t + 1, scale).astype(self.energy_scale.dtype))
         return dict(energy_shift=shift[:t], energy_scale=scale)
+
+    def add_species_energies(self, delta):
+        """Per-species shifts moved by ``delta`` (`EnergyModel.refit_energy_shifts`)."""
+        shift = np.asarray(keras.ops.convert_to_numpy(self.energy_shift), np.float64)
+        shift[: len(self.species)] += np.asarray(delta, np.float64)
+        self.energy_shift.assign(shift.astype(self.energy_shift.dtype))
+
+    def with_species(self, species):
+        """A copy that knows only ``species`` (a subset of this model's), with the same numbers for
+        structures of those elements: a smaller one-hot embedding (its weights rescaled for the
+        smaller fan-in), the same weights elsewhere. For fine-tuning a universal potential on a
+        few elements. A ``ValueError`` names elements this model does not have."""
+        species = [int(z) for z in species]
+        missing = [z for z in species if z not in self.species]
+        if missing or not species:
+            raise ValueError(f"Potential.with_species: elements {missing} are not in this model's species "
+                             f"({len(self.species)} elements). Received: species={species}")
+        if not self.built:
+            self.build()
+        rows = [self.species.index(z) for z in species]
+        config = self.get_config()
+        config["species"] = species
+        new = type(self).from_config(config)
+        new.build()
+        old_t, t = len(self.species), len(species)
+        if len(self.weights) != len(new.weights):
+            raise ValueError(f"Potential.with_species: {len(new.weights)} weights for {len(self.weights)}")
+        for src, dst in zip(self.weights, new.weights):  # the same construction: the same order
+            value = np.asarray(keras.ops.convert_to_numpy(src))
+            if tuple(value.shape) != tuple(dst.shape):
+                value = self._species_rows(src, value, rows, old_t, t)
+            dst.assign(value.astype(dst.dtype))
+        pad = [old_t]  # the padding row
+        for var in ("energy_shift", "energy_scale"):
+            value = np.asarray(keras.ops.convert_to_numpy(getattr(self, var)))
+            getattr(new, var).assign(value[rows + pad])
+        return new
+
+    def _species_rows(self, var, value, rows, old_t, t):
+        """The rows of ``rows`` of a weight whose inputs are the one-hot species, rescaled for the fan-in."""
+        enc = self.encoder
+        if var is enc.embed_linear.weight:
+            return value.reshape(old_t, -1)[rows].reshape(-1) * np.sqrt(t / old_t)
+        for conv in enc.interactions.convs:
+            sc = conv.self_connection
+            if conv.irreps_node_attr is not None and var is getattr(sc, "weight", None):
+                parts = []
+                for ins, sl in sc.plan.weight_slices():
+                    w = value[sl].reshape(ins.path_shape)
+                    parts.append(w[:, rows].reshape(-1) * np.sqrt(t / old_t))
+                return np.concatenate(parts)
+        if var.path.endswith(("energy_shift", "energy_scale")):
+            return value[rows + [old_t]]
+        raise ValueError(f"Potential.with_species: no rule for the species rows of {var.path} {value.shape}")
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""
