@@ -3,8 +3,8 @@
 `load` reads a ``checkpoint_*.pth`` written by SevenNet's trainer (``torch.save`` of
 ``model_state_dict`` and ``config``) with `kerase3.interop.torch_checkpoint.read_torch_checkpoint`
 and returns a `kerase3.models.Potential`: SevenNet's NequIP blocks are the Potential's general
-options (irreps per block, rotation-only irreps, linear self-connections, gate activations by
-parity, the XPLOR or polynomial envelope, learned Bessel frequencies, a linear readout, per-species
+options (irreps per block, rotation-only irreps, linear or species self-connections, biases, gate
+activations by parity, the XPLOR or polynomial envelope, learned Bessel frequencies, a linear readout, per-species
 scale and shift, one convolution denominator per block). The result is an ordinary `EnergyModel`:
 energies, forces and stress, ``fit``, ``.keras`` files, `kerase3.io.ase.Calculator`,
 `kerase3.io.lammps` and `kerase3.export`.
@@ -60,8 +60,8 @@ _ALIASES = {"sevennet-0": "7net-0", "7net-0_11jul2024": "7net-0", "sevennet-0_11
 _SUPPORTED = {
     "interaction_type": ("nequip",),
     "readout_as_fcn": (False,),
-    "use_bias_in_linear": (False,),
-    "self_connection_type": ("linear",),
+    "use_bias_in_linear": (False, True),
+    "self_connection_type": ("linear", "nequip"),
     "_normalize_sph": (True,),
     "lmax_edge": (-1,),
     "lmax_node": (-1,),
@@ -236,10 +236,12 @@ def model_options(config, state=None):
     return dict(species=species, cutoff=float(cfg["cutoff"]), mul=int(cfg.get("channel", first[0].mul)),
                 lmax=int(cfg["lmax"]), num_interactions=n, number_of_basis=int(rbf.get("bessel_basis_num", 8)),
                 radial_neurons=[int(h) for h in cfg["weight_nn_hidden_neurons"]], parity=bool(cfg["is_parity"]),
-                irreps_hidden=[str(i) for i in irreps[1:]], self_connection="linear",
+                irreps_hidden=[str(i) for i in irreps[1:]],
+                self_connection={"linear": "linear", "nequip": "species"}[cfg.get("self_connection_type", "linear")],
                 scalar_activations=dict(cfg["act_scalar"]), gate_activations=dict(cfg["act_gate"]),
                 radial_act=cfg.get("act_radial", "silu"), trainable_basis=trainable,
-                readout_neurons=irreps[-1].dim // 2, readout_activation=None, **envelope)
+                readout_neurons=irreps[-1].dim // 2, readout_activation=None,
+                linear_biases=bool(cfg.get("use_bias_in_linear", False)) or bool(cfg.get("use_modality", False)), **envelope)
 
 
 def _path_signs(conv, state, prefix):
@@ -293,26 +295,44 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
             raise ValueError(f"sevenn.load: {key!r} has shape {tuple(w.shape)}; the config gives {tuple(shape)}")
         return w
 
-    def linear(layer, prefix):
-        load_weights(layer, get(prefix + ".linear.weight", (layer.plan.weight_numel,)))
-        if prefix + ".linear.bias" in state and get(prefix + ".linear.bias").size:
-            raise ValueError(f"sevenn.load: {prefix}.linear.bias is not empty; use_bias_in_linear is not supported")
+    def linear(layer, prefix, modal_flag=None):
+        """e3nn's weights (and biases) of ``prefix``; with the modality one-hot among its inputs
+        (``modal_flag`` set in the config) the chosen modality folded into the biases."""
+        folded = modal is not None and bool(cfg.get(modal_flag, False)) if modal_flag else False
+        if folded:
+            weight, bias = _fold_modality(layer, get(prefix + ".linear.weight"), modal, num_modal, prefix)
+        else:
+            weight, bias = get(prefix + ".linear.weight", (layer.plan.weight_numel,)), np.zeros(layer.plan.bias_numel)
+        stored = get(prefix + ".linear.bias") if prefix + ".linear.bias" in state else np.zeros(0)
+        if stored.size:
+            if stored.size != layer.plan.bias_numel:
+                raise ValueError(f"sevenn.load: {prefix}.linear.bias has {stored.size} values; the config gives {layer.plan.bias_numel}")
+            bias = bias + np.asarray(stored, np.float64)
+        if layer.plan.bias_numel:
+            load_weights(layer, weight, bias)
+        else:
+            load_weights(layer, weight)
 
     enc = model.encoder
     if options["trainable_basis"]:
         coeffs = get("edge_embedding.basis_function.coeffs", (enc.edges.radial.number,))
         enc.edges.radial.freqs.assign((coeffs * options["cutoff"]).astype(enc.edges.radial.freqs.dtype))
-    linear(enc.embed_linear, "onehot_to_feature_x")
+    num_modal = len(cfg.get("_modal_map") or {})
+    linear(enc.embed_linear, "onehot_to_feature_x", "use_modal_node_embedding")
     for t, conv in enumerate(enc.interactions.convs):
-        linear(conv.self_connection, f"{t}_self_connection_intro")
-        linear(conv.lin1, f"{t}_self_interaction_1")
+        if conv.irreps_node_attr is None:
+            linear(conv.self_connection, f"{t}_self_connection_intro")
+        else:  # NequIP's: a tensor product with the one-hot species
+            key = f"{t}_self_connection_intro.fc_tensor_product.weight"
+            load_weights(conv.self_connection, get(key, (conv.self_connection.weight_numel,)))
+        linear(conv.lin1, f"{t}_self_interaction_1", "use_modal_self_inter_intro")
         radial = [get(f"{t}_convolution.weight_nn.layer{j}.weight", tuple(k.shape)) for j, k in enumerate(conv.radial.kernels)]
         radial[-1] = radial[-1] * _path_signs(conv, state, f"{t}_convolution")[None, :]
         load_weights(conv.radial, radial)
         denominator = float(np.reshape(get(f"{t}_convolution.denominator"), -1)[0])
         conv.avg_num_neighbors = denominator**2
-        linear(conv.lin2, f"{t}_self_interaction_2")
-    linear(model.readout1, "reduce_input_to_hidden")
+        linear(conv.lin2, f"{t}_self_interaction_2", "use_modal_self_inter_outro")
+    linear(model.readout1, "reduce_input_to_hidden", "use_modal_output_block")
     linear(model.readout2, "reduce_hidden_to_energy")
     t = len(options["species"])
     shift = np.asarray(get("rescale_atomic_energy.shift"), np.float64)
@@ -336,8 +356,41 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
 
 
 def _modality(cfg, state, modality):
+    """Index of ``modality`` in a multi-fidelity checkpoint's ``_modal_map`` (None for one fidelity)."""
     if not cfg.get("use_modality", False):
         if modality is not None:
             raise ValueError(f"sevenn.load: this checkpoint has one fidelity; modality={modality!r} is not used")
         return None
-    raise ValueError("sevenn.load: multi-fidelity checkpoints (use_modality) are not supported yet")
+    modal_map = {str(k): int(v) for k, v in dict(cfg.get("_modal_map") or {}).items()}
+    if modality is None or str(modality) not in modal_map:
+        raise ValueError(f"sevenn.load: a multi-fidelity checkpoint needs modality= one of {sorted(modal_map)}. "
+                         f"Received: modality={modality!r}")
+    return modal_map[str(modality)]
+
+
+def _fold_modality(layer, weight, modal, num_modal, prefix):
+    """e3nn's ``Linear(irreps_in + num_modal x 0e -> irreps_out)`` weights, the last input the
+    modality one-hot, as ``(weight, bias)`` of ``layer`` (``Linear(irreps_in -> irreps_out)`` with
+    biases) for the fixed modality ``modal``: the same outputs, e3nn's normalisation included."""
+    plan = layer.plan
+    irreps_in = list(plan.irreps_in) + [Irreps(f"{num_modal}x0e")[0]]
+    instr = [(i, o) for i, (_, ir_i) in enumerate(irreps_in) for o, (_, ir_o) in enumerate(plan.irreps_out) if ir_i == ir_o]
+    sizes = [irreps_in[i].mul * plan.irreps_out[o].mul for i, o in instr]
+    weight = np.asarray(weight, np.float64).reshape(-1)
+    if weight.size != sum(sizes):
+        raise ValueError(f"sevenn.load: {prefix}.linear.weight has {weight.size} values; "
+                         f"{plan.irreps_in} + {num_modal}x0e -> {plan.irreps_out} needs {sum(sizes)}")
+    fan_in = {o: sum(irreps_in[i].mul for i, p in instr if p == o) for o in range(len(plan.irreps_out))}
+    pieces = np.split(weight, np.cumsum(sizes)[:-1])
+    blocks, bias = {}, {}
+    for (i, o), w in zip(instr, pieces):
+        w = w.reshape(irreps_in[i].mul, plan.irreps_out[o].mul)
+        if i == len(irreps_in) - 1:  # the modality: a constant input, a bias
+            bias[o] = w[modal] / np.sqrt(fan_in[o])
+        else:
+            blocks[(i, o)] = w
+    out = []
+    for i_in, i_out, _, alpha in plan.instructions:
+        out.append(blocks[(i_in, i_out)].reshape(-1) / np.sqrt(fan_in[i_out]) / alpha)
+    biases = [bias.get(o, np.zeros(mul)) for o, ((mul, _), b) in enumerate(zip(plan.irreps_out, plan.biases)) if b]
+    return np.concatenate(out), (np.concatenate(biases) if biases else np.zeros(0))

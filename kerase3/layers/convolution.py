@@ -50,6 +50,7 @@ class Convolution(IrrepsLayer):
             ``build``, saved with the weights).
         irreps_node_attr: optional irreps of node attributes for the self-connection.
         radial_act: activation of the radial network.
+        linear_biases: `bool`, biases on the scalar outputs of the two `Linear` around the product.
 
     Call arguments:
         node_features: `(N, irreps_in.dim)`.
@@ -72,7 +73,7 @@ class Convolution(IrrepsLayer):
     avg_num_neighbors = Statistic()
 
     def __init__(self, irreps_in, irreps_sh, irreps_out, number_of_basis, radial_neurons=(64,), avg_num_neighbors=1.0,
-                 irreps_node_attr=None, radial_act="silu", **kwargs):
+                 irreps_node_attr=None, radial_act="silu", linear_biases=False, **kwargs):
         super().__init__(**kwargs)
         self.set_irreps(irreps_in=irreps_in, irreps_sh=irreps_sh, irreps_out=irreps_out, irreps_node_attr=irreps_node_attr)
         i_in, i_sh, i_out = self.irreps_in, self.irreps_sh, self.irreps_out
@@ -80,13 +81,14 @@ class Convolution(IrrepsLayer):
         self.radial_neurons = [int(n) for n in radial_neurons]
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.radial_act = radial_act
+        self.linear_biases = bool(linear_biases)
         mid, instr = conv_instructions(i_in, i_sh, i_out)
         self.irreps_mid = mid
         dt = dict(dtype=self.dtype_policy)
-        self.lin1 = Linear(i_in, i_in, **dt)
+        self.lin1 = Linear(i_in, i_in, biases=self.linear_biases, **dt)
         self.plan = k3ops.TensorProductPlan(i_in, i_sh, mid, instr, name="Convolution")
         self.radial = FullyConnectedNet([self.number_of_basis] + self.radial_neurons + [self.plan.weight_numel], radial_act, **dt)
-        self.lin2 = Linear(mid, i_out, **dt)
+        self.lin2 = Linear(mid, i_out, biases=self.linear_biases, **dt)
         if self.irreps_node_attr is None:
             self.self_connection = Linear(i_in, i_out, **dt)
         else:
@@ -143,7 +145,7 @@ class Convolution(IrrepsLayer):
     def get_config(self):
         config = super().get_config()
         config.update(number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
-                      avg_num_neighbors=self.avg_num_neighbors, radial_act=self.radial_act)
+                      avg_num_neighbors=self.avg_num_neighbors, radial_act=self.radial_act, linear_biases=self.linear_biases)
         return config
 
     def __repr__(self):

@@ -36,6 +36,8 @@ class GraphEncoder(keras.layers.Layer):
         sh_parity: ``-1`` (harmonics of a vector) or ``1`` (all even: models without parity).
         self_connection, scalar_activations, gate_activations, radial_act: of `InteractionStack`
             (default: species self-connections, silu/tanh scalars, sigmoid/tanh gates, silu).
+        linear_biases: `bool`, biases on the scalar outputs of the lift and of the convolutions'
+            `Linear` layers.
         radial_cutoff, polynomial_p, radial_r_on, trainable_basis: of `EdgeEmbedding` (the envelope
             ``"polynomial"`` or ``"xplor"``, its exponent, the XPLOR switch's start, learned Bessel
             frequencies).
@@ -61,7 +63,7 @@ class GraphEncoder(keras.layers.Layer):
     def __init__(self, species, cutoff, irreps_hidden, num_interactions, lmax, number_of_basis=8, radial_neurons=(64,),
                  avg_num_neighbors=1.0, sh_parity=-1, self_connection="species", scalar_activations=None,
                  gate_activations=None, radial_act="silu", radial_cutoff="polynomial", polynomial_p=6, radial_r_on=None,
-                 trainable_basis=False, **kwargs):
+                 trainable_basis=False, linear_biases=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.species = [int(z) for z in species]
@@ -79,12 +81,14 @@ class GraphEncoder(keras.layers.Layer):
         self.edges = EdgeEmbedding(self.lmax, self.number_of_basis, self.cutoff, sh_parity=self.sh_parity,
                                    radial_cutoff=radial_cutoff, p=self.polynomial_p, radial_r_on=self.radial_r_on,
                                    trainable_basis=self.trainable_basis, **dt)
-        self.embed_linear = Linear(self.embedding.irreps_out, f"{first[0].mul}x0e", **dt)
+        self.linear_biases = bool(linear_biases)
+        self.embed_linear = Linear(self.embedding.irreps_out, f"{first[0].mul}x0e", biases=self.linear_biases, **dt)
         self.interactions = InteractionStack(self.embed_linear.irreps_out, self.edges.irreps_sh, self.irreps_hidden,
                                              self.num_interactions, self.number_of_basis, self.radial_neurons,
                                              avg_num_neighbors, irreps_node_attr=self.embedding.irreps_out,
                                              self_connection=self_connection, scalar_activations=scalar_activations,
-                                             gate_activations=gate_activations, radial_act=radial_act, **dt)
+                                             gate_activations=gate_activations, radial_act=radial_act,
+                                             linear_biases=self.linear_biases, **dt)
         self.irreps_out = self.interactions.irreps_out
         self.irreps_sh = self.edges.irreps_sh
 
@@ -126,7 +130,8 @@ class GraphEncoder(keras.layers.Layer):
                       radial_neurons=self.radial_neurons, avg_num_neighbors=self.avg_num_neighbors, sh_parity=self.sh_parity,
                       self_connection=stack.self_connection, scalar_activations=stack.scalar_activations,
                       gate_activations=stack.gate_activations, radial_act=stack.radial_act, radial_cutoff=self.radial_cutoff,
-                      polynomial_p=self.polynomial_p, radial_r_on=self.radial_r_on, trainable_basis=self.trainable_basis)
+                      polynomial_p=self.polynomial_p, radial_r_on=self.radial_r_on, trainable_basis=self.trainable_basis,
+                      linear_biases=self.linear_biases)
         return config
 
     def __repr__(self):

@@ -91,6 +91,7 @@ class InteractionStack(IrrepsLayer):
         scalar_activations, gate_activations: activations by parity, ``{"e": ..., "o": ...}``
             (defaults silu/tanh and sigmoid/tanh).
         radial_act: activation of the radial networks.
+        linear_biases: `bool`, biases on the scalar outputs of every convolution's two `Linear`.
 
     Call arguments:
         node_features `(N, irreps_in.dim)`, edge_sh `(E, irreps_sh.dim)`, edge_radial
@@ -109,7 +110,7 @@ class InteractionStack(IrrepsLayer):
 
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_interactions=None, number_of_basis=None, radial_neurons=(64,),
                  avg_num_neighbors=1.0, irreps_node_attr=None, self_connection=None, scalar_activations=None,
-                 gate_activations=None, radial_act="silu", **kwargs):
+                 gate_activations=None, radial_act="silu", linear_biases=False, **kwargs):
         num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "InteractionStack").get(
             "num_interactions", num_interactions)
         if num_interactions is None or number_of_basis is None:
@@ -135,6 +136,7 @@ class InteractionStack(IrrepsLayer):
         self.scalar_activations = activations_by_parity(scalar_activations, SCALAR_ACTIVATIONS, "InteractionStack", "scalar_activations")
         self.gate_activations = activations_by_parity(gate_activations, GATE_ACTIVATIONS, "InteractionStack", "gate_activations")
         self.radial_act = radial_act
+        self.linear_biases = bool(linear_biases)
         self.radial_neurons = [int(n) for n in radial_neurons]
         self._avg_num_neighbors = float(avg_num_neighbors)
         dt = dict(dtype=self.dtype_policy)
@@ -146,7 +148,8 @@ class InteractionStack(IrrepsLayer):
                 irreps, self.irreps_sh, hidden_irreps, self.scalar_activations, self.gate_activations, strict=self.per_block)
             gate = Gate(scalars, act_scalars, gates, act_gates, gated, **dt)
             self.convs.append(Convolution(irreps, self.irreps_sh, gate.irreps_in, self.number_of_basis, self.radial_neurons,
-                                          self._avg_num_neighbors, sc_attr, radial_act=radial_act, **dt))
+                                          self._avg_num_neighbors, sc_attr, radial_act=radial_act,
+                                          linear_biases=self.linear_biases, **dt))
             self.gates.append(gate)
             irreps = gate.irreps_out
         self.irreps_out = Irreps(irreps)
@@ -187,7 +190,7 @@ class InteractionStack(IrrepsLayer):
         config.update(num_interactions=self.num_interactions, number_of_basis=self.number_of_basis, radial_neurons=self.radial_neurons,
                       avg_num_neighbors=self.avg_num_neighbors, self_connection=self.self_connection,
                       scalar_activations=self.scalar_activations, gate_activations=self.gate_activations,
-                      radial_act=self.radial_act,
+                      radial_act=self.radial_act, linear_biases=self.linear_biases,
                       irreps_hidden=[str(h) for h in self.irreps_hidden_blocks] if self.per_block else str(self.irreps_hidden))
         return config
 

@@ -44,6 +44,8 @@ class Potential(EnergyModel):
             ``radial_r_on``) and learned Bessel frequencies.
         readout_neurons: width of the hidden readout (default ``mul // 2``).
         readout_activation: activation between the two readouts, or None (a linear readout).
+        linear_biases: `bool`, biases on the scalar outputs of the `Linear` layers (lift,
+            convolutions, readouts; SevenNet's ``use_bias_in_linear``).
         **kwargs: of `EnergyModel` (``compute_stress``, loss weights, ``loss``, ``huber_delta``,
             ``per_species_metrics``) and ``keras.Model``.
 
@@ -61,7 +63,7 @@ class Potential(EnergyModel):
     def __init__(self, species, cutoff, mul=32, lmax=2, num_interactions=3, number_of_basis=8, radial_neurons=(64,),
                  avg_num_neighbors=10.0, parity=True, irreps_hidden=None, self_connection="species", scalar_activations=None,
                  gate_activations=None, radial_act="silu", radial_cutoff="polynomial", polynomial_p=6, radial_r_on=None,
-                 trainable_basis=False, readout_neurons=None, readout_activation="silu", **kwargs):
+                 trainable_basis=False, readout_neurons=None, readout_activation="silu", linear_biases=False, **kwargs):
         num_interactions = renamed_arguments(kwargs, {"layers": "num_interactions"}, "Potential").get(
             "num_interactions", num_interactions)
         super().__init__(species, cutoff, **kwargs)
@@ -87,9 +89,9 @@ class Potential(EnergyModel):
                                     self.radial_neurons, avg_num_neighbors, sh_parity=p, self_connection=self_connection,
                                     scalar_activations=scalar_activations, gate_activations=gate_activations,
                                     radial_act=radial_act, radial_cutoff=radial_cutoff, polynomial_p=polynomial_p,
-                                    radial_r_on=radial_r_on, trainable_basis=trainable_basis, **dt)
-        self.readout1 = Linear(self.encoder.irreps_out, f"{self.readout_neurons}x0e", **dt)
-        self.readout2 = Linear(f"{self.readout_neurons}x0e", "1x0e", **dt)
+                                    radial_r_on=radial_r_on, trainable_basis=trainable_basis, linear_biases=linear_biases, **dt)
+        self.readout1 = Linear(self.encoder.irreps_out, f"{self.readout_neurons}x0e", biases=bool(linear_biases), **dt)
+        self.readout2 = Linear(f"{self.readout_neurons}x0e", "1x0e", biases=bool(linear_biases), **dt)
         self.energy_shift = self.add_weight(name="energy_shift", shape=(t + 1,), initializer="zeros", trainable=False)
         self.energy_scale = self.add_weight(name="energy_scale", shape=(t + 1,), initializer="ones", trainable=False)
 
@@ -183,7 +185,7 @@ class Potential(EnergyModel):
                       radial_neurons=self.radial_neurons, parity=self.parity, irreps_hidden=self.irreps_hidden,
                       readout_neurons=self.readout_neurons, readout_activation=self.readout_activation,
                       **{k: enc[k] for k in ("self_connection", "scalar_activations", "gate_activations", "radial_act",
-                                             "radial_cutoff", "polynomial_p", "radial_r_on", "trainable_basis")})
+                                             "radial_cutoff", "polynomial_p", "radial_r_on", "trainable_basis", "linear_biases")})
         return config
 
     def __repr__(self):

@@ -16,6 +16,9 @@ from kerase3.graph import batch_graphs, graph_from_atoms
 from kerase3.interop import sevenn
 
 REF = os.path.join(os.path.dirname(__file__), "..", "reference", "sevenn_reference.npz")
+# a small SevenNet of random weights made by sevenn's own builder (make_sevenn_fixtures.py): parity,
+# species self-connections, biases, the polynomial envelope, irreps inferred from channel and lmax
+SYNTHETIC = os.path.join(os.path.dirname(__file__), "..", "reference", "sevenn_synthetic.pth")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def checkpoints():
             sevenn.download()
         except Exception as e:  # offline
             pytest.skip(f"no sevenn checkpoint here and none could be fetched: {e}")
-    return {name: sevenn.read(name) for name in ("7net-0", "7net-l3i5")}
+    return {name: sevenn.read(name) for name in ("7net-0", "7net-l3i5", "7net-mf-0")}
 
 
 def _atoms(ref, name):
@@ -42,9 +45,7 @@ def _atoms(ref, name):
                  pbc=ref[f"{name}/pbc"])
 
 
-@pytest.mark.parametrize("name", ["7net-0", "7net-l3i5"])
-def test_pretrained_gives_sevenns_numbers(name, checkpoints, reference):
-    model = sevenn.load(checkpoints[name])
+def _compare(model, name, reference):
     names = [str(n) for n in reference["names"]]
     out = model(batch_graphs([graph_from_atoms(_atoms(reference, n), model.cutoff, energy=False, forces=False)
                               for n in names]))
@@ -57,6 +58,30 @@ def test_pretrained_gives_sevenns_numbers(name, checkpoints, reference):
         start += k
         if f"{name}/{n}/stress" in reference:
             np.testing.assert_allclose(stress[i], reference[f"{name}/{n}/stress"], atol=1e-5, err_msg=n)
+
+
+@pytest.mark.parametrize("name", ["7net-0", "7net-l3i5", "7net-mf-0@PBE", "7net-mf-0@R2SCAN"])
+def test_pretrained_gives_sevenns_numbers(name, checkpoints, reference):
+    checkpoint, _, modality = name.partition("@")
+    _compare(sevenn.load(checkpoints[checkpoint], modality=modality or None), name, reference)
+
+
+def test_options_the_pretrained_do_not_use_give_sevenns_numbers(reference):
+    """Without any download: sevenn's own small model with parity, NequIP's species self-connections,
+    biases, the polynomial envelope and a denominator per block."""
+    model = sevenn.load(SYNTHETIC, dtype="float64")
+    enc = model.encoder
+    assert model.parity and enc.interactions.self_connection == "species" and enc.linear_biases
+    assert enc.edges.radial.cutoff == "polynomial" and enc.edges.radial.p == 5
+    np.testing.assert_allclose([c.avg_num_neighbors for c in enc.interactions.convs], np.square([4.5, 5.0, 5.5]))
+    _compare(model, "synthetic", reference)
+
+
+def test_multi_fidelity_needs_a_known_modality(checkpoints):
+    with pytest.raises(ValueError, match=r"modality= one of \['PBE', 'R2SCAN'\]"):
+        sevenn.load(checkpoints["7net-mf-0"])
+    with pytest.raises(ValueError, match="'HSE'"):
+        sevenn.load(checkpoints["7net-mf-0"], modality="HSE")
 
 
 def test_sevenn_0_architecture(checkpoints):
@@ -96,8 +121,8 @@ def test_keras_file_round_trip(checkpoints, reference, tmp_path):
     np.testing.assert_allclose([c.avg_num_neighbors for c in again.encoder.interactions.convs], 1295.2495, rtol=1e-6)
 
 
-@pytest.mark.parametrize("key, value", [("readout_as_fcn", True), ("self_connection_type", "nequip"),
-                                        ("use_bias_in_linear", True), ("interaction_type", "mace"),
+@pytest.mark.parametrize("key, value", [("readout_as_fcn", True), ("self_connection_type", "none"),
+                                        ("lmax_edge", 3), ("interaction_type", "mace"),
                                         ("cutoff_function", {"cutoff_function_name": "cosine"}),
                                         ("radial_basis", {"radial_basis_name": "gaussian"}),
                                         ("act_gate", {"e": "ssp", "o": "tanh"})])

@@ -53,6 +53,40 @@ def structures():
     return out
 
 
+SYNTHETIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sevenn_synthetic.pth")
+
+
+def make_synthetic_checkpoint():
+    """A small SevenNet of random weights on the options the pretrained ones do not use (parity,
+    irreps inferred from channel and lmax, NequIP's species self-connections, biases in the linear
+    layers, the polynomial envelope, one hidden radial layer, a denominator per
+    block), built by sevenn's own model builder and saved as its trainer saves checkpoints."""
+    import torch
+    from sevenn.checkpoint import SevenNetCheckpoint
+    from sevenn.model_build import build_E3_equivariant_model
+    from sevenn.util import pretrained_name_to_path
+
+    cfg = dict(SevenNetCheckpoint(pretrained_name_to_path("7net-0")).config)
+    cfg.update(channel=8, lmax=2, irreps_manual=False, is_parity=True, num_convolution_layer=3,
+               weight_nn_hidden_neurons=[16], self_connection_type="nequip", use_bias_in_linear=True,
+               cutoff=4.0, cutoff_function={"cutoff_function_name": "poly_cut", "poly_cut_p_value": 5},
+               radial_basis={"radial_basis_name": "bessel", "bessel_basis_num": 6},
+               act_gate={"e": "silu", "o": "tanh"}, act_scalar={"e": "silu", "o": "tanh"}, conv_denominator=[4.5, 5.0, 5.5], train_denominator=False)
+    torch.manual_seed(3)
+    model = build_E3_equivariant_model(cfg)
+    state = model.state_dict()
+    for key, value in state.items():  # e3nn starts biases at zero: make every weight count
+        if key.endswith(".bias") and value.numel():
+            state[key] = torch.randn_like(value) * 0.3
+        if key.endswith("rescale_atomic_energy.shift"):
+            state[key] = torch.randn_like(value)
+        if key.endswith("rescale_atomic_energy.scale"):
+            state[key] = 1.0 + torch.rand_like(value)
+    model.load_state_dict(state)
+    torch.save({"model_state_dict": model.state_dict(), "config": cfg, "epoch": 0}, SYNTHETIC)
+    return SYNTHETIC
+
+
 def main():
     from sevenn.calculator import SevenNetCalculator
 
@@ -63,9 +97,10 @@ def main():
         data[f"{name}/numbers"] = atoms.numbers
         data[f"{name}/cell"] = atoms.cell.array
         data[f"{name}/pbc"] = atoms.pbc
-    runs = [("7net-0", None), ("7net-l3i5", None), ("7net-mf-0", "PBE"), ("7net-mf-0", "R2SCAN")]
+    runs = [("7net-0", None), ("7net-l3i5", None), ("7net-mf-0", "PBE"), ("7net-mf-0", "R2SCAN"), ("synthetic", None)]
     for model, modal in runs:
-        calc = SevenNetCalculator(model, device="cpu", modal=modal) if modal else SevenNetCalculator(model, device="cpu")
+        path = make_synthetic_checkpoint() if model == "synthetic" else model
+        calc = SevenNetCalculator(path, device="cpu", modal=modal) if modal else SevenNetCalculator(path, device="cpu")
         tag = model + (f"@{modal}" if modal else "")
         for name, atoms in structs.items():
             atoms = atoms.copy()
