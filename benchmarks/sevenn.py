@@ -63,6 +63,7 @@ for n in sizes:
     t = time.perf_counter(); call(); first = time.perf_counter() - t
     energy = float(atoms.get_potential_energy())
     infer = median(call, repeat)
+    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, energy=energy, peak_mb=peak_mb())), flush=True)
     model = calc.model
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
@@ -79,8 +80,7 @@ for n in sizes:
     train = median(step, repeat)
     model.eval()
     model.load_state_dict(saved)  # every size starts from the pretrained weights
-    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, train=train, energy=energy,
-                          peak_mb=peak_mb())), flush=True)
+    print(json.dumps(dict(atoms=len(atoms), train=train, peak_mb=peak_mb())), flush=True)
 '''
 
 KERASE3_CHILD = CHILD_COMMON + r'''
@@ -102,6 +102,7 @@ for n in sizes:
     t = time.perf_counter(); call(); first = time.perf_counter() - t
     energy = float(atoms.get_potential_energy())
     infer = median(call, repeat)
+    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, energy=energy, peak_mb=peak_mb())), flush=True)
     g = graph_from_atoms(atoms, model.cutoff, energy=False, forces=False)
     b = pad_batch(batch_graphs([g]), len(atoms) + 1, len(g["senders"]) + 1, 2)
     x = {k: tf.constant(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}
@@ -111,17 +112,21 @@ for n in sizes:
     model.train_on_batch(x, y)
     train = median(lambda: model.train_on_batch(x, y), repeat)
     model.set_weights(saved)  # every size starts from the pretrained weights
-    print(json.dumps(dict(atoms=len(atoms), edges=len(g["senders"]), load=load, first=first, infer=infer, train=train,
-                          energy=energy, peak_mb=peak_mb())), flush=True)
+    print(json.dumps(dict(atoms=len(atoms), edges=len(g["senders"]), train=train, peak_mb=peak_mb())), flush=True)
 '''
 
 
 def run(python, code, args, env=None):
     proc = subprocess.run([python, "-c", code, json.dumps(args.sizes), str(args.threads), str(args.repeat)],
                           capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
-    if proc.returncode:
-        sys.exit(f"sevenn.py: a child failed:\n{proc.stderr[-3000:]}")
-    return {r["atoms"]: r for r in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
+    records = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            records.setdefault(r["atoms"], {}).update(r)
+    if proc.returncode:  # e.g. killed for memory: what it measured before is kept
+        print(f"# a child stopped with code {proc.returncode} after {sorted(records)}: {proc.stderr.strip()[-300:]}")
+    return records
 
 
 def main():
@@ -139,15 +144,24 @@ def main():
 
     print(f"SevenNet-0: kerase3 {__import__('kerase3').__version__} (Keras {keras.__version__}, {keras.backend.backend()}, "
           f"XLA) vs sevenn (torch, e3nn), both through their ASE calculators, float32, {args.threads} threads")
-    print(f"load: sevenn {ref[args.sizes[0]]['load']:.1f} s, kerase3 {ours[args.sizes[0]]['load']:.1f} s")
+    first = min(ours)
+    print(f"load: sevenn {ref.get(first, {}).get('load', float('nan')):.1f} s, kerase3 {ours[first]['load']:.1f} s")
     print("| atoms | edges | sevenn E+F atoms/s | kerase3 E+F atoms/s | speed-up | sevenn fine-tune step s | kerase3 step s "
           "| speed-up | sevenn first call s | kerase3 first call s | sevenn peak MB | kerase3 peak MB | |dE|/atom eV |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    def fmt(r, key, spec, scale=1.0):
+        return format(scale / r[key] if scale != 1.0 else r[key], spec) if key in r else "n/a"
+
+    def ratio(r, o, key):
+        return f"{r[key] / o[key]:.2f}x" if key in r and key in o else "n/a"
+
     for n in sorted(ours):
-        r, o = ref[n], ours[n]
-        print(f"| {n} | {o['edges']} | {n / r['infer']:.0f} | {n / o['infer']:.0f} | {r['infer'] / o['infer']:.2f}x | "
-              f"{r['train']:.2f} | {o['train']:.2f} | {r['train'] / o['train']:.2f}x | {r['first']:.1f} | {o['first']:.1f} | "
-              f"{r['peak_mb']:.0f} | {o['peak_mb']:.0f} | {abs(r['energy'] - o['energy']) / n:.1e} |", flush=True)
+        r, o = ref.get(n, {}), ours[n]
+        de = f"{abs(r['energy'] - o['energy']) / n:.1e}" if "energy" in r else "n/a"
+        print(f"| {n} | {o.get('edges', 'n/a')} | {fmt(r, 'infer', '.0f', n)} | {fmt(o, 'infer', '.0f', n)} | "
+              f"{ratio(r, o, 'infer')} | {fmt(r, 'train', '.2f')} | {fmt(o, 'train', '.2f')} | {ratio(r, o, 'train')} | "
+              f"{fmt(r, 'first', '.1f')} | {fmt(o, 'first', '.1f')} | {fmt(r, 'peak_mb', '.0f')} | {fmt(o, 'peak_mb', '.0f')} | "
+              f"{de} |", flush=True)
 
 
 if __name__ == "__main__":
