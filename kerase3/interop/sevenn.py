@@ -244,6 +244,32 @@ def model_options(config, state=None):
                 linear_biases=bool(cfg.get("use_bias_in_linear", False)) or bool(cfg.get("use_modality", False)), **envelope)
 
 
+def _sorted_paths(cfg):
+    """Whether the checkpoint's convolution weights follow its paths sorted by output (sevenn 0.11
+    on) rather than in the order they were made (earlier versions, the pretrained ones: kerase3's
+    order)."""
+    parts = str(cfg.get("version", "0.0.0")).split(".")
+    try:
+        version = tuple(int(p) for p in parts[:3])
+    except ValueError:
+        raise ValueError(f"sevenn.load: config['version']={cfg.get('version')!r} is not a version") from None
+    return version > (0, 11, 0) or (version == (0, 11, 0) and len(parts) == 3)
+
+
+def _paths_in_our_order(conv, last):
+    """The radial network's last layer ``[H, numel]`` with columns by path sorted by output (sevenn
+    0.11 on) -> kerase3's order (the order the paths were made)."""
+    slices = conv.plan.weight_slices()
+    order = sorted(range(len(slices)), key=lambda k: slices[k][0].i_out)  # stable, as sevenn's sort
+    out, start = np.zeros_like(last), 0
+    for k in order:
+        sl = slices[k][1]
+        n = sl.stop - sl.start
+        out[:, sl] = last[:, start:start + n]
+        start += n
+    return out
+
+
 def _path_signs(conv, state, prefix):
     """Per weight of ``conv``'s tensor product, the sign between the checkpoint's stored Wigner 3j
     buffers (``_w3j_l1_l2_l3``, e3nn 0.4's on SevenNet-0) and kerase3's; +1 where none is stored."""
@@ -318,6 +344,7 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
         coeffs = get("edge_embedding.basis_function.coeffs", (enc.edges.radial.number,))
         enc.edges.radial.freqs.assign((coeffs * options["cutoff"]).astype(enc.edges.radial.freqs.dtype))
     num_modal = len(cfg.get("_modal_map") or {})
+    sorted_paths = _sorted_paths(cfg)
     linear(enc.embed_linear, "onehot_to_feature_x", "use_modal_node_embedding")
     for t, conv in enumerate(enc.interactions.convs):
         if conv.irreps_node_attr is None:
@@ -327,6 +354,8 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
             load_weights(conv.self_connection, get(key, (conv.self_connection.weight_numel,)))
         linear(conv.lin1, f"{t}_self_interaction_1", "use_modal_self_inter_intro")
         radial = [get(f"{t}_convolution.weight_nn.layer{j}.weight", tuple(k.shape)) for j, k in enumerate(conv.radial.kernels)]
+        if sorted_paths:
+            radial[-1] = _paths_in_our_order(conv, np.asarray(radial[-1]))
         radial[-1] = radial[-1] * _path_signs(conv, state, f"{t}_convolution")[None, :]
         load_weights(conv.radial, radial)
         denominator = float(np.reshape(get(f"{t}_convolution.denominator"), -1)[0])

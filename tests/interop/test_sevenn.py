@@ -69,7 +69,11 @@ def test_pretrained_gives_sevenns_numbers(name, checkpoints, reference):
 def test_options_the_pretrained_do_not_use_give_sevenns_numbers(reference):
     """Without any download: sevenn's own small model with parity, NequIP's species self-connections,
     biases, the polynomial envelope and a denominator per block."""
-    model = sevenn.load(SYNTHETIC, dtype="float64")
+    state, cfg = sevenn.read(SYNTHETIC)
+    # written by sevenn 0.13: convolution paths sorted by output (the pretrained ones, 0.9: as made)
+    assert sevenn._sorted_paths(cfg) and not sevenn._sorted_paths(dict(cfg, version="0.9.1"))
+    assert not sevenn._sorted_paths(dict(cfg, version="0.11.0.dev0"))
+    model = sevenn.load((state, cfg), dtype="float64")
     enc = model.encoder
     assert model.parity and enc.interactions.self_connection == "species" and enc.linear_biases
     assert enc.edges.radial.cutoff == "polynomial" and enc.edges.radial.p == 5

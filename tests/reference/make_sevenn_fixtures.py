@@ -66,8 +66,12 @@ def make_synthetic_checkpoint():
     from sevenn.model_build import build_E3_equivariant_model
     from sevenn.util import pretrained_name_to_path
 
+    import sevenn
+
     cfg = dict(SevenNetCheckpoint(pretrained_name_to_path("7net-0")).config)
-    cfg.update(channel=8, lmax=2, irreps_manual=False, is_parity=True, num_convolution_layer=3,
+    # written by this sevenn: its convolution weights by path sorted by output (0.11 on), not in
+    # the order of the pretrained checkpoints (0.9)
+    cfg.update(version=sevenn.__version__, channel=8, lmax=2, irreps_manual=False, is_parity=True, num_convolution_layer=3,
                weight_nn_hidden_neurons=[16], self_connection_type="nequip", use_bias_in_linear=True,
                cutoff=4.0, cutoff_function={"cutoff_function_name": "poly_cut", "poly_cut_p_value": 5},
                radial_basis={"radial_basis_name": "bessel", "bessel_basis_num": 6},
