@@ -253,7 +253,7 @@ def _sorted_paths(cfg):
         version = tuple(int(p) for p in parts[:3])
     except ValueError:
         raise ValueError(f"sevenn.load: config['version']={cfg.get('version')!r} is not a version") from None
-    return version > (0, 11, 0) or (version == (0, 11, 0) and len(parts) == 3)
+    return version > (0, 11, 0) or (version == (0, 11, 0) and parts[3:] != ["dev0"])
 
 
 def _paths_in_our_order(conv, last):
