@@ -8,7 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kerase3", "kerase3.*"]),
     # the C++ serving harness's source, built against the installed tensorflow wheel
-    package_data={"kerase3.export": ["cpp/*.cc"]},
+    # and pair_style kerase3's (the LAMMPS plugin and its TensorFlow backend), built on demand
+    package_data={"kerase3.export": ["cpp/*.cc"], "kerase3.io": ["lammps_plugin/*.cpp", "lammps_plugin/*.cc", "lammps_plugin/*.h"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

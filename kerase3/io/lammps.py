@@ -37,7 +37,9 @@ import numpy as np
 from ..graph.elements import SYMBOLS, symbol
 from ._structure_eval import StructureEvaluator
 
-__all__ = ["LammpsPotential", "make_lammps", "EV_PER_A3_TO_BAR"]
+from .lammps_pair import build_plugin, export_for_lammps, mpirun_lmp
+
+__all__ = ["LammpsPotential", "make_lammps", "EV_PER_A3_TO_BAR", "build_plugin", "export_for_lammps", "mpirun_lmp"]
 
 #: pressure of 1 eV/A^3 in bar (LAMMPS metal units)
 EV_PER_A3_TO_BAR = 1.602176634e6
