@@ -136,3 +136,61 @@ def test_bad_input_gives_lammps_errors(plugin, tmp_path):
         args.update(kw)
         proc, _ = run(str(tmp_path), 1, **args)
         assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (message, proc.stdout[-2000:])
+
+
+def test_decompositions_along_each_axis_and_xla(plugin, tmp_path):
+    """2 ranks split along x, y and z, 4 ranks, and the XLA-compiled signature: the same numbers."""
+    keras.utils.set_random_seed(4)
+    model = Potential([29, 79], cutoff=4.0, mul=4, lmax=1, num_interactions=2, number_of_basis=4, radial_neurons=(8,),
+                      dtype="float64")
+    model.build()
+    export_for_lammps(model, tmp_path / "model", dtype="float64")
+    atoms = cell_atoms()
+    write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=["Cu", "Au"], atom_style="atomic")
+    atoms.calc = Calculator(model, jit_compile=False)
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    for ranks, grid, extra in [(2, "2 1 1", ""), (2, "1 2 1", ""), (2, "1 1 2", ""), (4, "2 2 1", ""), (1, "1 1 1", "xla yes")]:
+        path = write_input(str(tmp_path), "model", plugin, pair_extra=extra)
+        with open(path) as fh:
+            text = fh.read().replace("read_data box.data", f"processors {grid}\nread_data box.data")
+        with open(path, "w") as fh:
+            fh.write(text)
+        proc = mpirun_lmp(path, ranks=ranks, cwd=str(tmp_path), extra_env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+        thermo = _thermo(proc.stdout, COLUMNS)
+        assert proc.returncode == 0 and len(thermo) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+        np.testing.assert_allclose(thermo[0][1], e, rtol=1e-12, err_msg=f"{ranks} ranks {grid} {extra}")
+        np.testing.assert_allclose(forces(str(tmp_path), len(atoms)), f, atol=1e-12, err_msg=f"{ranks} ranks {grid} {extra}")
+
+
+def test_nve_equals_the_fix_external_driver(plugin, tmp_path):
+    """20 NVE steps: the pair style on 2 ranks and the Python fix external driver give the same trajectory."""
+    from kerase3.io.lammps import LammpsPotential, make_lammps
+
+    keras.utils.set_random_seed(5)
+    model = Potential([29, 79], cutoff=4.0, mul=4, lmax=1, num_interactions=2, number_of_basis=4, radial_neurons=(8,),
+                      dtype="float64")
+    model.build()
+    export_for_lammps(model, tmp_path / "model", dtype="float64")
+    write(tmp_path / "box.data", cell_atoms(), format="lammps-data", masses=True, specorder=["Cu", "Au"], atom_style="atomic")
+    proc, pair_rows = run(str(tmp_path), 2, model_dir="model", plugin=plugin, run="run 20", dump=False)
+    assert proc.returncode == 0 and len(pair_rows) == 5, proc.stdout[-3000:]
+    lmp = make_lammps()
+    lmp.commands_string(f"""
+        units metal
+        atom_style atomic
+        boundary p p p
+        atom_modify map array sort 0 0.0
+        read_data {tmp_path / 'box.data'}
+        pair_style zero 4.0
+        pair_coeff * *
+        velocity all create 600 4 mom yes rot no dist gaussian
+        fix nve all nve
+        timestep 0.002
+    """)
+    driver = LammpsPotential(model, ["Cu", "Au"], jit_compile=False).attach(lmp)
+    rows = []
+    for _ in range(5):
+        driver.run(0 if not rows else 5)
+        rows.append([lmp.get_thermo("pe"), lmp.get_thermo("ke")])
+    lmp.close()
+    np.testing.assert_allclose(pair_rows[:, 1:3], np.array(rows), rtol=1e-9, atol=1e-9)
