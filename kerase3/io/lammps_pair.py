@@ -44,8 +44,10 @@ def export_for_lammps(model, path, dtype="float32"):
     ``lammps`` (XLA disabled) and ``lammps_xla`` (``jit_compile``) signatures take one rank's atoms
     -- ``positions (N, 3)``, ``atomic_numbers (N,)`` (0: padding), ``senders`` and ``receivers``
     ``(E,)`` (LAMMPS's neighbour pairs within the cutoff, ghosts included), ``local (N,)`` (owned
-    atoms) -- and return ``energy`` (of the local atoms), ``forces (N, 3)`` on every atom (the
-    gradient of that energy, ghosts included) and ``atomic_energies (N,)``; plus
+    atoms), ``shifts (E, 3)`` (added to each edge vector ``positions[sender] - positions[receiver]``:
+    zero between ghost atoms, the image's offset when a periodic image is folded onto its owner) --
+    and return ``energy`` (of the local atoms), ``forces (N, 3)`` on every atom (the gradient of
+    that energy, ghosts included), ``atomic_energies (N,)`` and the ``virial (3, 3)`` (eV); plus
     ``kerase3_lammps.txt`` (cutoff, number of message-passing layers, species). Returns ``path``."""
     import tensorflow as tf
     from keras import ops
@@ -64,20 +66,27 @@ def export_for_lammps(model, path, dtype="float32"):
     geo = geometry_dtype(model.dtype_policy)
     specs = [tf.TensorSpec([None, 3], dtype, name="positions"), tf.TensorSpec([None], tf.int32, name="atomic_numbers"),
              tf.TensorSpec([None], tf.int32, name="senders"), tf.TensorSpec([None], tf.int32, name="receivers"),
-             tf.TensorSpec([None], tf.bool, name="local")]
+             tf.TensorSpec([None], tf.bool, name="local"), tf.TensorSpec([None, 3], dtype, name="shifts")]
 
-    def lammps(positions, atomic_numbers, senders, receivers, local):
+    def lammps(positions, atomic_numbers, senders, receivers, local, shifts):
         pos = tf.cast(positions, geo)
+        strain = tf.zeros((3, 3), geo)
         with tf.GradientTape() as tape:
-            tape.watch(pos)
-            inputs = {K.POSITIONS: pos, K.ATOMIC_NUMBERS: atomic_numbers, K.SENDERS: senders, K.RECEIVERS: receivers,
-                      K.NODE_GRAPH: tf.zeros_like(atomic_numbers)}
-            per_atom = tf.cast(model.atomic_energies(inputs, positions=pos), geo)
+            tape.watch([pos, strain])
+            # the virial: -dE/d(strain) of positions and edge shifts deformed together
+            p = pos + pos @ strain
+            sh = tf.cast(shifts, geo)
+            inputs = {K.POSITIONS: p, K.ATOMIC_NUMBERS: atomic_numbers, K.SENDERS: senders, K.RECEIVERS: receivers,
+                      K.NODE_GRAPH: tf.zeros_like(atomic_numbers), K.SHIFTS: sh + sh @ strain,
+                      K.CELL: tf.eye(3, batch_shape=[1], dtype=geo)}
+            per_atom = tf.cast(model.atomic_energies(inputs, positions=p), geo)
             energy = tf.reduce_sum(per_atom * tf.cast(local, geo))
+        g_pos, g_strain = tape.gradient(energy, [pos, strain], unconnected_gradients=tf.UnconnectedGradients.ZERO)
         # a gather's gradient is IndexedSlices: dense, and zero where no edge reaches an atom
-        forces = -tf.convert_to_tensor(tape.gradient(energy, pos, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+        forces = -tf.convert_to_tensor(g_pos)
+        virial = -0.5 * (g_strain + tf.transpose(g_strain))
         return {"energy": tf.cast(energy, dtype), "forces": tf.cast(forces, dtype),
-                "atomic_energies": tf.cast(ops.convert_to_tensor(per_atom), dtype)}
+                "atomic_energies": tf.cast(ops.convert_to_tensor(per_atom), dtype), "virial": tf.cast(virial, dtype)}
 
     root = tf.__internal__.tracking.AutoTrackable()
     signatures = {}

@@ -139,7 +139,8 @@ def test_bad_input_gives_lammps_errors(plugin, tmp_path):
 
 
 def test_decompositions_along_each_axis_and_xla(plugin, tmp_path):
-    """2 ranks split along x, y and z, 4 ranks, and the XLA-compiled signature: the same numbers."""
+    """2 ranks split along x, y and z, 4 ranks, the XLA-compiled signature, one rank with the ghost shell of
+    several ranks instead of folded periodic images: the same numbers."""
     keras.utils.set_random_seed(4)
     model = Potential([29, 79], cutoff=4.0, mul=4, lmax=1, num_interactions=2, number_of_basis=4, radial_neurons=(8,),
                       dtype="float64")
@@ -149,7 +150,8 @@ def test_decompositions_along_each_axis_and_xla(plugin, tmp_path):
     write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=["Cu", "Au"], atom_style="atomic")
     atoms.calc = Calculator(model, jit_compile=False)
     e, f = atoms.get_potential_energy(), atoms.get_forces()
-    for ranks, grid, extra in [(2, "2 1 1", ""), (2, "1 2 1", ""), (2, "1 1 2", ""), (4, "2 2 1", ""), (1, "1 1 1", "xla yes")]:
+    for ranks, grid, extra in [(2, "2 1 1", ""), (2, "1 2 1", ""), (2, "1 1 2", ""), (4, "2 2 1", ""), (1, "1 1 1", "xla yes"),
+                               (1, "1 1 1", "ghosts yes"), (2, "2 1 1", "xla yes")]:
         path = write_input(str(tmp_path), "model", plugin, pair_extra=extra)
         with open(path) as fh:
             text = fh.read().replace("read_data box.data", f"processors {grid}\nread_data box.data")

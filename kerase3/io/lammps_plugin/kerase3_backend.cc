@@ -25,8 +25,8 @@ struct Model {
   tensorflow::SavedModelBundle bundle;
   tensorflow::DataType float_type = tensorflow::DT_FLOAT;
   bool xla = false;
-  std::string in_positions, in_numbers, in_senders, in_receivers, in_local;
-  std::string out_energy, out_forces, out_atom_energies;
+  std::string in_positions, in_numbers, in_senders, in_receivers, in_local, in_shifts;
+  std::string out_energy, out_forces, out_atom_energies, out_virial;
 };
 
 void set_error(char *err, int errlen, const std::string &message) {
@@ -47,6 +47,12 @@ void fill_positions(tensorflow::Tensor &t, const double *positions, int n, long 
   for (long i = 0; i < n_pad * 3; ++i) flat(i) = i < 3L * n ? static_cast<T>(positions[i]) : T(0);
   // padding atoms sit apart from each other and from the structure: no edge reaches them
   for (long i = n; i < n_pad; ++i) flat(3 * i) = static_cast<T>(1e6 + 100.0 * (i - n));
+}
+
+template <typename T>
+void fill_shifts(tensorflow::Tensor &t, const double *shifts, long e, long e_pad) {
+  auto flat = t.flat<T>();
+  for (long i = 0; i < e_pad * 3; ++i) flat(i) = i < 3 * e ? static_cast<T>(shifts[i]) : T(0);
 }
 
 template <typename T>
@@ -84,10 +90,10 @@ __attribute__((visibility("default"))) void *kerase3_backend_open(const char *mo
     return nullptr;
   }
   const auto &sig = it->second;
-  const char *inputs[] = {"positions", "atomic_numbers", "senders", "receivers", "local"};
+  const char *inputs[] = {"positions", "atomic_numbers", "senders", "receivers", "local", "shifts"};
   std::string *in_names[] = {&model->in_positions, &model->in_numbers, &model->in_senders, &model->in_receivers,
-                             &model->in_local};
-  for (int k = 0; k < 5; ++k) {
+                             &model->in_local, &model->in_shifts};
+  for (int k = 0; k < 6; ++k) {
     auto found = sig.inputs().find(inputs[k]);
     if (found == sig.inputs().end()) {
       set_error(err, errlen, "signature '" + name + "' has no input '" + inputs[k] + "'");
@@ -97,9 +103,9 @@ __attribute__((visibility("default"))) void *kerase3_backend_open(const char *mo
     *in_names[k] = found->second.name();
   }
   model->float_type = sig.inputs().at("positions").dtype();
-  const char *outputs[] = {"energy", "forces", "atomic_energies"};
-  std::string *out_names[] = {&model->out_energy, &model->out_forces, &model->out_atom_energies};
-  for (int k = 0; k < 3; ++k) {
+  const char *outputs[] = {"energy", "forces", "atomic_energies", "virial"};
+  std::string *out_names[] = {&model->out_energy, &model->out_forces, &model->out_atom_energies, &model->out_virial};
+  for (int k = 0; k < 4; ++k) {
     auto found = sig.outputs().find(outputs[k]);
     if (found == sig.outputs().end()) {
       set_error(err, errlen, "signature '" + name + "' has no output '" + outputs[k] + "'");
@@ -114,8 +120,9 @@ __attribute__((visibility("default"))) void *kerase3_backend_open(const char *mo
 __attribute__((visibility("default"))) int kerase3_backend_compute(void *handle, int n, const double *positions,
                                                                    const int *atomic_numbers, const int *local,
                                                                    int num_edges, const int *senders, const int *receivers,
-                                                                   double *energy, double *forces, double *atom_energies,
-                                                                   char *err, int errlen) {
+                                                                   const double *shifts, double *energy, double *forces,
+                                                                   double *atom_energies, double *virial, char *err,
+                                                                   int errlen) {
   auto *model = static_cast<Model *>(handle);
   // XLA compiles one program per shape: pad atoms and edges to buckets (padding atoms have atomic
   // number 0, padding edges join the first padding atom to itself: both contribute nothing)
@@ -138,12 +145,17 @@ __attribute__((visibility("default"))) int kerase3_backend_compute(void *handle,
     snd.flat<int>()(k) = k < num_edges ? senders[k] : n;
     rcv.flat<int>()(k) = k < num_edges ? receivers[k] : n;
   }
+  tensorflow::Tensor sft(model->float_type, tensorflow::TensorShape({e_pad, 3}));
+  if (model->float_type == tensorflow::DT_DOUBLE)
+    fill_shifts<double>(sft, shifts, num_edges, e_pad);
+  else
+    fill_shifts<float>(sft, shifts, num_edges, e_pad);
   std::vector<std::pair<std::string, tensorflow::Tensor>> feed = {
       {model->in_positions, pos}, {model->in_numbers, z}, {model->in_senders, snd}, {model->in_receivers, rcv},
-      {model->in_local, loc}};
+      {model->in_local, loc}, {model->in_shifts, sft}};
   std::vector<tensorflow::Tensor> out;
-  tensorflow::Status status =
-      model->bundle.session->Run(feed, {model->out_energy, model->out_forces, model->out_atom_energies}, {}, &out);
+  tensorflow::Status status = model->bundle.session->Run(
+      feed, {model->out_energy, model->out_forces, model->out_atom_energies, model->out_virial}, {}, &out);
   if (!status.ok()) {
     set_error(err, errlen, status.ToString());
     return -1;
@@ -152,10 +164,12 @@ __attribute__((visibility("default"))) int kerase3_backend_compute(void *handle,
     read_floats<double>(out[0], energy, 1);
     read_floats<double>(out[1], forces, 3L * n);
     read_floats<double>(out[2], atom_energies, n);
+    read_floats<double>(out[3], virial, 9);
   } else {
     read_floats<float>(out[0], energy, 1);
     read_floats<float>(out[1], forces, 3L * n);
     read_floats<float>(out[2], atom_energies, n);
+    read_floats<float>(out[3], virial, 9);
   }
   return 0;
 }

@@ -1,15 +1,20 @@
 // pair_style kerase3: a kerase3 potential in LAMMPS, in C++, across MPI ranks.
 //
 //   plugin load /path/to/kerase3_pair.so        (kerase3.io.lammps.build_plugin() builds it)
-//   pair_style kerase3 MODEL_DIR [threads N] [xla yes|no]
+//   pair_style kerase3 MODEL_DIR [threads N] [xla yes|no] [ghosts auto|yes]
 //   pair_coeff * * Cu Au                        (LAMMPS atom types -> elements)
 //
 // MODEL_DIR is written by kerase3.io.lammps.export_for_lammps: a SavedModel with the "lammps"
-// signature and kerase3_lammps.txt (cutoff, number of message-passing layers, species). Every rank
-// evaluates the model on its local and ghost atoms with LAMMPS's full neighbour list (ghosts'
-// neighbours included); the ghost shell is made at least layers x cutoff (+ skin) deep, so the
-// energy of the local atoms is exact; forces on ghost atoms are summed back to their owners by
-// LAMMPS's reverse communication (newton pair on), the virial comes from sum r (x) f.
+// signature and kerase3_lammps.txt (cutoff, number of message-passing layers, species).
+//
+// On several ranks each rank evaluates the model on its local and ghost atoms with LAMMPS's full
+// neighbour list (ghosts' neighbours included); the ghost shell is made at least layers x cutoff
+// (+ skin) deep, so the energy of the local atoms is exact; forces on ghost atoms are summed back
+// to their owners by LAMMPS's reverse communication (newton pair on). On one rank every ghost is a
+// periodic image of a local atom: the graph holds the local atoms only, each edge to an image
+// folded onto its owner with the image's offset as the edge's shift (the periodic graph kerase3's
+// calculators build), and the ghost shell stays one cutoff deep (`ghosts yes` forces the
+// several-rank scheme). The model returns the virial.
 //
 // This library holds no TensorFlow: it opens the backend library beside it
 // (libkerase3_lammps_backend.so) with dlopen(RTLD_LOCAL), keeping TensorFlow's own symbols out of
@@ -22,6 +27,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "atom.h"
@@ -82,6 +88,7 @@ class PairKerase3 : public Pair {
  public:
   explicit PairKerase3(LAMMPS *lmp) : Pair(lmp) {
     single_enable = 0;
+    no_virial_fdotr_compute = 1;  // the model returns the virial
     restartinfo = 0;
     one_coeff = 1;
     manybody_flag = 1;
@@ -108,8 +115,10 @@ class PairKerase3 : public Pair {
         threads_ = std::stoi(value);
       else if (key == "xla")
         xla_ = value == "yes" || value == "on" || value == "1";
+      else if (key == "ghosts")
+        force_ghosts_ = value == "yes";
       else
-        error->all(FLERR, "pair_style kerase3: unknown keyword {} (threads N, xla yes|no)", key);
+        error->all(FLERR, "pair_style kerase3: unknown keyword {} (threads N, xla yes|no, ghosts auto|yes)", key);
     }
     read_metadata();
     load_backend();
@@ -140,10 +149,15 @@ class PairKerase3 : public Pair {
     if (std::strcmp(update->unit_style, "metal") != 0)
       error->all(FLERR, "pair_style kerase3: kerase3 models use eV and Angstrom: set 'units metal' (not {})", update->unit_style);
     if (force->newton_pair == 0) error->all(FLERR, "pair_style kerase3 requires newton pair on");
-    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-    // local atoms' energies see layers x cutoff: every atom that far from the sub-domain is a ghost
-    double shell = layers_ * cutoff_ + neighbor->skin;
-    if (comm->cutghostuser < shell) comm->cutghostuser = shell;
+    folded_ = comm->nprocs == 1 && !force_ghosts_;
+    if (folded_) {
+      neighbor->add_request(this, NeighConst::REQ_FULL);
+    } else {
+      neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+      // local atoms' energies see layers x cutoff: every atom that far from the sub-domain is a ghost
+      double shell = layers_ * cutoff_ + neighbor->skin;
+      if (comm->cutghostuser < shell) comm->cutghostuser = shell;
+    }
   }
 
   double init_one(int i, int j) override {
@@ -160,21 +174,34 @@ class PairKerase3 : public Pair {
     int *type = atom->type;
     int nlocal = atom->nlocal;
     int nall = nlocal + atom->nghost;
-    int inum = list->inum, gnum = list->gnum;
+    int inum = list->inum, gnum = folded_ ? 0 : list->gnum;
     int *ilist = list->ilist, *numneigh = list->numneigh;
     int **firstneigh = list->firstneigh;
     double cut2 = cutoff_ * cutoff_;
 
-    positions_.resize(3L * nall);
-    numbers_.resize(nall);
-    local_.resize(nall);
-    for (int i = 0; i < nall; ++i) {
+    int nodes = folded_ ? nlocal : nall;
+    positions_.resize(3L * nodes);
+    numbers_.resize(nodes);
+    local_.resize(nodes);
+    for (int i = 0; i < nodes; ++i) {
       for (int d = 0; d < 3; ++d) positions_[3L * i + d] = x[i][d];
       numbers_[i] = type_z_[type[i]];
       local_[i] = i < nlocal;
     }
+    if (folded_) {  // owner of every image: the local atom with its tag
+      tagint *tag = atom->tag;
+      owner_of_tag_.clear();
+      for (int i = 0; i < nlocal; ++i) owner_of_tag_[tag[i]] = i;
+      owner_.resize(nall);
+      for (int j = 0; j < nall; ++j) {
+        auto found = owner_of_tag_.find(tag[j]);
+        if (found == owner_of_tag_.end()) error->one(FLERR, "pair_style kerase3: ghost atom {} has no local owner", tag[j]);
+        owner_[j] = found->second;
+      }
+    }
     senders_.clear();
     receivers_.clear();
+    shifts_.clear();
     for (int ii = 0; ii < inum + gnum; ++ii) {
       int i = ilist[ii];
       int *jlist = firstneigh[i];
@@ -182,25 +209,34 @@ class PairKerase3 : public Pair {
         int j = jlist[jj] & NEIGHMASK;
         double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
         if (dx * dx + dy * dy + dz * dz < cut2) {
-          senders_.push_back(j);  // message from j to i
+          int s = folded_ ? owner_[j] : j;  // message from j (or its owner) to i
+          senders_.push_back(s);
           receivers_.push_back(i);
+          for (int d = 0; d < 3; ++d) shifts_.push_back(x[j][d] - x[s][d]);
         }
       }
     }
-    forces_.assign(3L * nall, 0.0);
-    atom_energies_.assign(nall, 0.0);
-    double energy = 0.0;
+    forces_.assign(3L * nodes, 0.0);
+    atom_energies_.assign(nodes, 0.0);
+    double energy = 0.0, w[9] = {0};
     char err[4096] = {0};
-    if (backend_.compute(model_, nall, positions_.data(), numbers_.data(), local_.data(), static_cast<int>(senders_.size()),
-                         senders_.data(), receivers_.data(), &energy, forces_.data(), atom_energies_.data(), err,
-                         sizeof(err)) != 0)
+    if (backend_.compute(model_, nodes, positions_.data(), numbers_.data(), local_.data(), static_cast<int>(senders_.size()),
+                         senders_.data(), receivers_.data(), shifts_.data(), &energy, forces_.data(),
+                         atom_energies_.data(), w, err, sizeof(err)) != 0)
       error->one(FLERR, "pair_style kerase3: the model failed: {}", err);
-    for (int i = 0; i < nall; ++i)
+    for (int i = 0; i < nodes; ++i)
       for (int d = 0; d < 3; ++d) f[i][d] += forces_[3L * i + d];
     if (eflag_global) eng_vdwl += energy;
     if (eflag_atom)
       for (int i = 0; i < nlocal; ++i) eatom[i] += atom_energies_[i];
-    if (vflag_fdotr) virial_fdotr_compute();
+    if (vflag_global) {  // the model's own virial: sum r (x) f would miss the folded images' offsets
+      virial[0] += w[0];
+      virial[1] += w[4];
+      virial[2] += w[8];
+      virial[3] += w[1];
+      virial[4] += w[2];
+      virial[5] += w[5];
+    }
   }
 
  private:
@@ -252,14 +288,15 @@ class PairKerase3 : public Pair {
 
   std::string model_dir_;
   int threads_ = 0;
-  bool xla_ = false;
+  bool xla_ = false, force_ghosts_ = false, folded_ = false;
   double cutoff_ = 0.0;
   int layers_ = 0;
   std::vector<int> species_, type_z_;
   Backend backend_;
   void *model_ = nullptr;
-  std::vector<double> positions_, forces_, atom_energies_;
-  std::vector<int> numbers_, local_, senders_, receivers_;
+  std::vector<double> positions_, forces_, atom_energies_, shifts_;
+  std::vector<int> numbers_, local_, senders_, receivers_, owner_;
+  std::unordered_map<tagint, int> owner_of_tag_;
 };
 
 static Pair *create_pair_kerase3(LAMMPS *lmp) { return new PairKerase3(lmp); }
