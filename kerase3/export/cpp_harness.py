@@ -39,6 +39,12 @@ class HarnessUnavailable(RuntimeError):
     """No C++ compiler, or no TensorFlow C++ library and headers, on this machine (the message says which)."""
 
 
+def tensorflow_paths():
+    """``(tensorflow module, include dir, lib dir, [libtensorflow_cc, libtensorflow_framework])``;
+    `HarnessUnavailable` when the wheel lacks the C++ library or headers."""
+    return _tensorflow_paths()
+
+
 def _tensorflow_paths():
     try:
         import tensorflow as tf
@@ -117,6 +123,13 @@ def build_harness(cache_dir=None, verbose=False):
             raise RuntimeError("building the C++ serving harness failed:\n" + " ".join(cmd) + "\n" + proc.stderr[-4000:])
         os.replace(tmp, binary)
     return binary
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive file lock (POSIX) around a build: parallel processes wait for one."""
+    with _locked(path):
+        yield
 
 
 @contextlib.contextmanager

@@ -64,9 +64,10 @@ def export_for_lammps(model, path, dtype="float32"):
     if not model.built:
         model.build()
     geo = geometry_dtype(model.dtype_policy)
-    specs = [tf.TensorSpec([None, 3], dtype, name="positions"), tf.TensorSpec([None], tf.int32, name="atomic_numbers"),
-             tf.TensorSpec([None], tf.int32, name="senders"), tf.TensorSpec([None], tf.int32, name="receivers"),
-             tf.TensorSpec([None], tf.bool, name="local"), tf.TensorSpec([None, 3], dtype, name="shifts")]
+    # the names pair_kerase3's backend feeds and fetches
+    specs = [tf.TensorSpec([None, 3], dtype, name=K.POSITIONS), tf.TensorSpec([None], tf.int32, name=K.ATOMIC_NUMBERS),
+             tf.TensorSpec([None], tf.int32, name=K.SENDERS), tf.TensorSpec([None], tf.int32, name=K.RECEIVERS),
+             tf.TensorSpec([None], tf.bool, name="local"), tf.TensorSpec([None, 3], dtype, name=K.SHIFTS)]
 
     def lammps(positions, atomic_numbers, senders, receivers, local, shifts):
         pos = tf.cast(positions, geo)
@@ -85,7 +86,7 @@ def export_for_lammps(model, path, dtype="float32"):
         # a gather's gradient is IndexedSlices: dense, and zero where no edge reaches an atom
         forces = -tf.convert_to_tensor(g_pos)
         virial = -0.5 * (g_strain + tf.transpose(g_strain))
-        return {"energy": tf.cast(energy, dtype), "forces": tf.cast(forces, dtype),
+        return {K.ENERGY: tf.cast(energy, dtype), K.FORCES: tf.cast(forces, dtype),
                 "atomic_energies": tf.cast(ops.convert_to_tensor(per_atom), dtype), "virial": tf.cast(virial, dtype)}
 
     root = tf.__internal__.tracking.AutoTrackable()
@@ -132,9 +133,9 @@ def _mpi_compiler():
 
 def build_commands(folder):
     """The two commands (lists) that build the backend and the plugin into ``folder``."""
-    from ..export.cpp_harness import _tensorflow_paths, compiler
+    from ..export.cpp_harness import compiler, tensorflow_paths
 
-    tf, include_tf, lib_tf, libs = _tensorflow_paths()
+    tf, include_tf, lib_tf, libs = tensorflow_paths()
     include, version = _lammps_paths()
     src = plugin_sources()
     flags = [f for f in tf.sysconfig.get_compile_flags() if not f.startswith(("--std", "-std"))]
@@ -157,7 +158,7 @@ def build_plugin(cache_dir=None, verbose=False):
     compilers, TensorFlow and LAMMPS; the plugin's path (for ``plugin load``). About 30 s the first
     time. Raises ``RuntimeError`` naming what is missing (compiler, MPI, headers) or the compiler's
     output."""
-    from ..export.cpp_harness import _locked
+    from ..export.cpp_harness import locked
 
     sources = b"".join(open(p, "rb").read() for p in plugin_sources().values())
     probe = build_commands("{}")
@@ -167,7 +168,7 @@ def build_plugin(cache_dir=None, verbose=False):
     if os.path.exists(plugin):
         return plugin
     os.makedirs(folder, exist_ok=True)
-    with _locked(os.path.join(folder, ".lock")):
+    with locked(os.path.join(folder, ".lock")):
         if os.path.exists(plugin):
             return plugin
         tmp = folder + f".tmp{os.getpid()}"
