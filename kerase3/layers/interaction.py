@@ -125,7 +125,8 @@ class InteractionStack(IrrepsLayer):
                              f"Received: {len(irreps_hidden)} entries {list(irreps_hidden)}")
         hidden = list(irreps_hidden) if self.per_block else [irreps_hidden] * self.num_interactions
         self.irreps_hidden_blocks = [irreps_arg(h, "InteractionStack", f"irreps_hidden[{i}]") for i, h in enumerate(hidden)]
-        self.irreps_hidden = self.irreps_hidden_blocks if self.per_block else self.irreps_hidden_blocks[0]
+        self.irreps_hidden = (self.irreps_hidden_blocks if self.per_block
+                              else irreps_arg(irreps_hidden, "InteractionStack", "irreps_hidden"))  # also with 0 blocks
         if self_connection is None:
             self_connection = "linear" if self.irreps_node_attr is None else "species"
         if self_connection not in ("species", "linear"):

@@ -128,3 +128,5 @@ def test_irreps_per_block_are_reached_or_named():
 
     stack = InteractionStack("4x0e", "0e+1o", Irreps("4x0e+4x1o"), num_interactions=2, number_of_basis=3)
     assert not stack.per_block and [str(g.irreps_out) for g in stack.gates] == ["4x0e+4x1o"] * 2
+    empty = InteractionStack("4x0e", "0e+1o", "4x0e+4x1o", num_interactions=0, number_of_basis=3)
+    assert str(empty.irreps_out) == "4x0e" and str(empty.get_config()["irreps_hidden"]) == "4x0e+4x1o"
