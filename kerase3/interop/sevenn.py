@@ -151,7 +151,7 @@ def find_checkpoint(name, search=()):
                      "or pass search=[a sevenn wheel or folder]")
 
 
-def read(checkpoint, search=()):
+def read(checkpoint, search=(), fetch=True):
     """``(state_dict, config)`` of a SevenNet checkpoint: a path, a name of `PRETRAINED`, bytes,
     an already read ``dict`` with ``model_state_dict`` and ``config``, or `read`'s own tuple."""
     if isinstance(checkpoint, tuple) and len(checkpoint) == 2:
@@ -164,7 +164,7 @@ def read(checkpoint, search=()):
         elif os.path.exists(os.fspath(checkpoint)):
             source = where = os.fspath(checkpoint)
         else:
-            source, where = io.BytesIO(find_checkpoint(str(checkpoint), search)), str(checkpoint)
+            source, where = io.BytesIO(_named(str(checkpoint), search, fetch)), str(checkpoint)
         ckpt = read_torch_checkpoint(source)
         if not isinstance(ckpt, dict):
             raise ValueError(f"sevenn.load: {where} holds a {type(ckpt).__name__}, not a SevenNet checkpoint dict")
@@ -174,6 +174,24 @@ def read(checkpoint, search=()):
                          "not a checkpoint of SevenNet's trainer")
     state = {k: np.asarray(v) for k, v in ckpt["model_state_dict"].items()}
     return state, dict(ckpt["config"])
+
+
+def _named(name, search, fetch):
+    """A named checkpoint's bytes; with ``fetch``, the sevenn wheel is downloaded into kerase3's
+    cache when no install, search place or cache has it (as pretrained-model loaders do)."""
+    try:
+        return find_checkpoint(name, search)
+    except ValueError:
+        key = _ALIASES.get(name.lower(), name.lower())
+        if not fetch or key not in PRETRAINED:
+            raise
+    print(f"kerase3.interop.sevenn: {name!r} not found here; fetching sevenn {SEVENN_VERSION}'s wheel "
+          f"(pip download --no-deps) into {_cache_dir()}", file=sys.stderr)
+    try:
+        download()
+    except Exception as e:  # offline: the first error's advice, and why fetching failed
+        raise ValueError(f"sevenn.load: {name!r} is not installed here and could not be fetched ({e})") from e
+    return find_checkpoint(name, search)
 
 
 def _irreps_of_blocks(cfg):
@@ -287,7 +305,7 @@ def _path_signs(conv, state, prefix):
     return signs
 
 
-def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=True):
+def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=True, fetch=True):
     """A `kerase3.models.Potential` with the weights of a SevenNet checkpoint.
 
     Args:
@@ -298,6 +316,8 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
         search: directories or ``sevenn-*.whl`` files to find named checkpoints in (before the
             installed package).
         compute_stress: `bool`, as `EnergyModel`'s.
+        fetch: `bool`, download the sevenn wheel (no torch) into kerase3's cache when a named
+            checkpoint is nowhere here (`download`).
 
     Raises:
         ValueError: naming what is not supported (config entries, state keys), a state that does
@@ -305,7 +325,7 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
     """
     from ..models import Potential
 
-    state, cfg = read(checkpoint, search)
+    state, cfg = read(checkpoint, search, fetch)
     modal = _modality(cfg, state, modality)
     options = model_options(cfg, state)
     model = Potential(**options, compute_stress=compute_stress, dtype=dtype)

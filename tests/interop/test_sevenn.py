@@ -289,3 +289,18 @@ def test_sevenn_0_in_pair_style_kerase3(checkpoints, reference, tmp_path):
     pressure = reference["7net-0/alloy_12_elements/stress"] * -EV_PER_A3_TO_BAR
     want = [pressure[0, 0], pressure[1, 1], pressure[2, 2], pressure[0, 1], pressure[0, 2], pressure[1, 2]]
     np.testing.assert_allclose(thermo[0, 2:], want, atol=20.0)  # 1e-5 eV/A^3 is 16 bar
+
+
+def test_named_checkpoint_missing_is_fetched_or_named(monkeypatch):
+    """A name found nowhere: ``fetch=False`` names the places looked in; ``fetch=True`` fetches the wheel
+    and, when that fails (offline), says so."""
+    monkeypatch.setattr(sevenn, "_package_dirs", lambda: [])
+    with pytest.raises(ValueError, match="not found .*download"):
+        sevenn.read("7net-0", fetch=False)
+
+    def offline():
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(sevenn, "download", offline)
+    with pytest.raises(ValueError, match="could not be fetched .*no network"):
+        sevenn.load("7net-0")
