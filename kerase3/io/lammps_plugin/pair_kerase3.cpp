@@ -13,9 +13,9 @@
 // to their owners by LAMMPS's reverse communication (newton pair on). On one rank every ghost is a
 // periodic image of a local atom: the graph holds the local atoms only, each edge to an image
 // folded onto its owner with the image's offset as the edge's shift (the periodic graph kerase3's
-// calculators build), and the ghost shell stays one cutoff deep. On several ranks the same folding
-// applies to every ghost that is an image of a local atom; only other ranks' atoms are nodes of
-// their own (`ghosts yes` keeps every ghost a node). The model returns the virial.
+// calculators build), and the ghost shell stays one cutoff deep. On several ranks every image is
+// folded the same way, onto one node per atom (for another rank's atom, its copy nearest the
+// sub-domain); `ghosts yes` keeps every ghost a node. The model returns the virial.
 //
 // This library holds no TensorFlow: it opens the backend library beside it
 // (libkerase3_lammps_backend.so) with dlopen(RTLD_LOCAL), keeping TensorFlow's own symbols out of
@@ -29,6 +29,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "atom.h"
@@ -180,27 +181,56 @@ class PairKerase3 : public Pair {
     int **firstneigh = list->firstneigh;
     double cut2 = cutoff_ * cutoff_;
 
-    // nodes: the local atoms, then the ghosts that are not images of a local atom (another rank's
-    // atoms); a ghost that is an image of a local atom is folded onto it (its offset becomes the
-    // edge's shift) unless `ghosts yes`
+    // nodes: one per atom tag -- the local atoms, then other ranks' atoms. Every periodic image
+    // (a ghost) is folded onto its tag's node, its offset becoming the edge's shift: a local atom's
+    // node is the atom itself, another rank's atom's node is the ghost copy with the most
+    // neighbours (the one nearest the sub-domain: its list is complete wherever its features are
+    // needed). `ghosts yes` keeps every ghost a node of its own.
     tagint *tag = atom->tag;
     owner_of_tag_.clear();
     for (int i = 0; i < nlocal; ++i) owner_of_tag_[tag[i]] = i;
+    if (!folded_ && !force_ghosts_) {  // the best copy of each other rank's atom
+      best_count_.clear();
+      for (int ii = inum; ii < inum + gnum; ++ii) {
+        int i = ilist[ii];
+        if (owner_of_tag_.count(tag[i])) continue;
+        int count = 0;
+        for (int jj = 0; jj < numneigh[i]; ++jj) {
+          int j = firstneigh[i][jj] & NEIGHMASK;
+          double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+          count += dx * dx + dy * dy + dz * dz < cut2;
+        }
+        auto found = best_count_.find(tag[i]);
+        if (found == best_count_.end() || count > found->second.first) best_count_[tag[i]] = {count, i};
+      }
+    }
     node_.resize(nall);
     atom_of_node_.clear();
     for (int i = 0; i < nlocal; ++i) {
       node_[i] = i;
       atom_of_node_.push_back(i);
     }
+    remote_node_of_tag_.clear();
     for (int j = nlocal; j < nall; ++j) {
       auto found = force_ghosts_ ? owner_of_tag_.end() : owner_of_tag_.find(tag[j]);
       if (found != owner_of_tag_.end()) {
         node_[j] = found->second;
-      } else {
-        if (folded_) error->one(FLERR, "pair_style kerase3: ghost atom {} has no local owner on one rank", tag[j]);
+        continue;
+      }
+      if (folded_) error->one(FLERR, "pair_style kerase3: ghost atom {} has no local owner on one rank", tag[j]);
+      if (force_ghosts_) {
         node_[j] = static_cast<int>(atom_of_node_.size());
         atom_of_node_.push_back(j);
+        continue;
       }
+      auto known = remote_node_of_tag_.find(tag[j]);
+      if (known == remote_node_of_tag_.end()) {
+        auto best = best_count_.find(tag[j]);
+        int rep = best == best_count_.end() ? j : best->second.second;
+        known = remote_node_of_tag_.emplace(tag[j], static_cast<int>(atom_of_node_.size())).first;
+        atom_of_node_.push_back(rep);
+      }
+      node_[j] = known->second;
     }
     int nodes = static_cast<int>(atom_of_node_.size());
     positions_.resize(3L * nodes);
@@ -217,7 +247,7 @@ class PairKerase3 : public Pair {
     shifts_.clear();
     for (int ii = 0; ii < inum + gnum; ++ii) {
       int i = ilist[ii];
-      if (i >= nlocal && atom_of_node_[node_[i]] != i) continue;  // a folded image: its owner's edges
+      if (i >= nlocal && atom_of_node_[node_[i]] != i) continue;  // a folded copy: its node's edges
       int *jlist = firstneigh[i];
       for (int jj = 0; jj < numneigh[i]; ++jj) {
         int j = jlist[jj] & NEIGHMASK;
@@ -311,7 +341,8 @@ class PairKerase3 : public Pair {
   void *model_ = nullptr;
   std::vector<double> positions_, forces_, atom_energies_, shifts_;
   std::vector<int> numbers_, local_, senders_, receivers_, node_, atom_of_node_;
-  std::unordered_map<tagint, int> owner_of_tag_;
+  std::unordered_map<tagint, int> owner_of_tag_, remote_node_of_tag_;
+  std::unordered_map<tagint, std::pair<int, int>> best_count_;  // tag -> (neighbours, ghost copy)
 };
 
 static Pair *create_pair_kerase3(LAMMPS *lmp) { return new PairKerase3(lmp); }
