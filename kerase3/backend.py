@@ -121,8 +121,9 @@ _default_cache = []  # [directory or None] once decided in this process
 
 
 def default_compilation_cache():
-    """Turn the compilation cache on as kerase3's models do at their first compile (``fit``,
-    ``evaluate``, ``predict``, `compiled_call`), never at import: `enable_compilation_cache` in its
+    """Turn the compilation cache on as kerase3's models do when constructed (and at their first
+    compile, ``fit``, ``evaluate``, ``predict``, `compiled_call`), never at import. On TensorFlow it
+    must come before the process's first variable (``TF_XLA_FLAGS`` is read then): `enable_compilation_cache` in its
     default directory unless ``KERASE3_COMPILATION_CACHE`` says otherwise (``0`` off, a path
     another directory), read when this is first called. Once per process; returns the directory
     or None (off, a read-only home, or the user's own ``TF_XLA_FLAGS`` directory)."""

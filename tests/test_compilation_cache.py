@@ -63,4 +63,30 @@ def test_first_compile_of_a_model_turns_the_cache_on(monkeypatch):
     model.make_predict_function()
     model.make_test_function()
     model.make_train_function()
-    assert len(calls) == 3
+    assert len(calls) == 4  # construction, then each compile
+
+
+MODEL_SCRIPT = """
+import os, time
+import numpy as np, keras
+from kerase3.graph import batch_graphs, graph_from_arrays, pad_batch
+from kerase3.models import Potential
+model = Potential([29], cutoff=4.0, mul=4, lmax=1, num_interactions=1, number_of_basis=4, radial_neurons=(8,))
+g = graph_from_arrays(np.random.default_rng(0).uniform(0, 5, (6, 3)), [29] * 6, 4.0, energy=1.0, forces=np.zeros((6, 3)))
+b = pad_batch(batch_graphs([g]), 8, 64, 2)
+x = {k: (v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items() if k not in ("energy", "forces")}
+y = {"energy": b["energy"].astype("float32"), "forces": b["forces"].astype("float32")}
+model.compile(optimizer="adam", jit_compile=True)
+model.train_on_batch(x, y)
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow reads TF_XLA_FLAGS once per process")
+def test_a_models_train_step_is_written_to_the_cache(tmp_path):
+    """The user's path (construct, compile, first step), not the cache turned on by hand first:
+    TensorFlow reads TF_XLA_FLAGS with the first variable, which a model creates when constructed."""
+    env = dict(os.environ, KERASE3_COMPILATION_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, "-c", MODEL_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert os.listdir(tmp_path / "cache"), "the model's compiled train step was not written"

@@ -31,8 +31,10 @@ class TracesOnce(SymbolicBuildWithoutBatch):
     or more (`kerase3.backend.return_freed_memory`, switched on once the step is traced and off
     when that call returns; ``benchmarks/RESULTS.md`` has the peaks measured).
 
-    The first compile of a model turns the compilation cache on
-    (`kerase3.backend.default_compilation_cache`); importing kerase3 does not.
+    Constructing a model turns the compilation cache on (`kerase3.backend.default_compilation_cache`;
+    its first compile too, for models made otherwise); importing kerase3 does not. Construction,
+    not the first compile: TensorFlow reads ``TF_XLA_FLAGS`` once, when the process creates its first
+    variables, and a model creates its weights in its constructor.
 
     ``fit`` also adds the callbacks the model asks for (`default_callbacks`).
 
@@ -42,6 +44,10 @@ class TracesOnce(SymbolicBuildWithoutBatch):
     ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)``: validation, and after ``fit`` the
     model itself (evaluation, ``save``, export), use the moving average of the weights.
     """
+
+    def __init__(self, *args, **kwargs):
+        backend.default_compilation_cache()  # before this model's variables: see the class docstring
+        super().__init__(*args, **kwargs)
 
     def make_train_function(self, force=False):
         backend.default_compilation_cache()
