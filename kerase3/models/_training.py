@@ -33,8 +33,10 @@ class TracesOnce(SymbolicBuildWithoutBatch):
 
     Constructing a model turns the compilation cache on (`kerase3.backend.default_compilation_cache`;
     its first compile too, for models made otherwise); importing kerase3 does not. Construction,
-    not the first compile: TensorFlow reads ``TF_XLA_FLAGS`` once, when the process creates its first
-    variables, and a model creates its weights in its constructor.
+    not the first compile: TensorFlow reads ``TF_XLA_FLAGS`` once, when its eager context starts
+    (the process's first tensor or variable), and a model creates its weights in its constructor.
+    A process that makes TensorFlow tensors before its first kerase3 model runs without the cache
+    unless it calls `kerase3.backend.enable_compilation_cache` (or sets ``TF_XLA_FLAGS``) first.
 
     ``fit`` also adds the callbacks the model asks for (`default_callbacks`).
 
