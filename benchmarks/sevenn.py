@@ -40,6 +40,20 @@ def median(fn, n):
 
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+def time_calculator(n, calc, load, repeat):
+    """Energy + forces of an n-atom cell through an ASE calculator, atoms moved before every call:
+    prints the first call and the median of ``repeat``; returns the atoms."""
+    atoms = cell(n); atoms.calc = calc
+    rng = np.random.default_rng(2)
+    def call():
+        atoms.positions += rng.normal(0, 1e-3, atoms.positions.shape)
+        return atoms.get_forces()
+    t = time.perf_counter(); call(); first = time.perf_counter() - t
+    energy = float(atoms.get_potential_energy())
+    infer = median(call, repeat)
+    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, energy=energy, peak_mb=peak_mb())), flush=True)
+    return atoms
 '''
 
 SEVENN_CHILD = CHILD_COMMON + r'''
@@ -55,15 +69,7 @@ t = time.perf_counter()
 calc = SevenNetCalculator("7net-0", device="cpu")
 load = time.perf_counter() - t
 for n in sizes:
-    atoms = cell(n); atoms.calc = calc
-    rng = np.random.default_rng(2)
-    def call():
-        atoms.positions += rng.normal(0, 1e-3, atoms.positions.shape)
-        return atoms.get_forces()
-    t = time.perf_counter(); call(); first = time.perf_counter() - t
-    energy = float(atoms.get_potential_energy())
-    infer = median(call, repeat)
-    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, energy=energy, peak_mb=peak_mb())), flush=True)
+    atoms = time_calculator(n, calc, load, repeat)
     model = calc.model
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
@@ -94,15 +100,7 @@ t = time.perf_counter()
 model = sevenn.load("7net-0")
 load = time.perf_counter() - t
 for n in sizes:
-    atoms = cell(n); atoms.calc = Calculator(model)
-    rng = np.random.default_rng(2)
-    def call():
-        atoms.positions += rng.normal(0, 1e-3, atoms.positions.shape)
-        return atoms.get_forces()
-    t = time.perf_counter(); call(); first = time.perf_counter() - t
-    energy = float(atoms.get_potential_energy())
-    infer = median(call, repeat)
-    print(json.dumps(dict(atoms=len(atoms), load=load, first=first, infer=infer, energy=energy, peak_mb=peak_mb())), flush=True)
+    atoms = time_calculator(n, Calculator(model), load, repeat)
     g = graph_from_atoms(atoms, model.cutoff, energy=False, forces=False)
     b = pad_batch(batch_graphs([g]), len(atoms) + 1, len(g["senders"]) + 1, 2)
     x = {k: tf.constant(v.astype("float32") if v.dtype.kind == "f" else v) for k, v in b.items()}

@@ -53,12 +53,18 @@ from keras import ops
 
 __all__ = ["geometry_dtype", "sin", "cos", "tanh", "mean", "energy_and_gradients", "checkpoint", "scale_loss_for_replicas",
            "compiled_call", "xla_traced", "enable_compilation_cache", "default_compilation_cache", "return_freed_memory", "scatter_add", "take", "split", "einsum", "known_zero",
-           "block_rows", "write_block_rows", "stacked_block_rows"]
+           "block_rows", "write_block_rows", "stacked_block_rows", "cache_dir"]
+
+
+def cache_dir(*parts):
+    """kerase3's folder under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``), joined with
+    ``parts``: compiled programs, built plugins, downloaded checkpoints."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kerase3", *parts)
 
 
 def _cache_root():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kerase3", "xla")
+    return cache_dir("xla")
 
 
 def _machine_tag():

@@ -23,7 +23,7 @@ from _emt import emt_trajectory
 
 from kerase3.graph import GraphDataset, make_graphs
 from kerase3.io.lammps import build_plugin, export_for_lammps, mpirun_lmp
-from kerase3.io.lammps_pair import _thermo
+from kerase3.io.lammps_pair import thermo_table
 from kerase3.models import Potential
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +75,7 @@ def run(plugin, model_dir, ranks, steps, every):
     if proc.returncode:
         raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
     loop = float(re.findall(r"Loop time of ([0-9.eE+-]+)", proc.stdout)[-1])
-    return _thermo(proc.stdout, ("Step", "PotEng", "KinEng", "TotEng", "Temp", "Press")), loop, time.time() - t, path
+    return thermo_table(proc.stdout, ("Step", "PotEng", "KinEng", "TotEng", "Temp", "Press")), loop, time.time() - t, path
 
 
 def main():

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-__all__ = ["export_saved_model", "check_serving_ready", "rest_request", "predict_request", "BLOCKED_MODULES"]
+__all__ = ["export_saved_model", "save_signatures", "check_serving_ready", "rest_request", "predict_request", "BLOCKED_MODULES"]
 
 # modules made unimportable in the checking process
 BLOCKED_MODULES = ("keras", "kerase3", "tf_keras")
@@ -65,7 +65,7 @@ def check_serving_ready(path, verbose=True, timeout=600):
 
 def __getattr__(name):
     # export needs keras (and TensorFlow): load it when asked for
-    if name in ("export_saved_model", "rest_request", "predict_request"):
+    if name in ("export_saved_model", "save_signatures", "rest_request", "predict_request"):
         from . import _export
 
         return getattr(_export, name)

@@ -120,23 +120,10 @@ def export_saved_model(model, path, dtype="float32", verbose=False, max_edges=No
     if max_edges is not None and not (isinstance(max_edges, (int, np.integer)) and max_edges > 0):
         raise ValueError(f"export_saved_model: max_edges must be a positive integer. Received: max_edges={max_edges!r}")
     endpoints, examples = _endpoints(model, tf, dtype, max_edges)
-    # each endpoint traced once, kept as a concrete function: a tf.function on the saved object
-    # (keras.export.ExportArchive's way) is traced again by tf.saved_model.save, which doubles
-    # the time of an export
-    root = tf.__internal__.tracking.AutoTrackable()
-    signatures = {}
-    for name, fn, specs in endpoints:
-        signatures[name] = tf.function(fn, input_signature=specs, autograph=False).get_concrete_function()
-        setattr(root, name, signatures[name])  # callable on the loaded object too
-    # the TensorFlow variables the functions read (a Keras variable's own), saved and restored with them
-    root.variables = list({id(v): v for fn in signatures.values() for v in fn.variables}.values())
     stale = os.path.join(str(path), EXAMPLES_FILE)
     if os.path.exists(stale):  # an older export's examples must not survive into this one
         os.remove(stale)
-    # the served functions return forces themselves: the custom gradients inside them are not
-    # saved (tracing them for the SavedModel took a third of the export's time)
-    tf.saved_model.save(root, str(path), signatures=signatures,
-                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    signatures = save_signatures(path, [(name, fn, specs, None) for name, fn, specs in endpoints])
     if verbose:
         for name, fn in signatures.items():
             print(f"* Endpoint {name!r}\n" + "\n".join(fn.pretty_printed_signature().split("\n")[1:]))
@@ -145,6 +132,28 @@ def export_saved_model(model, path, dtype="float32", verbose=False, max_edges=No
         os.makedirs(os.path.join(str(path), "assets.extra"), exist_ok=True)
         np.savez(os.path.join(str(path), EXAMPLES_FILE), **flat)
     return path
+
+
+def save_signatures(path, endpoints):
+    """Write a SavedModel at ``path`` whose signatures are ``endpoints``, a list of ``(name, fn,
+    input_specs, jit_compile)``; returns ``{name: concrete function}``. Every export of kerase3
+    (`export_saved_model`, `kerase3.io.lammps.export_for_lammps`) is written by it."""
+    tf = _tf()
+    # each endpoint traced once, kept as a concrete function: a tf.function on the saved object
+    # (keras.export.ExportArchive's way) is traced again by tf.saved_model.save, which doubles
+    # the time of an export
+    root = tf.__internal__.tracking.AutoTrackable()
+    signatures = {}
+    for name, fn, specs, jit in endpoints:
+        signatures[name] = tf.function(fn, input_signature=specs, autograph=False, jit_compile=jit).get_concrete_function()
+        setattr(root, name, signatures[name])  # callable on the loaded object too
+    # the TensorFlow variables the functions read (a Keras variable's own), saved and restored with them
+    root.variables = list({id(v): v for fn in signatures.values() for v in fn.variables}.values())
+    # the functions return forces themselves: the custom gradients inside them are not saved
+    # (tracing them for the SavedModel took a third of the export's time)
+    tf.saved_model.save(root, str(path), signatures=signatures,
+                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    return signatures
 
 
 def _structure_inputs(atoms, dtype, name):

@@ -38,6 +38,8 @@ import zipfile
 
 import numpy as np
 
+from ..backend import cache_dir
+from ..export.cpp_harness import locked
 from ..o3 import Irreps, wigner_3j
 from .e3nn import load_weights
 from .torch_checkpoint import read_torch_checkpoint
@@ -70,15 +72,10 @@ _SUPPORTED = {
 _ACTIVATIONS = ("silu", "tanh", "sigmoid", "relu", "abs")
 
 
-def _cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kerase3", "sevenn")
-
-
 def _package_dirs():
     spec = importlib.util.find_spec("sevenn")  # finds the package without importing it (no torch)
     found = list(spec.submodule_search_locations or []) if spec is not None else []
-    return found + sorted(glob.glob(os.path.join(_cache_dir(), "sevenn-*.whl")), reverse=True)
+    return found + sorted(glob.glob(os.path.join(cache_dir("sevenn"), "sevenn-*.whl")), reverse=True)
 
 
 def download(directory=None, version=SEVENN_VERSION, timeout=300):
@@ -86,33 +83,13 @@ def download(directory=None, version=SEVENN_VERSION, timeout=300):
     ``pip download --no-deps sevenn==version`` into ``directory`` (default kerase3's cache, where
     `load` looks for named checkpoints). Returns the wheel's path; a ``RuntimeError`` with pip's
     message when it cannot be fetched."""
-    directory = directory or _cache_dir()
+    directory = directory or cache_dir("sevenn")
     os.makedirs(directory, exist_ok=True)
     wheel = os.path.join(directory, f"sevenn-{version}-py3-none-any.whl")
-    with _locked(os.path.join(directory, ".download.lock")):
+    with locked(os.path.join(directory, ".download.lock")):  # one download for parallel processes
         if not os.path.isfile(wheel):
             _pip_download(directory, version, wheel, timeout)
     return wheel
-
-
-class _locked:
-    """An exclusive file lock (POSIX; a no-op elsewhere): one download for parallel processes."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.f = open(self.path, "a")
-        try:
-            import fcntl
-
-            fcntl.flock(self.f, fcntl.LOCK_EX)
-        except ImportError:
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
 
 
 def _pip_download(directory, version, wheel, timeout):
@@ -186,7 +163,7 @@ def _named(name, search, fetch):
         if not fetch or key not in PRETRAINED:
             raise
     print(f"kerase3.interop.sevenn: {name!r} not found here; fetching sevenn {SEVENN_VERSION}'s wheel "
-          f"(pip download --no-deps) into {_cache_dir()}", file=sys.stderr)
+          f"(pip download --no-deps) into {cache_dir('sevenn')}", file=sys.stderr)
     try:
         download()
     except Exception as e:  # offline: the first error's advice, and why fetching failed
@@ -326,7 +303,7 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
     from ..models import Potential
 
     state, cfg = read(checkpoint, search, fetch)
-    modal = _modality(cfg, state, modality)
+    modal = _modality(cfg, modality)
     options = model_options(cfg, state)
     model = Potential(**options, compute_stress=compute_stress, dtype=dtype)
     model.build()
@@ -404,7 +381,7 @@ def load(checkpoint, dtype="float32", modality=None, search=(), compute_stress=T
     return model
 
 
-def _modality(cfg, state, modality):
+def _modality(cfg, modality):
     """Index of ``modality`` in a multi-fidelity checkpoint's ``_modal_map`` (None for one fidelity)."""
     if not cfg.get("use_modality", False):
         if modality is not None:

@@ -29,7 +29,8 @@ import subprocess
 
 import numpy as np
 
-__all__ = ["export_for_lammps", "build_plugin", "plugin_sources", "LAMMPS_SIGNATURES", "METADATA_FILE"]
+__all__ = ["export_for_lammps", "build_plugin", "plugin_sources", "mpirun_lmp", "thermo_table", "LAMMPS_SIGNATURES",
+           "METADATA_FILE"]
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lammps_plugin")
 PLUGIN = "kerase3_pair.so"
@@ -50,9 +51,9 @@ def export_for_lammps(model, path, dtype="float32"):
     that energy, ghosts included), ``atomic_energies (N,)`` and the ``virial (3, 3)`` (eV); plus
     ``kerase3_lammps.txt`` (cutoff, number of message-passing layers, species). Returns ``path``."""
     import tensorflow as tf
-    from keras import ops
 
     from ..backend import geometry_dtype
+    from ..export import save_signatures
     from ..graph import keys as K
 
     if dtype not in ("float32", "float64"):
@@ -87,16 +88,9 @@ def export_for_lammps(model, path, dtype="float32"):
         forces = -tf.convert_to_tensor(g_pos)
         virial = -0.5 * (g_strain + tf.transpose(g_strain))
         return {K.ENERGY: tf.cast(energy, dtype), K.FORCES: tf.cast(forces, dtype),
-                "atomic_energies": tf.cast(ops.convert_to_tensor(per_atom), dtype), "virial": tf.cast(virial, dtype)}
+                "atomic_energies": tf.cast(per_atom, dtype), "virial": tf.cast(virial, dtype)}
 
-    root = tf.__internal__.tracking.AutoTrackable()
-    signatures = {}
-    for name, jit in zip(LAMMPS_SIGNATURES, (False, True)):
-        signatures[name] = tf.function(lammps, input_signature=specs, autograph=False, jit_compile=jit).get_concrete_function()
-        setattr(root, name, signatures[name])
-    root.variables = list({id(v): v for fn in signatures.values() for v in fn.variables}.values())
-    tf.saved_model.save(root, str(path), signatures=signatures,
-                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    save_signatures(path, [(name, lammps, specs, jit) for name, jit in zip(LAMMPS_SIGNATURES, (False, True))])
     with open(os.path.join(str(path), METADATA_FILE), "w") as f:
         f.write(f"cutoff {float(model.cutoff)!r}\ninteractions {int(layers)}\n"
                 f"species {' '.join(str(int(z)) for z in model.species)}\ndtype {dtype}\n")
@@ -148,22 +142,18 @@ def build_commands(folder):
     return backend, plugin
 
 
-def _cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kerase3", "lammps")
-
-
 def build_plugin(cache_dir=None, verbose=False):
     """Build ``pair_style kerase3`` (the plugin and its TensorFlow backend) once per source,
     compilers, TensorFlow and LAMMPS; the plugin's path (for ``plugin load``). About 30 s the first
     time. Raises ``RuntimeError`` naming what is missing (compiler, MPI, headers) or the compiler's
     output."""
+    from ..backend import cache_dir as kerase3_cache
     from ..export.cpp_harness import locked
 
     sources = b"".join(open(p, "rb").read() for p in plugin_sources().values())
     probe = build_commands("{}")
     key = hashlib.sha256(sources + " ".join(probe[0] + probe[1]).encode()).hexdigest()[:16]
-    folder = os.path.join(cache_dir or _cache_dir(), key)
+    folder = os.path.join(cache_dir or kerase3_cache("lammps"), key)
     plugin = os.path.join(folder, PLUGIN)
     if os.path.exists(plugin):
         return plugin
@@ -196,7 +186,7 @@ def mpirun_lmp(input_file, ranks=1, cwd=None, timeout=600, extra_env=None):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def _thermo(log, columns):
+def thermo_table(log, columns):
     """Rows of LAMMPS's thermo table with these ``columns`` (header matched), as a float array."""
     rows, on = [], False
     for line in log.splitlines():

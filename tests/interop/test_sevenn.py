@@ -216,27 +216,17 @@ def test_sevenn_0_drives_lammps(checkpoints, reference, tmp_path):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the LAMMPS driver runs on the tensorflow backend")
     from ase.data import chemical_symbols
-    from ase.io import write
 
-    from kerase3.io.lammps import EV_PER_A3_TO_BAR, LammpsPotential, make_lammps
+    from kerase3.io.lammps import EV_PER_A3_TO_BAR, LammpsPotential
 
-    try:
-        lmp = make_lammps()
-    except OSError as err:
-        pytest.skip(f"LAMMPS is installed but does not start: {err}")
+    from ..io.lammps_boxes import lammps_with
+
     atoms = _atoms(reference, "alloy_12_elements")
     elements = [chemical_symbols[z] for z in sorted(set(atoms.numbers))]
-    write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=elements, atom_style="atomic")
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        boundary p p p
-        atom_modify map array sort 0 0.0
-        read_data {tmp_path / 'box.data'}
-        pair_style zero 5.0
-        pair_coeff * *
-        thermo_style custom step pe press pxx pyy pzz pxy pxz pyz
-    """)
+    try:
+        lmp = lammps_with(atoms, str(tmp_path), elements, 5.0)
+    except OSError as err:
+        pytest.skip(f"LAMMPS is installed but does not start: {err}")
     LammpsPotential(sevenn.load(checkpoints["7net-0"]), elements).attach(lmp)
     lmp.command("run 0")
     n = len(atoms)
@@ -266,7 +256,9 @@ def test_sevenn_0_in_pair_style_kerase3(checkpoints, reference, tmp_path):
     from ase.io import write
 
     from kerase3.io.lammps import EV_PER_A3_TO_BAR, build_plugin, export_for_lammps, mpirun_lmp
-    from kerase3.io.lammps_pair import _thermo
+    from kerase3.io.lammps_pair import thermo_table
+
+    from ..io.lammps_boxes import dumped_forces
 
     plugin = build_plugin()
     export_for_lammps(sevenn.load(checkpoints["7net-0"]), tmp_path / "model")
@@ -279,12 +271,11 @@ def test_sevenn_0_in_pair_style_kerase3(checkpoints, reference, tmp_path):
                 "thermo_style custom step pe pxx pyy pzz pxy pxz pyz\nthermo_modify format float %20.10f\n"
                 "dump d all custom 1 f.dump id fx fy fz\ndump_modify d sort id format float %20.12g\nrun 0\n")
     proc = mpirun_lmp(tmp_path / "in.7net", ranks=1, cwd=str(tmp_path), extra_env={"TF_CPP_MIN_LOG_LEVEL": "3"})
-    thermo = _thermo(proc.stdout, ("Step", "PotEng", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz"))
+    thermo = thermo_table(proc.stdout, ("Step", "PotEng", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz"))
     assert proc.returncode == 0 and len(thermo) == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     n = len(atoms)
     assert abs(thermo[0, 1] - reference["7net-0/alloy_12_elements/energy"]) / n < 2e-5
-    lines = open(tmp_path / "f.dump").read().splitlines()[9:9 + n]
-    forces = np.array([[float(w) for w in line.split()[1:]] for line in lines])
+    forces = dumped_forces(tmp_path / "f.dump", n)
     np.testing.assert_allclose(forces, reference["7net-0/alloy_12_elements/forces"], atol=2e-4)
     pressure = reference["7net-0/alloy_12_elements/stress"] * -EV_PER_A3_TO_BAR
     want = [pressure[0, 0], pressure[1, 1], pressure[2, 2], pressure[0, 1], pressure[0, 2], pressure[1, 2]]

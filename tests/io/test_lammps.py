@@ -15,28 +15,12 @@ from kerase3.io.ase import Calculator  # noqa: E402
 from kerase3.io.lammps import EV_PER_A3_TO_BAR, LammpsPotential, make_lammps  # noqa: E402
 from kerase3.models import Potential  # noqa: E402
 
+from .lammps_boxes import lammps_with  # noqa: E402
+
 try:  # installed but unable to start (no MPI library found): an environment problem, reported as a skip
     make_lammps().close()
 except OSError as err:
     pytest.skip(f"LAMMPS is installed but does not start: {err}", allow_module_level=True)
-
-
-def lammps_with(atoms, tmp_path, elements, cutoff):
-    from ase.io import write
-
-    write(tmp_path / "box.data", atoms, format="lammps-data", masses=True, specorder=elements, atom_style="atomic")
-    lmp = make_lammps()
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        boundary p p p
-        atom_modify map array sort 0 0.0
-        read_data {tmp_path / 'box.data'}
-        pair_style zero {cutoff}
-        pair_coeff * *
-        thermo_style custom step pe ke etotal press pxx pyy pzz pxy pxz pyz vol
-    """)
-    return lmp
 
 
 def lammps_atoms(lmp, lp, n):

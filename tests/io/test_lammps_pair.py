@@ -19,8 +19,10 @@ from ase.io import write  # noqa: E402
 
 from kerase3.io.ase import Calculator  # noqa: E402
 from kerase3.io.lammps import EV_PER_A3_TO_BAR, build_plugin, export_for_lammps, mpirun_lmp  # noqa: E402
-from kerase3.io.lammps_pair import _thermo  # noqa: E402
+from kerase3.io.lammps_pair import thermo_table  # noqa: E402
 from kerase3.models import MACE, Potential  # noqa: E402
+
+from .lammps_boxes import dumped_forces, lammps_with  # noqa: E402
 
 COLUMNS = ("Step", "PotEng", "KinEng", "Press", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")  # the log's header
 KEYWORDS = "step pe ke press pxx pyy pzz pxy pxz pyz"
@@ -61,14 +63,11 @@ def write_input(folder, model_dir, plugin, run="run 0", pair_extra="", elements=
 
 def run(folder, ranks, **kw):
     proc = mpirun_lmp(write_input(folder, **kw), ranks=ranks, cwd=folder, extra_env={"TF_CPP_MIN_LOG_LEVEL": "3"})
-    return proc, _thermo(proc.stdout, COLUMNS)
+    return proc, thermo_table(proc.stdout, COLUMNS)
 
 
 def forces(folder, n):
-    with open(os.path.join(folder, "forces.dump")) as f:
-        lines = f.read().splitlines()
-    rows = np.array([[float(w) for w in line.split()] for line in lines[9:9 + n]])
-    return rows[np.argsort(rows[:, 0]), 1:]
+    return dumped_forces(os.path.join(folder, "forces.dump"), n)
 
 
 @pytest.mark.parametrize("kind", ["potential", "mace"])
@@ -158,7 +157,7 @@ def test_decompositions_along_each_axis_and_xla(plugin, tmp_path):
         with open(path, "w") as fh:
             fh.write(text)
         proc = mpirun_lmp(path, ranks=ranks, cwd=str(tmp_path), extra_env={"TF_CPP_MIN_LOG_LEVEL": "3"})
-        thermo = _thermo(proc.stdout, COLUMNS)
+        thermo = thermo_table(proc.stdout, COLUMNS)
         assert proc.returncode == 0 and len(thermo) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
         np.testing.assert_allclose(thermo[0][1], e, rtol=1e-12, err_msg=f"{ranks} ranks {grid} {extra}")
         np.testing.assert_allclose(forces(str(tmp_path), len(atoms)), f, atol=1e-12, err_msg=f"{ranks} ranks {grid} {extra}")
@@ -166,7 +165,7 @@ def test_decompositions_along_each_axis_and_xla(plugin, tmp_path):
 
 def test_nve_equals_the_fix_external_driver(plugin, tmp_path):
     """20 NVE steps: the pair style on 2 ranks and the Python fix external driver give the same trajectory."""
-    from kerase3.io.lammps import LammpsPotential, make_lammps
+    from kerase3.io.lammps import LammpsPotential
 
     keras.utils.set_random_seed(5)
     model = Potential([29, 79], cutoff=4.0, mul=4, lmax=1, num_interactions=2, number_of_basis=4, radial_neurons=(8,),
@@ -176,19 +175,10 @@ def test_nve_equals_the_fix_external_driver(plugin, tmp_path):
     write(tmp_path / "box.data", cell_atoms(), format="lammps-data", masses=True, specorder=["Cu", "Au"], atom_style="atomic")
     proc, pair_rows = run(str(tmp_path), 2, model_dir="model", plugin=plugin, run="run 20", dump=False)
     assert proc.returncode == 0 and len(pair_rows) == 5, proc.stdout[-3000:]
-    lmp = make_lammps()
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        boundary p p p
-        atom_modify map array sort 0 0.0
-        read_data {tmp_path / 'box.data'}
-        pair_style zero 4.0
-        pair_coeff * *
+    lmp = lammps_with(cell_atoms(), str(tmp_path), ["Cu", "Au"], 4.0, commands="""
         velocity all create 600 4 mom yes rot no dist gaussian
         fix nve all nve
-        timestep 0.002
-    """)
+        timestep 0.002""")
     driver = LammpsPotential(model, ["Cu", "Au"], jit_compile=False).attach(lmp)
     rows = []
     for _ in range(5):

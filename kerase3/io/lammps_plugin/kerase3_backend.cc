@@ -61,6 +61,16 @@ void read_floats(const tensorflow::Tensor &t, double *out, long count) {
   for (long i = 0; i < count; ++i) out[i] = static_cast<double>(flat(i));
 }
 
+// energy, forces (n x 3), atomic energies (n), virial (3 x 3): the signature's outputs in order
+template <typename T>
+void read_outputs(const std::vector<tensorflow::Tensor> &out, long n, double *energy, double *forces,
+                  double *atom_energies, double *virial) {
+  read_floats<T>(out[0], energy, 1);
+  read_floats<T>(out[1], forces, 3 * n);
+  read_floats<T>(out[2], atom_energies, n);
+  read_floats<T>(out[3], virial, 9);
+}
+
 }  // namespace
 
 extern "C" {
@@ -160,17 +170,10 @@ __attribute__((visibility("default"))) int kerase3_backend_compute(void *handle,
     set_error(err, errlen, status.ToString());
     return -1;
   }
-  if (model->float_type == tensorflow::DT_DOUBLE) {
-    read_floats<double>(out[0], energy, 1);
-    read_floats<double>(out[1], forces, 3L * n);
-    read_floats<double>(out[2], atom_energies, n);
-    read_floats<double>(out[3], virial, 9);
-  } else {
-    read_floats<float>(out[0], energy, 1);
-    read_floats<float>(out[1], forces, 3L * n);
-    read_floats<float>(out[2], atom_energies, n);
-    read_floats<float>(out[3], virial, 9);
-  }
+  if (model->float_type == tensorflow::DT_DOUBLE)
+    read_outputs<double>(out, n, energy, forces, atom_energies, virial);
+  else
+    read_outputs<float>(out, n, energy, forces, atom_energies, virial);
   return 0;
 }
 
