@@ -131,19 +131,18 @@ class Potential(EnergyModel):
         if len(self.weights) != len(new.weights):
             raise ValueError(f"Potential.with_species: {len(new.weights)} weights for {len(self.weights)}")
         for src, dst in zip(self.weights, new.weights):  # the same construction: the same order
-            value = np.asarray(keras.ops.convert_to_numpy(src))
+            value = self._species_rows(src, np.asarray(keras.ops.convert_to_numpy(src)), rows, old_t, t)
             if tuple(value.shape) != tuple(dst.shape):
-                value = self._species_rows(src, value, rows, old_t, t)
+                raise ValueError(f"Potential.with_species: no rule for the species rows of {src.path} {value.shape}")
             dst.assign(value.astype(dst.dtype))
-        pad = [old_t]  # the padding row
-        for var in ("energy_shift", "energy_scale"):
-            value = np.asarray(keras.ops.convert_to_numpy(getattr(self, var)))
-            getattr(new, var).assign(value[rows + pad])
         return new
 
     def _species_rows(self, var, value, rows, old_t, t):
-        """The rows of ``rows`` of a weight whose inputs are the one-hot species, rescaled for the fan-in."""
+        """The rows of ``rows`` of a weight whose inputs are the one-hot species (rescaled for the
+        fan-in), or of the per-species tables (with the padding row); other weights unchanged."""
         enc = self.encoder
+        if var is self.energy_shift or var is self.energy_scale:
+            return value[rows + [old_t]]
         if var is enc.embed_linear.weight:
             return value.reshape(old_t, -1)[rows].reshape(-1) * np.sqrt(t / old_t)
         for conv in enc.interactions.convs:
@@ -154,9 +153,7 @@ class Potential(EnergyModel):
                     w = value[sl].reshape(ins.path_shape)
                     parts.append(w[:, rows].reshape(-1) * np.sqrt(t / old_t))
                 return np.concatenate(parts)
-        if var.path.endswith(("energy_shift", "energy_scale")):
-            return value[rows + [old_t]]
-        raise ValueError(f"Potential.with_species: no rule for the species rows of {var.path} {value.shape}")
+        return value
 
     def build(self, input_shape=None):
         """Create every weight from the irreps alone (so ``.keras`` files reload without data)."""

@@ -48,6 +48,10 @@ def test_with_species_gives_the_same_numbers(options):
     want, got = model(b), sub(b)
     np.testing.assert_allclose(got["energy"], want["energy"], rtol=1e-12)
     np.testing.assert_allclose(got["forces"], want["forces"], atol=1e-12)
+    # the same elements in another order: the species tables and the embedding follow them
+    permuted = model.with_species([6, 1, 8])
+    np.testing.assert_allclose(permuted(b)["energy"], want["energy"], rtol=1e-12)
+    np.testing.assert_allclose(permuted(b)["forces"], want["forces"], atol=1e-12)
     with pytest.raises(ValueError, match=r"elements \[29\]"):
         model.with_species([8, 29])
 
