@@ -3,7 +3,7 @@
 from . import keys
 from .batch import INPUT_KEYS, average_num_neighbors, batch_graphs, graph_from_arrays, graph_from_atoms, is_per_node, next_bucket, pad_batch
 from .data import GraphDataset, graph_dataset_of, make_graphs
-from .neighbors import edge_vectors_numpy, neighbor_list
+from .neighbors import VerletList, edge_vectors_numpy, neighbor_list
 from .orbitals import hamiltonian_graphs
 from .records import GraphRecordDataset, write_graph_records
 from .statistics import GraphStatistics
@@ -21,6 +21,7 @@ def __getattr__(name):
 __all__ = [
     "keys",
     "neighbor_list",
+    "VerletList",
     "neighbor_list_tensor",
     "edge_vectors_numpy",
     "graph_from_arrays",

@@ -56,7 +56,16 @@ def check_targets(targets, n, where):
     return out
 
 
-def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, name=None, **targets):
+def _compilation_cache_on():
+    """kerase3's data path is where a program usually starts: the persistent compilation cache is
+    turned on here (`kerase3.backend.default_compilation_cache`), before the process's first
+    TensorFlow tensor or variable (TensorFlow reads ``TF_XLA_FLAGS`` then, and never again)."""
+    from ..backend import default_compilation_cache
+
+    default_compilation_cache()
+
+
+def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, name=None, neighbors=None, **targets):
     """One graph (a dict) from arrays; the neighbour list is built here.
 
     Args:
@@ -66,11 +75,14 @@ def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, na
         cell: `(3, 3)` or None.
         pbc: bools or None.
         name: how errors name this structure (e.g. ``"structure 17"``).
+        neighbors: optional `VerletList` of this ``cutoff`` that gives the edges (a trajectory's
+            steps reuse its search) instead of a new `neighbor_list`.
         **targets: e.g. ``energy=float``, ``forces=(n, 3)``, ``stress=(3, 3)``, or other arrays
             whose first axis is the atoms (per atom, names ``forces`` or ``node_*``) or absent
             (per graph). Non-finite targets and per-atom targets of the wrong length raise.
     """
     where = "graph_from_arrays" + (f" ({name})" if name is not None else "")
+    _compilation_cache_on()
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 3:
         raise ValueError(f"{where}: positions must be (n, 3). Received: shape={positions.shape}")
@@ -79,7 +91,12 @@ def graph_from_arrays(positions, atomic_numbers, cutoff, cell=None, pbc=None, na
         raise ValueError(f"{where}: {len(positions)} positions but {len(z)} atomic numbers")
     checked = check_targets(targets, len(z), where)
     try:  # neighbor_list checks positions, cutoff and cell; its errors gain the structure's name
-        s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
+        if neighbors is None:
+            s, r, sh = neighbor_list(positions, cutoff, cell, pbc)
+        elif neighbors.cutoff != float(cutoff):
+            raise ValueError(f"{where}: the VerletList's cutoff {neighbors.cutoff} is not cutoff={cutoff}")
+        else:
+            s, r, sh = neighbors.update(positions, cell, pbc)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
     g = {K.POSITIONS: positions, K.ATOMIC_NUMBERS: z, K.SENDERS: s, K.RECEIVERS: r, K.SHIFTS: sh,
@@ -132,6 +149,7 @@ def recentred(g):
 
 def batch_graphs(graphs):
     """Concatenate graphs into one (unpadded) batch dict (positions near the origin: `recentred`)."""
+    _compilation_cache_on()
     if not graphs:
         raise ValueError("batch_graphs: no graphs given")
     geometry = [recentred(g) for g in graphs]

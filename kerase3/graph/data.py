@@ -94,6 +94,9 @@ class GraphDataset:
 
     def __init__(self, graphs, batch_size, targets=(K.ENERGY, K.FORCES), shuffle=True, seed=0, n_node=None, n_edge=None,
                  extra_inputs=(), sample_weight=None):
+        from .batch import _compilation_cache_on
+
+        _compilation_cache_on()  # before this dataset's first tensor
         if not graphs:
             raise ValueError("GraphDataset: no graphs given")
         self.graphs = list(graphs)

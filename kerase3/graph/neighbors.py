@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["neighbor_list", "edge_vectors_numpy", "MAX_IMAGES", "MAX_EDGES"]
+__all__ = ["neighbor_list", "VerletList", "edge_vectors_numpy", "MAX_IMAGES", "MAX_EDGES"]
 
 #: Most periodic images a neighbour list searches (a cell far smaller than the cutoff needs more).
 MAX_IMAGES = 100_000
@@ -143,3 +143,57 @@ def edge_vectors_numpy(positions, senders, receivers, shifts, cell):
     pos = np.asarray(positions, dtype=np.float64)
     cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     return pos[senders] - pos[receivers] + np.asarray(shifts) @ cell
+
+
+class VerletList:
+    """A neighbour list reused across the steps of a trajectory, as molecular dynamics codes keep one.
+
+    `neighbor_list` is searched with ``cutoff + skin`` and kept; each `update` computes the lengths
+    of those candidate pairs at the new positions (one vectorised pass) and returns the ones within
+    ``cutoff``. The search runs again when an atom has moved more than ``skin / 2`` since it last
+    ran (a pair can then have come from beyond ``cutoff + skin``), or when the number of atoms,
+    the cell or the periodicity changed (an NPT step rebuilds). The result is the same set of
+    edges as ``neighbor_list(positions, cutoff, cell, pbc)``, in the same order (sorted by
+    receiver, then sender).
+
+    Args:
+        cutoff: `float`, the model's cutoff.
+        skin: `float` (Angstrom), the margin searched beyond ``cutoff``; 0 searches every step.
+
+    Attributes:
+        searches: how many times the list was searched; ``updates``: how many times it was asked.
+    """
+
+    def __init__(self, cutoff, skin=1.0):
+        if not (np.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"VerletList: cutoff must be positive and finite. Received: cutoff={cutoff}")
+        if not (np.isfinite(skin) and skin >= 0):
+            raise ValueError(f"VerletList: skin must be >= 0 and finite. Received: skin={skin}")
+        self.cutoff, self.skin = float(cutoff), float(skin)
+        self.searches = self.updates = 0
+        self._key = None
+
+    def update(self, positions, cell=None, pbc=None):
+        """``(senders, receivers, shifts)`` within ``cutoff`` at ``positions`` (as `neighbor_list`)."""
+        pos = np.asarray(positions, dtype=np.float64)
+        self.updates += 1
+        if self.skin == 0:
+            self.searches += 1
+            return neighbor_list(pos, self.cutoff, cell, pbc)
+        if pos.ndim != 2 or pos.shape[1] != 3 or not np.all(np.isfinite(pos)):
+            return neighbor_list(pos, self.cutoff, cell, pbc)  # its ValueError names the problem
+        cell_arr, pbc_arr = _as_cell(cell, pbc)
+        key = (len(pos), cell_arr.tobytes(), pbc_arr.tobytes())
+        if key != self._key or np.max(np.sum((pos - self._ref) ** 2, axis=1), initial=0.0) > (self.skin / 2) ** 2:
+            try:
+                s, r, sh = neighbor_list(pos, self.cutoff + self.skin, cell, pbc)
+            except ValueError:  # the margin crossed a limit the cutoff alone does not: no reuse
+                self._key = None
+                self.searches += 1
+                return neighbor_list(pos, self.cutoff, cell, pbc)
+            self._key, self._ref = key, pos.copy()
+            self._s, self._r, self._sh, self._offset = s, r, sh, sh @ cell_arr
+            self.searches += 1
+        vec = pos[self._s] - pos[self._r] + self._offset
+        keep = np.einsum("ij,ij->i", vec, vec) <= self.cutoff * self.cutoff  # as the search
+        return self._s[keep], self._r[keep], self._sh[keep]

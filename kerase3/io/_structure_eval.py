@@ -4,7 +4,7 @@ calculator and the LAMMPS driver."""
 import numpy as np
 
 from ..backend import compiled_call, geometry_dtype
-from ..graph import batch_graphs, graph_from_arrays, next_bucket, pad_batch
+from ..graph import VerletList, batch_graphs, graph_from_arrays, next_bucket, pad_batch
 from ..graph.elements import symbol
 from ..graph import keys as K
 
@@ -15,11 +15,14 @@ class StructureEvaluator:
     """``evaluate(positions, atomic_numbers, cell, pbc) -> (energy, forces (n, 3), stress (3, 3) or None)``.
 
     Padded to bucket sizes (``pad=True``) so one compiled program serves many steps; elements
-    outside the model's ``species`` raise a ``ValueError`` naming them.
+    outside the model's ``species`` raise a ``ValueError`` naming them. Successive structures
+    share a `kerase3.graph.VerletList` with ``skin`` (Angstrom): a trajectory's neighbour search
+    runs again only once an atom has moved ``skin / 2`` (or the cell changed).
     """
 
-    def __init__(self, model, pad=True, jit_compile=True, name="kerase3"):
+    def __init__(self, model, pad=True, jit_compile=True, name="kerase3", skin=1.0):
         self.model, self.pad, self.name = model, pad, name
+        self.neighbors = VerletList(model.cutoff, skin)
         call = lambda x: self.model(x)  # noqa: E731
         self._fn = compiled_call(call) if jit_compile else call
         self._species = None if getattr(model, "species", None) is None else {int(z) for z in model.species}
@@ -36,7 +39,8 @@ class StructureEvaluator:
 
     def evaluate(self, positions, atomic_numbers, cell=None, pbc=None):
         self.check_species(atomic_numbers)
-        g = graph_from_arrays(positions, atomic_numbers, self.model.cutoff, cell, pbc, name=self.name)
+        g = graph_from_arrays(positions, atomic_numbers, self.model.cutoff, cell, pbc, name=self.name,
+                              neighbors=self.neighbors)
         b = batch_graphs([g])
         n = len(atomic_numbers)
         if self.pad:

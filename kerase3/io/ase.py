@@ -18,17 +18,19 @@ class Calculator(_AseCalculator):
         model: a trained ``kerase3.models.Potential`` (with ``compute_stress=True`` for stress).
         pad: `bool`, pad the structure to bucket sizes so a compiled model is reused across steps.
         jit_compile: `bool`, compile the forward pass with XLA (one compilation per bucket).
+        skin: `float` (Angstrom), neighbour-list margin: steps of a trajectory reuse one search
+            until an atom has moved ``skin / 2`` (`kerase3.graph.VerletList`; 0: a search per call).
 
     Elements outside the model's ``species`` raise a ``ValueError`` naming them.
     """
 
     implemented_properties = [K.ENERGY, "free_energy", K.FORCES, K.STRESS]
 
-    def __init__(self, model, pad=True, jit_compile=True, **kwargs):
+    def __init__(self, model, pad=True, jit_compile=True, skin=1.0, **kwargs):
         super().__init__(**kwargs)
         self.model = model
         self.pad = pad
-        self._eval = StructureEvaluator(model, pad=pad, jit_compile=jit_compile, name="kerase3 Calculator")
+        self._eval = StructureEvaluator(model, pad=pad, jit_compile=jit_compile, name="kerase3 Calculator", skin=skin)
 
     def calculate(self, atoms=None, properties=(K.ENERGY,), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -96,11 +96,13 @@ class LammpsPotential:
         fix_id: the id of the fix `attach` creates.
         pad: pad to bucket sizes (one compiled program for many steps).
         jit_compile: compile with XLA.
+        skin: neighbour-list margin (Angstrom): steps reuse one search until an atom has moved
+            ``skin / 2`` (`kerase3.graph.VerletList`; 0: a search per step).
 
     After a run, ``calls`` and ``seconds`` give the number of force evaluations and their time.
     """
 
-    def __init__(self, model, elements, fix_id="kerase3", pad=True, jit_compile=True):
+    def __init__(self, model, elements, fix_id="kerase3", pad=True, jit_compile=True, skin=1.0):
         if not getattr(model, "compute_stress", True):
             if not model.built:
                 model.build()
@@ -118,7 +120,7 @@ class LammpsPotential:
                 raise ValueError(f"LammpsPotential: elements {[symbol(z) for z in unknown]} are not among the model's "
                                  f"species={list(species)} ({[symbol(z) for z in species]})")
         self.fix_id = fix_id
-        self.evaluator = StructureEvaluator(model, pad=pad, jit_compile=jit_compile, name="LammpsPotential")
+        self.evaluator = StructureEvaluator(model, pad=pad, jit_compile=jit_compile, name="LammpsPotential", skin=skin)
         self._z_of_type = np.array([0] + self.elements, np.int32)
         self.lmp = None
         self.calls, self.seconds = 0, 0.0

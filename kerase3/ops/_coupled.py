@@ -586,6 +586,7 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
     `KernelOptions.loop_min_values`) are taken at once.
     """
     options = current_kernel_options()
+    chunk_arg = chunk
     chunk = options.edge_chunk if chunk is None else int(chunk)
     # feature sizes static (a distribution strategy may have lost them)
     x = ops.reshape(x, (-1, T.irreps_in1.dim))
@@ -599,6 +600,9 @@ def coupled_scatter(T, x, e, w, senders, receivers, num_nodes, chunk=None, weigh
         args, n = (x, e, w, W), 4
     edge_args = 2  # e and w (or h): the per-edge arguments; W is not per edge
     num_edges = e.shape[0]
+    if (chunk_arg is None and num_edges is not None and num_edges <= options.small_graph_edges
+            and T.native_dim >= options.wide_message):
+        chunk = options.small_graph_chunk
     at_once = num_edges is not None and (num_edges <= chunk or (
         num_edges <= options.loop_min_edges and num_edges * T.irreps_out.dim <= options.loop_min_values))
     if chunk <= 0 or _executor_forms() or at_once:

@@ -83,3 +83,60 @@ def test_in_graph_neighbor_list_matches(case):
     got = f(pos, np.zeros((3, 3)) if cell is None else cell, [False] * 3 if pbc is None else pbc)
     got = [g.numpy() for g in got]
     assert _edges(*got) == _edges(*expected)
+
+
+def _trajectory_cases():
+    rng = np.random.default_rng(3)
+    cell = np.array([[6.0, 0.0, 0.0], [1.0, 5.5, 0.0], [0.5, 0.7, 6.5]])
+    return rng, cell
+
+
+def test_verlet_list_equals_a_new_search_along_a_trajectory():
+    """Small steps, a wrapped atom, a permutation, a strained cell, open boundaries: every update
+    returns exactly neighbor_list's edges in its order, and searches only when it has to."""
+    from kerase3.graph import VerletList
+
+    rng, cell = _trajectory_cases()
+    pos = rng.uniform(0, 1, (20, 3)) @ cell
+    nl = VerletList(3.0, skin=1.0)
+    pbc = [True, True, True]
+    for step in range(60):
+        pos = pos + rng.normal(scale=0.02, size=pos.shape)
+        if step == 20:
+            pos[3] += cell[0]  # wrapped into another image: its shifts change
+        if step == 30:
+            pos = pos[rng.permutation(len(pos))]
+        if step == 40:
+            cell = cell * 1.01
+        if step == 50:
+            pbc = [True, False, True]
+        got = nl.update(pos, cell, pbc)
+        want = neighbor_list(pos, 3.0, cell, pbc)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    # the first search, one per event above, and those the drift needed (0.02 A steps: about 0.14 A per 60)
+    assert 5 <= nl.searches <= 8, nl.searches
+    assert nl.updates == 60
+
+
+def test_verlet_list_searches_again_after_half_the_skin():
+    from kerase3.graph import VerletList
+
+    pos = np.array([[0.0, 0.0, 0.0], [3.2, 0.0, 0.0]])
+    nl = VerletList(3.0, skin=1.0)
+    assert len(nl.update(pos)[0]) == 0
+    pos[1, 0] = 2.9  # 0.3 A: within skin / 2, the kept candidate pair is found without a search
+    assert len(nl.update(pos)[0]) == 2 and nl.searches == 1
+    pos[1, 0] = 2.6  # 0.6 A from the searched positions: searched again
+    assert len(nl.update(pos)[0]) == 2 and nl.searches == 2
+    with pytest.raises(ValueError, match="skin"):
+        VerletList(3.0, skin=-1.0)
+    with pytest.raises(ValueError, match="finite"):
+        nl.update(np.array([[0.0, 0.0, np.nan], [1.0, 0.0, 0.0]]))
+
+
+def test_graph_from_arrays_with_a_verlet_list_of_another_cutoff_refuses():
+    from kerase3.graph import VerletList
+
+    with pytest.raises(ValueError, match="VerletList's cutoff 4.0 is not cutoff=3.0"):
+        graph_from_arrays(np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], [1, 1], 3.0, neighbors=VerletList(4.0))
