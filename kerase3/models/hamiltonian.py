@@ -382,6 +382,29 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             out[key] = out.get(key, 0) + b[np.ix_(index[i], index[j])]
         return out
 
+    def predict_bloch_matrices(self, atomic_numbers, positions, cell, kpoints, pbc=True, target=K.HAMILTONIAN):
+        """``H(k) = sum_R exp(2 pi i k.R) H(R)`` of a crystal at ``kpoints`` (``(K, 3)``, fractional
+        coordinates of the reciprocal lattice), from `predict_image_blocks`: ``(K, n_ao, n_ao)``
+        complex128, Hermitian, in the basis's AO order (`kerase3.heads.bloch_matrices`). At
+        ``k = 0`` it is `predict_matrix` with ``cell``."""
+        from ..heads import bloch_matrices
+
+        blocks = self.predict_image_blocks(atomic_numbers, positions, cell, pbc, target)
+        sizes = [len(self.basis.max_layout_index(zi)) for zi in np.asarray(atomic_numbers)]
+        return bloch_matrices(blocks, kpoints, sizes)
+
+    def predict_bands(self, atomic_numbers, positions, cell, kpoints, pbc=True, overlaps=None):
+        """Band energies ``(K, n_ao)`` (Hartree, ascending) at ``kpoints`` (fractional): eigenvalues of
+        ``H(k) c = e S(k) c`` with ``S(k)`` predicted (``predict_overlap=True``), given as
+        ``overlaps (K, n_ao, n_ao)`` (e.g. PySCF's ``cell.pbc_intor("int1e_ovlp", kpts=...)``) or,
+        for an orthonormal basis, the identity when neither is available."""
+        from ..heads import band_energies
+
+        h = self.predict_bloch_matrices(atomic_numbers, positions, cell, kpoints, pbc)
+        if overlaps is None and K.OVERLAP in self.targets:
+            overlaps = self.predict_bloch_matrices(atomic_numbers, positions, cell, kpoints, pbc, target=K.OVERLAP)
+        return band_energies(h, overlaps)
+
     def predict_matrices(self, graphs, target=K.HAMILTONIAN, batch_size=32):
         """Dense matrices of many graphs (from `hamiltonian_graphs`), batched and compiled (XLA on
         TensorFlow): a list of ``(n_ao_k, n_ao_k)`` numpy float64 arrays in the basis's AO order."""

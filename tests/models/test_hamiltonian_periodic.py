@@ -77,3 +77,67 @@ def test_training_on_a_crystal_lowers_the_gamma_point_error(diamond):
     model.fit(ds.dataset().repeat(300), epochs=1, verbose=0)
     after = np.abs(model.predict_matrix(Z, POSITIONS, cell=LATTICE) - mats["fock"]).mean()
     assert np.isfinite(after) and after < 0.5 * before
+
+
+def test_bloch_matrices_and_bands(diamond):
+    """H(k): the Gamma point is the Gamma-point matrix, Hermitian everywhere, periodic in k; bands
+    are unchanged by a rotation with inversion of the crystal and by moving an atom by a lattice
+    vector; the overlap's S(k) equals PySCF's own at a k-point."""
+    from kerase3.heads import band_energies, bloch_matrices
+
+    basis, R, mats, _ = diamond
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(basis, cutoff=3.0, mul=4, layers=1, mul_pair=4, dtype="float64", predict_overlap=True)
+    graphs = hamiltonian_graphs(basis, Z, [POSITIONS], 3.0, cell=LATTICE, pbc=True, hamiltonian=[mats["fock"]],
+                                overlap=[mats["overlap"]])
+    model.fit_statistics(graphs)
+    kpts = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.25, 0.1, -0.3], [0.5, 0.5, 0.5]])
+    hk = model.predict_bloch_matrices(Z, POSITIONS, LATTICE, kpts)
+    assert hk.shape == (4, 8, 8) and hk.dtype == np.complex128
+    np.testing.assert_allclose(hk[0].real, model.predict_matrix(Z, POSITIONS, cell=LATTICE), atol=1e-12)
+    np.testing.assert_allclose(hk[0].imag, 0.0, atol=1e-12)
+    np.testing.assert_allclose(hk, np.conj(np.transpose(hk, (0, 2, 1))), atol=1e-12)
+    assert np.abs(hk[2].imag).max() > 1e-4  # a general k-point is complex
+    np.testing.assert_allclose(model.predict_bloch_matrices(Z, POSITIONS, LATTICE, kpts + [1.0, -2.0, 0.0]), hk, atol=1e-10)
+    bands = model.predict_bands(Z, POSITIONS, LATTICE, kpts)
+    assert bands.shape == (4, 8) and np.all(np.diff(bands, axis=1) >= -1e-12)
+    rotated = model.predict_bands(Z, POSITIONS @ R.T, LATTICE @ R.T, kpts)
+    np.testing.assert_allclose(rotated, bands, atol=1e-9)
+    moved = POSITIONS.copy()
+    moved[1] += LATTICE[2]
+    np.testing.assert_allclose(model.predict_bands(Z, moved, LATTICE, kpts), bands, atol=1e-9)
+    # the helpers on their own: identity overlap, shapes checked
+    np.testing.assert_allclose(band_energies(hk[:1]), [np.linalg.eigvalsh(hk[0])], atol=1e-12)
+    with pytest.raises(ValueError, match="has shape"):
+        bloch_matrices({(0, 0, (0, 0, 0)): np.eye(3)}, kpts, [4, 4])
+    with pytest.raises(ValueError, match="kpoints must be"):
+        bloch_matrices({(0, 0, (0, 0, 0)): np.eye(4)}, np.zeros((2, 2)), [4, 4])
+
+
+def test_pyscf_overlap_at_k_points_is_the_bloch_sum_of_its_lattice_sums(diamond):
+    """The convention of bloch_matrices is PySCF's: S(k) from cell.pbc_intor at a k-point equals the
+    Bloch sum (kerase3's phases) of the real-space overlap blocks S_ij(R) PySCF gives per image."""
+    from kerase3.heads import bloch_matrices
+    from kerase3.io import pyscf as k3pyscf
+
+    cell = k3pyscf.make_cell(Z, POSITIONS, LATTICE, ke_cutoff=40)
+    frac = np.array([[0.25, 0.1, -0.3], [0.5, 0.0, 0.0]])
+    kpts = cell.get_abs_kpts(frac)
+    sk = np.asarray(cell.pbc_intor("int1e_ovlp", kpts=kpts))
+    # S_ij(R) = <phi_i(r) | phi_j(r - R)>: molecular overlaps of the cell's atoms with each translated copy
+    from pyscf import gto
+
+    mol = cell.to_mol()
+    home = mol.atom_coords()  # Bohr
+    blocks = {}
+    aoslices = cell.aoslice_by_atom()[:, 2:]
+    for L in cell.get_lattice_Ls():  # Bohr
+        n = tuple(int(v) for v in np.rint(np.linalg.solve(cell.lattice_vectors().T, L)))
+        shifted = mol.copy()
+        shifted.set_geom_(home + L, unit="Bohr")
+        s = gto.intor_cross("int1e_ovlp", mol, shifted)
+        for i, (a0, a1) in enumerate(aoslices):
+            for j, (b0, b1) in enumerate(aoslices):
+                blocks[(i, j, n)] = s[a0:a1, b0:b1]
+    ours = bloch_matrices(blocks, frac, [a1 - a0 for a0, a1 in aoslices])
+    np.testing.assert_allclose(ours, sk, atol=1e-8)
