@@ -72,8 +72,8 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         predict_overlap: `bool`, also predict the overlap matrix (output ``overlap``).
         overlap_weight: loss weight of the overlap.
         refit_readout: `bool`: every ``fit`` ends with a `RefitReadout` callback, the least-squares
-            readouts (`fit_readout`) on the graphs given to `fit_statistics` (molecules; skipped
-            for crystals).
+            readouts (`fit_readout`) on the graphs given to `fit_statistics` (molecules or
+            crystals; skipped for a mix of both).
 
     Inputs:
         batch dict of ``kerase3.graph`` plus ``orbital_mask (G, n)`` (made by `hamiltonian_graphs`).
@@ -188,9 +188,10 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
 
     def default_callbacks(self):
         """With ``refit_readout``: a `RefitReadout` on the graphs given to `fit_statistics`
-        (molecules; crystals are trained by ``fit`` alone)."""
+        (molecules, or crystals; not a mix of both)."""
         graphs = self._readout_graphs
-        if self.refit_readout and graphs and not any(np.any(g[K.SHIFTS] != 0) for g in graphs):
+        periodic = {bool(np.any(g[K.SHIFTS] != 0)) for g in graphs or ()}
+        if self.refit_readout and graphs and len(periodic) == 1:  # molecules, or crystals (not both)
             return [RefitReadout(graphs)]
         return []
 
@@ -202,7 +203,10 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         least-squares problem per block irreps copy (`Linear.fit_least_squares`): after (or
         instead of) gradient training it fits the training blocks as closely as the features
         allow; on one conformation, to float32 round-off. Equivariance is unchanged. Call after
-        `fit_statistics`.
+        `fit_statistics`. Crystals (edges to images): the pair readout is solved on the Gamma-point
+        blocks of pairs of different atoms (their edges' features summed over images), then the
+        on-site readout on the diagonal blocks less the blocks of the edges to each atom's own
+        images (`_fit_readout_periodic`).
 
         Returns:
             dict ``{target: (rms on-site, rms off-site)}``: residuals in Hartree on the blocks.
@@ -213,11 +217,14 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         attrs = []
         dtype = geometry_dtype(self.dtype_policy)
         scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
+        periodic = [bool(np.any(g[K.SHIFTS] != 0)) for g in graphs]
+        if any(periodic):
+            if not all(periodic):
+                raise ValueError("HamiltonianModel.fit_readout: graphs mix molecules and crystals (edges to images); "
+                                 "fit them separately")
+            return self._fit_readout_periodic(graphs, ridge, batch_size)
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
-            if any(np.any(g[K.SHIFTS] != 0) for g in chunk):
-                raise ValueError("HamiltonianModel.fit_readout: periodic graphs (edges to images) hold Gamma-point sums of "
-                                 "several edges' blocks; train them with model.fit")
             b = batch_graphs([{k: g[k] for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)}
                               for g in chunk])
             z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
@@ -237,6 +244,90 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         for name, head, sc in zip(self.targets, self.heads, scales):
             parts = [np.concatenate(v) for v in feats[name]]
             r_on, r_off = head.fit_readout(*parts, node_attr=attr, ridge=ridge)
+            out[name] = (r_on * sc, r_off * sc)
+        return out
+
+    def _fit_readout_periodic(self, graphs, ridge, batch_size):
+        """`fit_readout` on crystals: a Gamma-point block sums the blocks of every edge between the
+        same two atoms (all images) and, on the diagonal, the on-site block and the edges to the
+        atom's own images. The pair readout is linear and bias-free, so the summed block of a pair
+        of different atoms is the readout of its edges' summed features: the pair readout is solved
+        on those sums first; the on-site readout then on the diagonal blocks less the (now fixed)
+        blocks of the edges to the atom's own images."""
+        if not self.built:
+            self.build()
+        dtype = geometry_dtype(self.dtype_policy)
+        scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
+        keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)
+        rows = {name: dict(own=[], on_t=[], on_m=[], self_feats=[], self_group=[], pair=[], pair_t=[], pair_m=[])
+                for name in self.targets}
+        attrs, n_atoms = [], 0
+        for start in range(0, len(graphs), batch_size):
+            chunk = graphs[start:start + batch_size]
+            b = batch_graphs([{k: g[k] for k in keys} for g in chunk])
+            enc = self.encoder(b, positions=b[K.POSITIONS].astype(dtype), cell=b[K.CELL].astype(dtype))
+            x, attr = enc["features"], enc["node_attr"]
+            attrs.append(ops.convert_to_numpy(attr))
+            z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
+            types = ops.convert_to_numpy(self.encoder.type_index(z))
+            offsets = np.cumsum([0] + [len(g[K.ATOMIC_NUMBERS]) for g in chunk])
+            for name, head, shift, sc in zip(self.targets, self.heads, self.shifts, scales):
+                own, pair = head.readout_features(x, enc["sh"], enc["radial"], senders, receivers)
+                own, pair = np.asarray(ops.convert_to_numpy(own), np.float64), np.asarray(ops.convert_to_numpy(pair), np.float64)
+                shift = np.asarray(ops.convert_to_numpy(shift), np.float64)
+                r = rows[name]
+                for gi, g in enumerate(chunk):
+                    a0 = offsets[gi]
+                    zg = np.asarray(g[K.ATOMIC_NUMBERS])
+                    mat = np.asarray(g[name], np.float64)
+                    index = [self.basis.max_layout_index(zi) for zi in zg]
+                    first = np.cumsum([0] + [len(i) for i in index])
+                    s_ = head.blocks.n_row
+
+                    def block(i, j):
+                        out = np.zeros((s_, s_))
+                        out[np.ix_(index[i], index[j])] = mat[first[i]:first[i + 1], first[j]:first[j + 1]]
+                        return out
+
+                    e_mask = (receivers >= a0) & (receivers < offsets[gi + 1])
+                    e_r, e_s = receivers[e_mask] - a0, senders[e_mask] - a0
+                    e_pair = pair[e_mask]
+                    for i in range(len(zg)):
+                        for j in range(len(zg)):
+                            sel = (e_r == i) & (e_s == j)
+                            if i != j and sel.any():
+                                r["pair"].append(e_pair[sel].sum(0))
+                                r["pair_t"].append(head.features_from_blocks(block(i, j)) / sc)
+                                r["pair_m"].append(head.block_mask(zg[i:i + 1], zg[j:j + 1])[0])
+                        sel = (e_r == i) & (e_s == i)
+                        r["self_feats"].append(e_pair[sel])
+                        r["self_group"].append(np.full(int(sel.sum()), n_atoms + a0 + i))
+                        r["own"].append(own[a0 + i])
+                        r["on_t"].append((head.features_from_blocks(block(i, i)) - shift[types[a0 + i]]) / sc)
+                        r["on_m"].append(head.block_mask(zg[i:i + 1], zg[i:i + 1])[0])
+                n_atoms_chunk = len(z)
+            n_atoms += n_atoms_chunk
+        attr = np.concatenate(attrs)
+        out = {}
+        for name, head, sc in zip(self.targets, self.heads, scales):
+            r = rows[name]
+            if not r["pair"]:
+                raise ValueError("HamiltonianModel.fit_readout: these crystals have no edges between different atoms; the "
+                                 "pair readout cannot be separated from the on-site one (train them with model.fit)")
+            pair_f, pair_t, pair_m = (np.stack(r[k]) for k in ("pair", "pair_t", "pair_m"))
+            own, on_t, on_m = (np.stack(r[k]) for k in ("own", "on_t", "on_m"))
+            # stage 1: the pair readout on the summed edges of pairs of different atoms (on-site rows masked out)
+            _, r_off = head.fit_readout(own, on_t, np.zeros_like(on_m), pair_f, pair_t, pair_m, node_attr=attr, ridge=ridge)
+            # stage 2: the on-site readout on the diagonal less the edges to the atom's own images (symmetrised, as predicted)
+            feats, group = np.concatenate(r["self_feats"]), np.concatenate(r["self_group"])
+            if len(feats):
+                blocks = np.asarray(ops.convert_to_numpy(head._to_blocks(head.pair(ops.convert_to_tensor(feats, dtype=dtype)))),
+                                    np.float64)
+                blocks = 0.5 * (blocks + np.swapaxes(blocks, 1, 2))  # the edge and its reverse, both in the group
+                summed = np.zeros((len(own),) + blocks.shape[1:])
+                np.add.at(summed, group, blocks)
+                on_t = on_t - head.features_from_blocks(summed)
+            r_on, _ = head.fit_readout(own, on_t, on_m, pair_f[:0], pair_t[:0], pair_m[:0], node_attr=attr, ridge=ridge)
             out[name] = (r_on * sc, r_off * sc)
         return out
 
@@ -303,16 +394,19 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
     # -- training ------------------------------------------------------------------------------------------
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Masked MSE of the matrix entries (per target, weighted); tracks on-site and off-site MAE."""
+        """Masked MSE of the matrix entries divided by the target's squared scale (per target,
+        weighted); tracks on-site and off-site MAE."""
         dtype = y_pred[K.HAMILTONIAN].dtype
         omask = ops.cast(x[K.ORBITAL_MASK], dtype) * ops.cast(x[K.GRAPH_MASK], dtype)[:, None]
         pair = omask[:, :, None] * omask[:, None, :]
         count = ops.maximum(ops.sum(pair), 1.0)
         loss = 0.0
-        for name, weight in zip(self.targets, [1.0, self.overlap_weight]):
+        for name, weight, scale in zip(self.targets, [1.0, self.overlap_weight], self.scales):
             if name in y:
                 d = (y_pred[name] - ops.cast(y[name], dtype)) * pair
-                loss = loss + weight * ops.sum(d * d) / count
+                # in units of the target's scale (fit_statistics): entries of ~1e-4 Hartree otherwise
+                # give gradients near Adam's epsilon, which then damps every step
+                loss = loss + weight * ops.sum(d * d) / (count * ops.square(ops.cast(scale, dtype)))
                 if name == K.HAMILTONIAN:
                     onsite = ops.cast(self.onsite_mask(x), dtype) * pair
                     offsite = pair - onsite

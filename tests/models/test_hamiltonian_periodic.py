@@ -59,8 +59,7 @@ def test_model_gamma_point_and_image_blocks_are_equivariant_and_consistent(diamo
     moved = POSITIONS.copy()
     moved[1] += LATTICE[0]
     np.testing.assert_allclose(model.predict_matrix(Z, moved, cell=LATTICE, pbc=True), H, atol=1e-10)
-    with pytest.raises(ValueError, match="periodic"):
-        model.fit_readout(graphs)
+    # crystals' readouts are solved from their Gamma-point sums (test_periodic_readout_fit)
 
 
 @pytest.mark.slow  # tutorials/08_hamiltonian_crystal.py trains on the crystal
@@ -141,3 +140,29 @@ def test_pyscf_overlap_at_k_points_is_the_bloch_sum_of_its_lattice_sums(diamond)
                 blocks[(i, j, n)] = s[a0:a1, b0:b1]
     ours = bloch_matrices(blocks, frac, [a1 - a0 for a0, a1 in aoslices])
     np.testing.assert_allclose(ours, sk, atol=1e-8)
+
+
+def test_periodic_readout_fit(diamond):
+    """fit_readout on crystals: the Gamma-point matrix of the training crystal is fitted (pair
+    readout on the summed edges of different atoms, on-site readout on the diagonal less the
+    edges to the atom's own images), equivariance is kept, and molecules and crystals together
+    are refused by name."""
+    basis, R, mats, rotated = diamond
+    keras.utils.set_random_seed(0)
+    model = HamiltonianModel(basis, cutoff=3.0, mul=4, layers=1, mul_pair=8, dtype="float64")
+    graphs = hamiltonian_graphs(basis, Z, [POSITIONS], 3.0, cell=LATTICE, pbc=True, hamiltonian=[mats["fock"]])
+    model.fit_statistics(graphs)
+    before = np.abs(model.predict_matrix(Z, POSITIONS, cell=LATTICE) - mats["fock"]).max()
+    rms = model.fit_readout(graphs, ridge=1e-12)
+    H = model.predict_matrix(Z, POSITIONS, cell=LATTICE)
+    after = np.abs(H - mats["fock"]).max()
+    assert before > 0.1 and after < 1e-4, (before, after, rms)  # 0.1-1 Hartree off before, 1e-4 after
+    # the fitted readouts stay equivariant: the rotated and inverted crystal gets D H D^T
+    D = basis.rotation_matrix(Z, R)
+    np.testing.assert_allclose(model.predict_matrix(Z, POSITIONS @ R.T, cell=LATTICE @ R.T), D @ H @ D.T, atol=1e-9)
+    # ... and so the rotated crystal's PySCF matrix as closely as the training one (norms: D is orthogonal)
+    err_rot = np.linalg.norm(model.predict_matrix(Z, POSITIONS @ R.T, cell=LATTICE @ R.T) - rotated["fock"])
+    assert abs(err_rot - np.linalg.norm(H - mats["fock"])) < 1e-6, err_rot
+    molecule = hamiltonian_graphs(basis, Z, [POSITIONS], 3.0, hamiltonian=[mats["fock"]])
+    with pytest.raises(ValueError, match="mix molecules and crystals"):
+        model.fit_readout(graphs + molecule)
