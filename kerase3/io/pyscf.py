@@ -14,7 +14,7 @@ import numpy as np
 from ..o3 import OrbitalBasis
 from ..graph import keys as K
 
-__all__ = ["orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset",
+__all__ = ["compute_kpoint_matrices", "supercell_matrices", "orbital_basis", "make_molecule", "compute_matrices", "random_conformations", "hamiltonian_dataset", "load_dataset",
            "density_from_fock", "run_scf", "make_cell", "compute_cell_matrices", "crystal_dataset"]
 
 
@@ -239,6 +239,77 @@ def compute_cell_matrices(cell, method="rks", xc="lda,vwn", dm0=None, conv_tol=1
     dm = mf.make_rdm1()
     return {"fock": np.asarray(mf.get_fock(dm=dm)), K.OVERLAP: np.asarray(cell.pbc_intor("int1e_ovlp")),
             K.ENERGY: float(mf.e_tot), "density": np.asarray(dm)}
+
+
+def compute_kpoint_matrices(cell, kmesh, method="rks", xc="lda,vwn", conv_tol=1e-9, band_kpoints=None):
+    """A k-point mean field of a PySCF ``Cell`` on a ``kmesh`` (Monkhorst-Pack, Gamma-centred):
+    ``fock``, ``overlap`` ``(n_k, n_ao, n_ao)`` complex at ``kpoints`` (``(n_k, 3)``, fractional
+    coordinates of the reciprocal lattice), ``energy``; with ``band_kpoints`` (fractional) also
+    PySCF's own ``bands`` there (``mf.get_bands``, Hartree) and the ``band_overlap`` ``S(k)``.
+    `supercell_matrices` turns the mesh into Gamma-point matrices of the matching supercell."""
+    _pyscf()
+    from pyscf.pbc import dft as pbcdft
+    from pyscf.pbc import scf as pbcscf
+
+    kpts = cell.make_kpts(list(kmesh), wrap_around=False)
+    if method == "rks":
+        mf = pbcdft.KRKS(cell, kpts)
+        mf.xc = xc
+    elif method == "rhf":
+        mf = pbcscf.KRHF(cell, kpts)
+    else:
+        raise ValueError(f"compute_kpoint_matrices: method must be 'rks' or 'rhf'. Received: {method!r}")
+    mf.conv_tol, mf.verbose = conv_tol, 0
+    mf.kernel()
+    if not mf.converged:
+        raise RuntimeError("compute_kpoint_matrices: SCF did not converge")
+    frac = cell.get_scaled_kpts(kpts)
+    out = {"fock": np.asarray(mf.get_fock()), K.OVERLAP: np.asarray(mf.get_ovlp()), "kpoints": np.asarray(frac),
+           K.ENERGY: float(mf.e_tot)}
+    if band_kpoints is not None:
+        kb = cell.get_abs_kpts(np.asarray(band_kpoints, np.float64))
+        energies, _ = mf.get_bands(kb)
+        out["bands"] = np.asarray(energies)
+        out["band_overlap"] = np.asarray(cell.pbc_intor("int1e_ovlp", kpts=kb))
+    return out
+
+
+def supercell_matrices(matrices, kpoints, kmesh, atomic_numbers, positions, lattice):
+    """Gamma-point matrices of the ``kmesh[0] x kmesh[1] x kmesh[2]`` supercell from k-point matrices
+    of its primitive cell (the inverse Bloch sum on the mesh, ``H(R) = 1/N_k sum_k exp(-2 pi i k.R)
+    H(k)``, with PySCF's ``H(k) = sum_R exp(2 pi i k.R) H(R)``): the block between atom ``i`` of cell
+    ``T1`` and atom ``j`` of cell ``T2`` is ``H_ij(T2 - T1)`` (modulo the supercell).
+
+    Returns:
+        ``(atomic_numbers, positions, lattice, matrices)`` of the supercell (Angstrom; atoms ordered
+        cell by cell, AOs atom by atom), the matrices real ``(n, n_sc_ao, n_sc_ao)``.
+    """
+    kmesh = np.asarray(kmesh, int)
+    cells = np.array([(a, b, c) for a in range(kmesh[0]) for b in range(kmesh[1]) for c in range(kmesh[2])])
+    matrices = np.asarray(matrices)
+    kpoints = np.asarray(kpoints, np.float64)
+    n_k = len(kpoints)
+    if matrices.shape[-3] != n_k or n_k != int(np.prod(kmesh)):
+        raise ValueError(f"supercell_matrices: {matrices.shape[-3]} matrices and {n_k} k-points for a mesh of "
+                         f"{int(np.prod(kmesh))}")
+    # H(R) on the mesh's cells (aliased: the sum over R + supercell vectors)
+    phases = np.exp(-2j * np.pi * cells @ kpoints.T) / n_k  # (cells, k)
+    real = np.einsum("rk,...kab->...rab", phases, matrices)
+    if np.abs(real.imag).max() > 1e-6 * max(1.0, np.abs(real.real).max()):
+        raise ValueError("supercell_matrices: the inverse Bloch sum is not real: the k-points are not the mesh's")
+    real = real.real
+    n_ao = matrices.shape[-1]
+    n_cells = len(cells)
+    index = {tuple(c): k for k, c in enumerate(cells)}
+    big = np.zeros(matrices.shape[:-3] + (n_cells * n_ao, n_cells * n_ao))
+    for a, t1 in enumerate(cells):
+        for b, t2 in enumerate(cells):
+            r = index[tuple((t2 - t1) % kmesh)]
+            big[..., a * n_ao:(a + 1) * n_ao, b * n_ao:(b + 1) * n_ao] = real[..., r, :, :]
+    lattice = np.asarray(lattice, np.float64)
+    z = np.tile(np.asarray(atomic_numbers), n_cells)
+    pos = (np.asarray(positions, np.float64)[None] + (cells @ lattice)[:, None]).reshape(-1, 3)
+    return z, pos, lattice * kmesh[:, None], big
 
 
 def crystal_dataset(atomic_numbers, positions, lattice, n, basis="gth-szv", pseudo="gth-pade", method="rks",

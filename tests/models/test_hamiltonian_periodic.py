@@ -166,3 +166,20 @@ def test_periodic_readout_fit(diamond):
     molecule = hamiltonian_graphs(basis, Z, [POSITIONS], 3.0, hamiltonian=[mats["fock"]])
     with pytest.raises(ValueError, match="mix molecules and crystals"):
         model.fit_readout(graphs + molecule)
+
+
+def test_supercell_matrices_unfold_a_k_mesh_to_the_supercell_gamma_point():
+    """The overlap on a 2x2x2 mesh of the primitive cell, unfolded, is PySCF's Gamma-point overlap of
+    the 2x2x2 supercell itself (lattice sums of both), entry by entry."""
+    from kerase3.io import pyscf as k3pyscf
+
+    cell = k3pyscf.make_cell(Z, POSITIONS, LATTICE, ke_cutoff=40)
+    kmesh = (2, 2, 2)
+    kpts = cell.make_kpts(list(kmesh))
+    sk = np.asarray(cell.pbc_intor("int1e_ovlp", kpts=kpts))
+    z, pos, lat, big = k3pyscf.supercell_matrices(sk[None], cell.get_scaled_kpts(kpts), kmesh, Z, POSITIONS, LATTICE)
+    sc = k3pyscf.make_cell(z, pos, lat, ke_cutoff=40)
+    np.testing.assert_allclose(big[0], np.asarray(sc.pbc_intor("int1e_ovlp")), atol=1e-9)
+    assert len(z) == 16 and np.allclose(lat, 2 * LATTICE)
+    with pytest.raises(ValueError, match="k-points for a mesh"):
+        k3pyscf.supercell_matrices(sk[None, :3], cell.get_scaled_kpts(kpts)[:3], kmesh, Z, POSITIONS, LATTICE)
