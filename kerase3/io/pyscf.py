@@ -295,7 +295,9 @@ def supercell_matrices(matrices, kpoints, kmesh, atomic_numbers, positions, latt
     # H(R) on the mesh's cells (aliased: the sum over R + supercell vectors)
     phases = np.exp(-2j * np.pi * cells @ kpoints.T) / n_k  # (cells, k)
     real = np.einsum("rk,...kab->...rab", phases, matrices)
-    if np.abs(real.imag).max() > 1e-6 * max(1.0, np.abs(real.real).max()):
+    # real for a Gamma-centred mesh (k and -k both on it); PySCF's k-point Fock matrices leave up to
+    # ~1e-4 of imaginary noise (its FFT grids, distorted cells), the k-points of another mesh O(1)
+    if np.abs(real.imag).max() > 1e-3 * max(1.0, np.abs(real.real).max()):
         raise ValueError("supercell_matrices: the inverse Bloch sum is not real: the k-points are not the mesh's")
     real = real.real
     n_ao = matrices.shape[-1]
