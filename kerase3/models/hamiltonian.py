@@ -305,8 +305,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
                         r["own"].append(own[a0 + i])
                         r["on_t"].append((head.features_from_blocks(block(i, i)) - shift[types[a0 + i]]) / sc)
                         r["on_m"].append(head.block_mask(zg[i:i + 1], zg[i:i + 1])[0])
-                n_atoms_chunk = len(z)
-            n_atoms += n_atoms_chunk
+            n_atoms += len(z)
         attr = np.concatenate(attrs)
         out = {}
         for name, head, sc in zip(self.targets, self.heads, scales):
