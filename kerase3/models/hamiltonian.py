@@ -213,31 +213,21 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         """
         if not self.built:
             self.build()
-        feats = {name: ([], [], [], [], [], []) for name in self.targets}
-        attrs = []
-        dtype = geometry_dtype(self.dtype_policy)
         scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
         periodic = [bool(np.any(g[K.SHIFTS] != 0)) for g in graphs]
         if any(periodic):
             if not all(periodic):
                 raise ValueError("HamiltonianModel.fit_readout: graphs mix molecules and crystals (edges to images); "
                                  "fit them separately")
-            return self._fit_readout_periodic(graphs, ridge, batch_size)
-        for start in range(0, len(graphs), batch_size):
-            chunk = graphs[start:start + batch_size]
-            b = batch_graphs([{k: g[k] for k in (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)}
-                              for g in chunk])
-            z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
-            enc = self.encoder(b, positions=b[K.POSITIONS].astype(dtype), cell=b[K.CELL].astype(dtype))
-            x, attr = enc["features"], enc["node_attr"]
-            attrs.append(ops.convert_to_numpy(attr))
-            types = ops.convert_to_numpy(self.encoder.type_index(z))
-            for name, head, shift, sc in zip(self.targets, self.heads, self.shifts, scales):
-                own, pair = head.readout_features(x, enc["sh"], enc["radial"], senders, receivers)
+            return self._fit_readout_periodic(graphs, ridge, batch_size, scales)
+        feats = {name: ([], [], [], [], [], []) for name in self.targets}
+        attrs = []
+        for chunk, enc, types, readouts in self._readout_batches(graphs, batch_size):
+            attrs.append(ops.convert_to_numpy(enc["node_attr"]))
+            for name, head, shift, sc, (own, pair) in zip(self.targets, self.heads, self.shifts, scales, readouts):
                 on_t, on_m, pair_t, pair_m = self._readout_targets(chunk, head, name)
                 on_t = (on_t - ops.convert_to_numpy(shift)[types]) / sc
-                for lst, v in zip(feats[name], (ops.convert_to_numpy(own), on_t, on_m, ops.convert_to_numpy(pair), pair_t / sc,
-                                                pair_m)):
+                for lst, v in zip(feats[name], (own, on_t, on_m, pair, pair_t / sc, pair_m)):
                     lst.append(np.asarray(v, np.float64))
         out = {}
         attr = np.concatenate(attrs)
@@ -247,37 +237,41 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             out[name] = (r_on * sc, r_off * sc)
         return out
 
-    def _fit_readout_periodic(self, graphs, ridge, batch_size):
+    def _readout_batches(self, graphs, batch_size):
+        """Per chunk of ``batch_size`` graphs: ``(chunk, encoder outputs, type index per atom, [(on-site,
+        pair) readout features per head])``, numpy float64 features."""
+        dtype = geometry_dtype(self.dtype_policy)
+        keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)
+        for start in range(0, len(graphs), batch_size):
+            chunk = graphs[start:start + batch_size]
+            b = batch_graphs([{k: g[k] for k in keys} for g in chunk])
+            enc = self.encoder(b, positions=b[K.POSITIONS].astype(dtype), cell=b[K.CELL].astype(dtype))
+            types = ops.convert_to_numpy(self.encoder.type_index(b[K.ATOMIC_NUMBERS]))
+            readouts = [tuple(np.asarray(ops.convert_to_numpy(f), np.float64) for f in
+                              head.readout_features(enc["features"], enc["sh"], enc["radial"], b[K.SENDERS], b[K.RECEIVERS]))
+                        for head in self.heads]
+            yield chunk, dict(enc, senders=b[K.SENDERS], receivers=b[K.RECEIVERS]), types, readouts
+
+    def _fit_readout_periodic(self, graphs, ridge, batch_size, scales):
         """`fit_readout` on crystals: a Gamma-point block sums the blocks of every edge between the
         same two atoms (all images) and, on the diagonal, the on-site block and the edges to the
         atom's own images. The pair readout is linear and bias-free, so the summed block of a pair
         of different atoms is the readout of its edges' summed features: the pair readout is solved
         on those sums first; the on-site readout then on the diagonal blocks less the (now fixed)
         blocks of the edges to the atom's own images."""
-        if not self.built:
-            self.build()
         dtype = geometry_dtype(self.dtype_policy)
-        scales = [float(ops.convert_to_numpy(scale)) for scale in self.scales]
-        keys = (K.POSITIONS, K.ATOMIC_NUMBERS, K.SENDERS, K.RECEIVERS, K.SHIFTS, K.CELL)
         rows = {name: dict(own=[], on_t=[], on_m=[], self_feats=[], self_group=[], pair=[], pair_t=[], pair_m=[])
                 for name in self.targets}
         attrs, n_atoms = [], 0
-        for start in range(0, len(graphs), batch_size):
-            chunk = graphs[start:start + batch_size]
-            b = batch_graphs([{k: g[k] for k in keys} for g in chunk])
-            enc = self.encoder(b, positions=b[K.POSITIONS].astype(dtype), cell=b[K.CELL].astype(dtype))
-            x, attr = enc["features"], enc["node_attr"]
-            attrs.append(ops.convert_to_numpy(attr))
-            z, senders, receivers = b[K.ATOMIC_NUMBERS], b[K.SENDERS], b[K.RECEIVERS]
-            types = ops.convert_to_numpy(self.encoder.type_index(z))
+        for chunk, enc, types, readouts in self._readout_batches(graphs, batch_size):
+            attrs.append(ops.convert_to_numpy(enc["node_attr"]))
+            senders, receivers = enc["senders"], enc["receivers"]
             offsets = np.cumsum([0] + [len(g[K.ATOMIC_NUMBERS]) for g in chunk])
-            for name, head, shift, sc in zip(self.targets, self.heads, self.shifts, scales):
-                own, pair = head.readout_features(x, enc["sh"], enc["radial"], senders, receivers)
-                own, pair = np.asarray(ops.convert_to_numpy(own), np.float64), np.asarray(ops.convert_to_numpy(pair), np.float64)
+            for name, head, shift, sc, (own, pair) in zip(self.targets, self.heads, self.shifts, scales, readouts):
                 shift = np.asarray(ops.convert_to_numpy(shift), np.float64)
                 r = rows[name]
                 for gi, g in enumerate(chunk):
-                    a0 = offsets[gi]
+                    a0, n = offsets[gi], offsets[gi + 1] - offsets[gi]
                     zg = np.asarray(g[K.ATOMIC_NUMBERS])
                     mat = np.asarray(g[name], np.float64)
                     index = [self.basis.max_layout_index(zi) for zi in zg]
@@ -289,23 +283,26 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
                         out[np.ix_(index[i], index[j])] = mat[first[i]:first[i + 1], first[j]:first[j + 1]]
                         return out
 
-                    e_mask = (receivers >= a0) & (receivers < offsets[gi + 1])
-                    e_r, e_s = receivers[e_mask] - a0, senders[e_mask] - a0
-                    e_pair = pair[e_mask]
-                    for i in range(len(zg)):
-                        for j in range(len(zg)):
-                            sel = (e_r == i) & (e_s == j)
-                            if i != j and sel.any():
-                                r["pair"].append(e_pair[sel].sum(0))
-                                r["pair_t"].append(head.features_from_blocks(block(i, j)) / sc)
-                                r["pair_m"].append(head.block_mask(zg[i:i + 1], zg[j:j + 1])[0])
-                        sel = (e_r == i) & (e_s == i)
-                        r["self_feats"].append(e_pair[sel])
-                        r["self_group"].append(np.full(int(sel.sum()), n_atoms + a0 + i))
+                    e_mask = (receivers >= a0) & (receivers < a0 + n)
+                    e_r, e_s, e_pair = receivers[e_mask] - a0, senders[e_mask] - a0, pair[e_mask]
+                    # the edges of each (receiver, sender) pair of atoms, summed over images
+                    pairs, inverse = np.unique(e_r * n + e_s, return_inverse=True)
+                    summed = np.zeros((len(pairs), e_pair.shape[1]))
+                    np.add.at(summed, inverse.reshape(-1), e_pair)
+                    for key, f in zip(pairs, summed):
+                        i, j = divmod(int(key), int(n))
+                        if i != j:
+                            r["pair"].append(f)
+                            r["pair_t"].append(head.features_from_blocks(block(i, j)) / sc)
+                            r["pair_m"].append(head.block_mask(zg[i:i + 1], zg[j:j + 1])[0])
+                    own_image = e_r == e_s
+                    r["self_feats"].append(e_pair[own_image])
+                    r["self_group"].append(n_atoms + a0 + e_r[own_image])
+                    for i in range(n):
                         r["own"].append(own[a0 + i])
                         r["on_t"].append((head.features_from_blocks(block(i, i)) - shift[types[a0 + i]]) / sc)
                         r["on_m"].append(head.block_mask(zg[i:i + 1], zg[i:i + 1])[0])
-            n_atoms += len(z)
+            n_atoms += offsets[-1]
         attr = np.concatenate(attrs)
         out = {}
         for name, head, sc in zip(self.targets, self.heads, scales):
