@@ -250,7 +250,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
             readouts = [tuple(np.asarray(ops.convert_to_numpy(f), np.float64) for f in
                               head.readout_features(enc["features"], enc["sh"], enc["radial"], b[K.SENDERS], b[K.RECEIVERS]))
                         for head in self.heads]
-            yield chunk, dict(enc, senders=b[K.SENDERS], receivers=b[K.RECEIVERS]), types, readouts
+            yield chunk, {**enc, K.SENDERS: b[K.SENDERS], K.RECEIVERS: b[K.RECEIVERS]}, types, readouts
 
     def _fit_readout_periodic(self, graphs, ridge, batch_size, scales):
         """`fit_readout` on crystals: a Gamma-point block sums the blocks of every edge between the
@@ -265,7 +265,7 @@ class HamiltonianModel(KeepsGeometry, TracesOnce, keras.Model):
         attrs, n_atoms = [], 0
         for chunk, enc, types, readouts in self._readout_batches(graphs, batch_size):
             attrs.append(ops.convert_to_numpy(enc["node_attr"]))
-            senders, receivers = enc["senders"], enc["receivers"]
+            senders, receivers = enc[K.SENDERS], enc[K.RECEIVERS]
             offsets = np.cumsum([0] + [len(g[K.ATOMIC_NUMBERS]) for g in chunk])
             for name, head, shift, sc, (own, pair) in zip(self.targets, self.heads, self.shifts, scales, readouts):
                 shift = np.asarray(ops.convert_to_numpy(shift), np.float64)
